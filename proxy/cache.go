@@ -1,0 +1,143 @@
+package proxy
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// lookup says how a cached review was answered.
+type lookup string
+
+const (
+	lookupHit       lookup = "hit"       // a fresh cached result
+	lookupMiss      lookup = "miss"      // this caller made the review
+	lookupCoalesced lookup = "coalesced" // another caller's review, in flight, was shared
+	lookupStale     lookup = "stale"     // the review failed; an expired result was used
+)
+
+// reviewCache caches the results of a review (TokenReview or
+// SubjectAccessReview) by key. Concurrent misses on one key share a single
+// review; results live for a TTL chosen per result; when a review fails, an
+// expired result is still used within staleTTL past its expiry. The number
+// of entries is bounded.
+type reviewCache[V any] struct {
+	ttl      func(V) time.Duration
+	staleTTL time.Duration
+	timeout  time.Duration
+	max      int
+	now      func() time.Time
+
+	mu      sync.RWMutex
+	entries map[string]cacheEntry[V]
+	flight  singleflight.Group
+}
+
+type cacheEntry[V any] struct {
+	value   V
+	expires time.Time
+}
+
+func newReviewCache[V any](ttl func(V) time.Duration, staleTTL, timeout time.Duration, max int) *reviewCache[V] {
+	return &reviewCache[V]{
+		ttl:      ttl,
+		staleTTL: staleTTL,
+		timeout:  timeout,
+		max:      max,
+		now:      time.Now,
+		entries:  make(map[string]cacheEntry[V]),
+	}
+}
+
+// get returns the result for key, calling review on a miss. The review runs
+// with its own deadline (the cache's timeout), detached from the caller's
+// cancellation so that callers sharing it are not failed by the first one
+// leaving; the caller itself stops waiting when its context ends.
+func (c *reviewCache[V]) get(ctx context.Context, key string, review func(context.Context) (V, error)) (V, lookup, error) {
+	now := c.now()
+	c.mu.RLock()
+	e, found := c.entries[key]
+	c.mu.RUnlock()
+	if found && now.Before(e.expires) {
+		return e.value, lookupHit, nil
+	}
+
+	ch := c.flight.DoChan(key, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+		defer cancel()
+		v, err := review(rctx)
+		if err != nil {
+			return v, err
+		}
+		if ttl := c.ttl(v); ttl > 0 {
+			c.store(key, v, c.now().Add(ttl))
+		}
+		return v, nil
+	})
+
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		var zero V
+		return zero, lookupMiss, ctx.Err()
+	}
+	how := lookupMiss
+	if res.Shared {
+		how = lookupCoalesced
+	}
+	if res.Err != nil {
+		// The API server could not answer: fall back on an expired result
+		// if it is still within the stale window.
+		if c.staleTTL > 0 {
+			c.mu.RLock()
+			e, found = c.entries[key]
+			c.mu.RUnlock()
+			if found && c.now().Before(e.expires.Add(c.staleTTL)) {
+				return e.value, lookupStale, nil
+			}
+		}
+		var zero V
+		return zero, how, res.Err
+	}
+	return res.Val.(V), how, nil
+}
+
+// store inserts an entry, evicting to stay within max entries: first dead
+// entries (past expiry and stale window) among a small sample, otherwise an
+// arbitrary one. Eviction is O(1) amortized.
+func (c *reviewCache[V]) store(key string, v V, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, exists := c.entries[key]; !exists && len(c.entries) >= c.max {
+		now := c.now()
+		evicted := false
+		sampled := 0
+		var victim string
+		for k, e := range c.entries {
+			if !now.Before(e.expires.Add(c.staleTTL)) {
+				delete(c.entries, k)
+				evicted = true
+			}
+			if victim == "" {
+				victim = k
+			}
+			if sampled++; sampled >= 16 {
+				break
+			}
+		}
+		if !evicted {
+			delete(c.entries, victim)
+		}
+	}
+	c.entries[key] = cacheEntry[V]{value: v, expires: expires}
+}
+
+// len is the number of entries (for tests and metrics).
+func (c *reviewCache[V]) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
+}

@@ -1,0 +1,193 @@
+// Package proxy is rbac-proxy: an HTTPS reverse proxy that authenticates a
+// caller (client certificate or bearer token through a TokenReview),
+// authorizes it (static rules or a SubjectAccessReview) and then forwards the
+// request to a single upstream. It is a drop-in replacement for
+// kube-rbac-proxy v0.19: same flags, same defaults, same config file.
+package proxy
+
+import (
+	"net/url"
+	"time"
+)
+
+// Config is the complete, validated configuration of one rbac-proxy. It is
+// built from flags and the config file by Flags.Config, or by hand in tests,
+// and must pass Validate before New accepts it.
+type Config struct {
+	Listen         ListenConfig
+	TLS            ServingTLS
+	HTTP2          HTTP2Config
+	Limits         ServerLimits
+	Upstream       UpstreamConfig
+	Paths          PathPolicy
+	Authentication AuthenticationConfig
+	Authorization  AuthorizationConfig
+	Cache          CacheConfig
+	KubeAPI        KubeAPIConfig
+}
+
+// ListenConfig says where the proxy listens.
+type ListenConfig struct {
+	// SecureAddress is host:port of the HTTPS listener (--secure-listen-address).
+	SecureAddress string
+	// InsecureAddress is host:port of the deprecated plain HTTP listener
+	// (--insecure-listen-address). Client certificates cannot be used there.
+	InsecureAddress string
+	// ProxyEndpointsPort serves /healthz, /readyz and /metrics over HTTPS on
+	// the host of SecureAddress; 0 disables it.
+	ProxyEndpointsPort int
+}
+
+// ServingTLS is the TLS setup of the listeners.
+type ServingTLS struct {
+	// CertFile and KeyFile are reloaded from disk when they change. When both
+	// are empty a self-signed certificate is generated at start.
+	CertFile string
+	KeyFile  string
+	// ClientCAFile, when set, enables client-certificate authentication; it is
+	// reloaded from disk when it changes.
+	ClientCAFile string
+	MinVersion   uint16
+	CipherSuites []uint16
+	// ReloadInterval is how often the files above are checked for changes.
+	ReloadInterval time.Duration
+}
+
+// HTTP2Config tunes the HTTP/2 server.
+type HTTP2Config struct {
+	Disable              bool
+	MaxConcurrentStreams uint32
+	// MaxSize bounds the frame size and the per-stream receive buffer.
+	MaxSize uint32
+}
+
+// ServerLimits hardens the listeners against slow and greedy clients.
+type ServerLimits struct {
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	// ShutdownGracePeriod bounds how long in-flight requests may drain after
+	// SIGTERM.
+	ShutdownGracePeriod time.Duration
+}
+
+// UpstreamConfig is the single backend every authorized request goes to.
+type UpstreamConfig struct {
+	// URL is http://, https:// or unix:///path/to/socket.
+	URL            *url.URL
+	ForceH2C       bool
+	CAFile         string
+	ClientCertFile string
+	ClientKeyFile  string
+	// InsecureSkipVerify is only accepted for loopback upstreams.
+	InsecureSkipVerify bool
+}
+
+// PathPolicy restricts which paths are served (Allow) or served without any
+// authentication or authorization (Ignore). Both are path.Match patterns
+// matched against the cleaned request path; at most one may be set.
+type PathPolicy struct {
+	Allow  []string
+	Ignore []string
+}
+
+// AuthenticationConfig says how callers are identified and how that identity
+// is passed on.
+type AuthenticationConfig struct {
+	// Audiences are sent in every TokenReview; the token must be valid for at
+	// least one of them. Empty means the API server's own audiences.
+	Audiences []string
+	Header    IdentityHeaders
+}
+
+// IdentityHeaders names the request headers that carry the caller's identity
+// to the upstream. Client-sent values of these headers are always removed;
+// the proxy sets them only when Enabled.
+type IdentityHeaders struct {
+	Enabled        bool
+	UserField      string
+	GroupsField    string
+	GroupSeparator string
+}
+
+// AuthzMode selects where authorization decisions come from.
+type AuthzMode string
+
+const (
+	// AuthzSAR decides with the static rules first and then a
+	// SubjectAccessReview (kube-rbac-proxy's behaviour).
+	AuthzSAR AuthzMode = "sar"
+	// AuthzStatic decides with the static rules alone; no API call is made.
+	AuthzStatic AuthzMode = "static"
+)
+
+// AuthorizationConfig says how an authenticated caller is authorized.
+type AuthorizationConfig struct {
+	Mode AuthzMode
+	// ResourceAttributes, when set, turns the check into a resource check
+	// (for example "get services/proxy dcgm-exporter in namespace gpu")
+	// instead of a non-resource check on the request path.
+	ResourceAttributes *ResourceAttributes
+	Rewrites           *Rewrites
+	// Static rules allow matching requests without any API call.
+	Static []StaticRule
+	// Allowed are the subjects the --allowed-users/--allowed-groups flags
+	// allow on every served path.
+	Allowed AllowedSubjects
+}
+
+// AllowedSubjects allows users and groups on every served path.
+type AllowedSubjects struct {
+	Users  []string
+	Groups []string
+}
+
+// Empty reports whether no subject is allowed.
+func (a AllowedSubjects) Empty() bool { return len(a.Users) == 0 && len(a.Groups) == 0 }
+
+// CacheConfig bounds how long review results are trusted.
+type CacheConfig struct {
+	TokenSuccessTTL time.Duration
+	TokenFailureTTL time.Duration
+	AuthorizedTTL   time.Duration
+	UnauthorizedTTL time.Duration
+	// StaleTTL extends an expired entry's life while the API server cannot
+	// answer; 0 disables it.
+	StaleTTL time.Duration
+	// MaxEntries bounds each cache.
+	MaxEntries int
+}
+
+// KubeAPIConfig says how to reach the API server for TokenReviews and
+// SubjectAccessReviews.
+type KubeAPIConfig struct {
+	// Kubeconfig is a kubeconfig path; empty means in-cluster configuration.
+	Kubeconfig string
+	QPS        float32
+	Burst      int
+	// Timeout bounds every review call, retries included.
+	Timeout time.Duration
+}
+
+// Defaults shared by the flags and by hand-built configurations.
+const (
+	DefaultTLSMinVersionName          = "VersionTLS12"
+	DefaultHTTP2MaxConcurrentStreams  = 100
+	DefaultHTTP2MaxSize               = 256 * 1024
+	DefaultUserField                  = "x-remote-user"
+	DefaultGroupsField                = "x-remote-groups"
+	DefaultGroupSeparator             = "|"
+	DefaultReadHeaderTimeout          = 10 * time.Second
+	DefaultIdleTimeout                = 120 * time.Second
+	DefaultMaxHeaderBytes             = 64 * 1024
+	DefaultShutdownGracePeriod        = 15 * time.Second
+	DefaultTokenSuccessTTL            = 2 * time.Minute
+	DefaultTokenFailureTTL            = 10 * time.Second
+	DefaultAuthorizedTTL              = 5 * time.Minute
+	DefaultUnauthorizedTTL            = 30 * time.Second
+	DefaultCacheMaxEntries            = 4096
+	DefaultKubeAPITimeout             = 3 * time.Second
+	DefaultKubeAPIQPS         float32 = 50
+	DefaultKubeAPIBurst               = 100
+	DefaultReloadInterval             = time.Second
+)

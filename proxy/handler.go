@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+)
+
+// proxyHandler is the request pipeline: path policy → identity → decision →
+// sanitized request to the upstream.
+type proxyHandler struct {
+	paths    PathPolicy
+	headers  headerPolicy
+	authn    requestAuthenticator
+	attrs    *attributesBuilder
+	authz    authorizer.Authorizer
+	upstream http.Handler
+	metrics  *metrics
+	log      logr.Logger
+}
+
+func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: w}
+	h.serve(sw, r)
+	h.metrics.request(sw.status())
+}
+
+func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
+	cleaned, ok := cleanRequestPath(r.URL.Path)
+	if !ok {
+		http.Error(w, "Bad Request: invalid path", http.StatusBadRequest)
+		return
+	}
+	decision := h.paths.decide(cleaned)
+	if decision == pathNotFound {
+		http.NotFound(w, r)
+		return
+	}
+
+	// From here on the upstream sees the cleaned path and nothing else.
+	r.URL.Path, r.URL.RawPath = cleaned, ""
+
+	if decision == pathIgnored {
+		h.headers.sanitize(r.Header)
+		h.upstream.ServeHTTP(w, r)
+		return
+	}
+
+	u, method, err := h.authn.authenticate(r)
+	h.headers.sanitize(r.Header)
+	if err != nil {
+		result := "failure"
+		if errors.Is(err, errReviewFailed) {
+			result = "error"
+		}
+		h.metrics.authn.WithLabelValues(method, result).Inc()
+		h.log.V(2).Info("unauthenticated request refused", "method", method, "path", cleaned, "reason", err.Error())
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return
+	}
+	h.metrics.authn.WithLabelValues(method, "success").Inc()
+
+	attrs := h.attrs.build(u, r, cleaned)
+	if len(attrs) == 0 {
+		h.metrics.authz.WithLabelValues("denied").Inc()
+		msg := "Bad Request. The request or configuration is malformed."
+		h.log.V(2).Info("request without a rewrite value refused", "user", u.GetName(), "path", cleaned)
+		http.Error(w, msg, http.StatusBadRequest)
+		return
+	}
+	for i := range attrs {
+		a := &attrs[i]
+		d, reason, err := h.authz.Authorize(r.Context(), a)
+		if err != nil && d != authorizer.DecisionAllow {
+			// The API server could not answer and nothing cached applies:
+			// an identity we cannot vouch for is refused, never let through.
+			h.metrics.authz.WithLabelValues("error").Inc()
+			h.log.Error(err, "authorization failed", "user", u.GetName(), "attributes", describe(a))
+			http.Error(w, fmt.Sprintf("Forbidden: authorization could not be checked (user=%s, %s)", u.GetName(), describe(a)), http.StatusForbidden)
+			return
+		}
+		if d != authorizer.DecisionAllow {
+			h.metrics.authz.WithLabelValues("denied").Inc()
+			h.log.V(2).Info("forbidden", "user", u.GetName(), "attributes", describe(a), "reason", reason)
+			http.Error(w, fmt.Sprintf("Forbidden (user=%s, %s)", u.GetName(), describe(a)), http.StatusForbidden)
+			return
+		}
+	}
+	h.metrics.authz.WithLabelValues("allowed").Inc()
+	h.headers.setIdentity(r.Header, u)
+	h.log.V(4).Info("proxying", "user", u.GetName(), "method", r.Method, "path", cleaned)
+	h.upstream.ServeHTTP(w, r)
+}
+
+// statusWriter records the status code. It unwraps for
+// http.ResponseController, so flushing and hijacking still work.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 && code >= 200 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}

@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the proxy's own Prometheus metrics, on a registry of its own.
+type metrics struct {
+	registry *prometheus.Registry
+
+	requests       *prometheus.CounterVec   // code
+	authn          *prometheus.CounterVec   // method, result
+	authz          *prometheus.CounterVec   // result
+	cache          *prometheus.CounterVec   // cache, result
+	reviewLatency  *prometheus.HistogramVec // review, result
+	upstreamLatency *prometheus.HistogramVec // code
+	certReloads    *prometheus.CounterVec   // file, result
+
+	// Pre-resolved children for the hot path.
+	codes map[int]prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rbac_proxy_requests_total",
+			Help: "Requests answered by the proxy, by HTTP status code.",
+		}, []string{"code"}),
+		authn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rbac_proxy_authentication_total",
+			Help: "Authentication decisions by method (x509, token, none) and result (success, failure, error).",
+		}, []string{"method", "result"}),
+		authz: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rbac_proxy_authorization_total",
+			Help: "Authorization decisions by result (allowed, denied, error).",
+		}, []string{"result"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rbac_proxy_review_cache_total",
+			Help: "Review cache lookups by cache (tokenreview, subjectaccessreview) and result (hit, miss, coalesced, stale).",
+		}, []string{"cache", "result"}),
+		reviewLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rbac_proxy_review_duration_seconds",
+			Help:    "Latency of TokenReview and SubjectAccessReview calls to the API server, by review and result (ok, error).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"review", "result"}),
+		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rbac_proxy_upstream_duration_seconds",
+			Help:    "Time from sending a request to the upstream to receiving its response headers, by status code (0 when no response).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"code"}),
+		certReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rbac_proxy_certificate_reloads_total",
+			Help: "Reloads of the serving certificate and client CA from disk, by file (serving, client-ca) and result (success, error).",
+		}, []string{"file", "result"}),
+		codes: map[int]prometheus.Counter{},
+	}
+	m.registry.MustRegister(m.requests, m.authn, m.authz, m.cache, m.reviewLatency, m.upstreamLatency, m.certReloads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, code := range []int{200, 400, 401, 403, 404, 500, 502} {
+		m.codes[code] = m.requests.WithLabelValues(strconv.Itoa(code))
+	}
+	return m
+}
+
+func (m *metrics) request(code int) {
+	if c, ok := m.codes[code]; ok {
+		c.Inc()
+		return
+	}
+	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+func (m *metrics) review(review string, start time.Time, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.reviewLatency.WithLabelValues(review, result).Observe(time.Since(start).Seconds())
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// timedTransport records upstream latency.
+type timedTransport struct {
+	next http.RoundTripper
+	m    *metrics
+}
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	code := "0"
+	if err == nil {
+		code = strconv.Itoa(resp.StatusCode)
+	}
+	t.m.upstreamLatency.WithLabelValues(code).Observe(time.Since(start).Seconds())
+	return resp, err
+}

@@ -1,0 +1,74 @@
+package proxy
+
+import (
+	"path"
+	"strings"
+)
+
+// cleanRequestPath returns the canonical form of a request path (already
+// percent-decoded by net/http, so %2e%2e is ".."): rooted, without "." or ".."
+// segments and without repeated slashes; a trailing slash is kept. ok is
+// false for paths no upstream should ever see: those with a backslash (which
+// some servers treat as "/") or a control character.
+//
+// The cleaned path is what allow/ignore patterns and authorization see, and
+// it is also exactly what is forwarded, so no trick can make the upstream
+// serve a path that was not checked.
+func cleanRequestPath(p string) (cleaned string, ok bool) {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c == '\\' || c < 0x20 || c == 0x7f {
+			return "", false
+		}
+	}
+	if p == "" || p == "/" {
+		return "/", true
+	}
+	c := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c, true
+}
+
+// pathMatcher holds path.Match patterns.
+type pathMatcher []string
+
+// match reports whether p matches any pattern. Patterns were validated, so
+// path.Match cannot fail.
+func (m pathMatcher) match(p string) bool {
+	for _, pattern := range m {
+		if ok, _ := path.Match(pattern, p); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// pathDecision is what the path policy says about a request.
+type pathDecision int
+
+const (
+	pathChecked  pathDecision = iota // authenticate and authorize, then proxy
+	pathIgnored                      // proxy without authentication or authorization
+	pathNotFound                     // answer 404
+)
+
+// decide applies the policy to a cleaned path.
+func (p PathPolicy) decide(cleaned string) pathDecision {
+	if len(p.Allow) > 0 && !pathMatcher(p.Allow).match(cleaned) {
+		return pathNotFound
+	}
+	if len(p.Ignore) > 0 && pathMatcher(p.Ignore).match(cleaned) {
+		return pathIgnored
+	}
+	return pathChecked
+}
+
+// joinUpstreamPath puts the upstream URL's base path in front of the cleaned
+// request path, with exactly one slash between them.
+func joinUpstreamPath(base, cleaned string) string {
+	if base == "" || base == "/" {
+		return cleaned
+	}
+	return strings.TrimSuffix(base, "/") + cleaned
+}

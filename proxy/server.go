@@ -1,0 +1,325 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apiserver/pkg/authentication/request/x509"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/authorization/union"
+)
+
+// Options are the collaborators of a Server that do not come from flags.
+type Options struct {
+	Logger logr.Logger
+	// Reviewers replaces the API server clients; nil builds them from
+	// Config.KubeAPI, and only when a TokenReview or SAR can be needed.
+	Reviewers *Reviewers
+}
+
+// Server is a runnable rbac-proxy.
+type Server struct {
+	cfg      *Config
+	log      logr.Logger
+	metrics  *metrics
+	reloader *reloader
+	handler  http.Handler
+	tlsConf  *tls.Config
+
+	ready   atomic.Bool
+	started bool
+	servers []*listening
+}
+
+type listening struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+	tls  bool
+}
+
+// New wires a Server from a validated configuration. Files are loaded and
+// checked here, so that a bad certificate fails at start, naming its flag.
+func New(cfg *Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lg := opts.Logger
+	if lg.GetSink() == nil {
+		lg = logr.Discard()
+	}
+	s := &Server{cfg: cfg, log: lg, metrics: newMetrics()}
+	s.reloader = &reloader{interval: cfg.TLS.ReloadInterval, log: lg.WithName("reload"), metrics: s.metrics}
+
+	// Serving certificate and client CA.
+	serving := &servingCert{}
+	if cfg.TLS.CertFile != "" {
+		s.reloader.files = append(s.reloader.files, serving.watch(cfg.TLS.CertFile, cfg.TLS.KeyFile))
+	} else if cfg.Listen.SecureAddress != "" {
+		host, _ := os.Hostname()
+		if err := serving.selfSigned(host); err != nil {
+			return nil, err
+		}
+	}
+	var ca *clientCA
+	if cfg.TLS.ClientCAFile != "" {
+		ca = &clientCA{}
+		s.reloader.files = append(s.reloader.files, ca.watch(cfg.TLS.ClientCAFile))
+	}
+	if err := s.reloader.loadAll(); err != nil {
+		return nil, err
+	}
+	s.tlsConf = &tls.Config{
+		MinVersion:     cfg.TLS.MinVersion,
+		CipherSuites:   cfg.TLS.CipherSuites,
+		GetCertificate: serving.getCertificate,
+	}
+	if ca != nil {
+		// Any certificate is requested; it is verified per request against
+		// the current CA, so an untrusted one gets a 401, not a failed
+		// handshake, and a rotated CA applies at once.
+		s.tlsConf.ClientAuth = tls.RequestClientCert
+	}
+
+	// Identity.
+	reviewers, tokens, err := s.reviewers(opts, ca != nil)
+	if err != nil {
+		return nil, err
+	}
+	var authn requestAuthenticator
+	if ca != nil {
+		authn.x509 = x509.NewDynamic(ca.verifyOptions, x509.CommonNameUserConversion)
+	}
+	if tokens {
+		authn.token = newBearerAuthenticator(newTokenAuthenticator(reviewers.Tokens, cfg.Authentication.Audiences, cfg.Cache, cfg.KubeAPI.Timeout, s.metrics))
+	}
+
+	// Decision.
+	var chain []union.NamedAuthorizer
+	if static := newStaticAuthorizer(cfg.Authorization.Allowed, cfg.Authorization.Static); !static.empty() {
+		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "static", Authorizer: authorizer.AuthorizerFunc(static.Authorize)})
+	}
+	if cfg.Authorization.Mode == AuthzSAR {
+		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "sar",
+			Authorizer: authorizer.AuthorizerFunc(newSARAuthorizer(reviewers.Access, cfg.Cache, cfg.KubeAPI.Timeout, s.metrics).Authorize)})
+	}
+	authz, err := union.New(chain...)
+	if err != nil {
+		return nil, fmt.Errorf("building the authorizer: %w", err)
+	}
+	attrs, err := newAttributesBuilder(cfg.Authorization)
+	if err != nil {
+		return nil, err
+	}
+
+	// Upstream.
+	transport, err := newUpstreamTransport(cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	upstream := newReverseProxy(cfg.Upstream.URL, timedTransport{next: transport, m: s.metrics}, lg.WithName("upstream"))
+
+	s.handler = &proxyHandler{
+		paths:    cfg.Paths,
+		headers:  newHeaderPolicy(cfg.Authentication.Header),
+		authn:    authn,
+		attrs:    attrs,
+		authz:    authz,
+		upstream: upstream,
+		metrics:  s.metrics,
+		log:      lg.WithName("request"),
+	}
+	return s, nil
+}
+
+// reviewers returns the API clients and whether bearer tokens are accepted.
+// With --authz=static and client certificates but no kubeconfig and no
+// in-cluster configuration, tokens are refused and no client is built: such
+// a proxy never needs an API server.
+func (s *Server) reviewers(opts Options, haveClientCA bool) (Reviewers, bool, error) {
+	cfg := s.cfg
+	tokens := true
+	if cfg.Authorization.Mode == AuthzStatic && haveClientCA && opts.Reviewers == nil &&
+		cfg.KubeAPI.Kubeconfig == "" && !inClusterAvailable() {
+		tokens = false
+		s.log.Info("bearer tokens are refused: static authorization with client certificates and no API server configured")
+	}
+	if !tokens {
+		return Reviewers{}, false, nil
+	}
+	if opts.Reviewers != nil {
+		return *opts.Reviewers, true, nil
+	}
+	rc, err := kubeRESTConfig(cfg.KubeAPI)
+	if err != nil {
+		return Reviewers{}, false, err
+	}
+	r, err := newReviewers(rc)
+	return r, true, err
+}
+
+// Handler is the proxy's request handler (without TLS), for tests.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start binds the listeners. Run calls it when it was not called before.
+func (s *Server) Start() error {
+	if s.started {
+		return nil
+	}
+	cfg := s.cfg
+	errorLog := log.New(logWriter{s.log.WithName("http")}, "", 0)
+	newServer := func(h http.Handler, unencryptedH2 bool) *http.Server {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
+			IdleTimeout:       cfg.Limits.IdleTimeout,
+			MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
+			ErrorLog:          errorLog,
+			Protocols:         new(http.Protocols),
+		}
+		srv.Protocols.SetHTTP1(true)
+		if !cfg.HTTP2.Disable {
+			srv.Protocols.SetHTTP2(true)
+			srv.Protocols.SetUnencryptedHTTP2(unencryptedH2)
+			perConn := int64(cfg.HTTP2.MaxSize) * int64(cfg.HTTP2.MaxConcurrentStreams)
+			srv.HTTP2 = &http.HTTP2Config{
+				MaxConcurrentStreams:          int(cfg.HTTP2.MaxConcurrentStreams),
+				MaxReadFrameSize:              int(cfg.HTTP2.MaxSize),
+				MaxReceiveBufferPerStream:     int(cfg.HTTP2.MaxSize),
+				MaxReceiveBufferPerConnection: int(min(perConn, math.MaxInt32)),
+			}
+		}
+		return srv
+	}
+	listen := func(name, addr string, h http.Handler, useTLS bool) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listening on %s for the %s server: %w", addr, name, err)
+		}
+		srv := newServer(h, !useTLS)
+		if useTLS {
+			srv.TLSConfig = s.tlsConf.Clone()
+		}
+		s.servers = append(s.servers, &listening{name: name, srv: srv, ln: ln, tls: useTLS})
+		return nil
+	}
+	var err error
+	if cfg.Listen.SecureAddress != "" {
+		err = listen("proxy", cfg.Listen.SecureAddress, s.handler, true)
+		if err == nil && cfg.Listen.ProxyEndpointsPort != 0 {
+			host, _, _ := net.SplitHostPort(cfg.Listen.SecureAddress)
+			addr := net.JoinHostPort(host, strconv.Itoa(cfg.Listen.ProxyEndpointsPort))
+			err = listen("endpoints", addr, s.endpoints(), true)
+		}
+	}
+	if err == nil && cfg.Listen.InsecureAddress != "" {
+		err = listen("insecure", cfg.Listen.InsecureAddress, s.handler, false)
+	}
+	if err != nil {
+		for _, l := range s.servers {
+			_ = l.ln.Close()
+		}
+		s.servers = nil
+		return err
+	}
+	s.started = true
+	return nil
+}
+
+// Addr returns the bound address of a listener: "proxy", "endpoints" or
+// "insecure"; empty before Start or when not configured.
+func (s *Server) Addr(name string) string {
+	for _, l := range s.servers {
+		if l.name == name {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// endpoints serves /healthz, /readyz and /metrics.
+func (s *Server) endpoints() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.Handle("/metrics", s.metrics.handler())
+	return mux
+}
+
+// Run serves until ctx ends, then stops accepting, marks itself not ready
+// and lets in-flight requests finish within the shutdown grace period.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go s.reloader.run(reloadCtx)
+
+	errs := make(chan error, len(s.servers))
+	for _, l := range s.servers {
+		s.log.Info("listening", "server", l.name, "address", l.ln.Addr().String(), "tls", l.tls)
+		go func(l *listening) {
+			var err error
+			if l.tls {
+				err = l.srv.ServeTLS(l.ln, "", "")
+			} else {
+				err = l.srv.Serve(l.ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("serving %s on %s: %w", l.name, l.ln.Addr(), err)
+			}
+		}(l)
+	}
+	s.ready.Store(true)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down: draining in-flight requests", "gracePeriod", s.cfg.Limits.ShutdownGracePeriod.String())
+	case serveErr = <-errs:
+	}
+	s.ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Limits.ShutdownGracePeriod)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range s.servers {
+		wg.Add(1)
+		go func(l *listening) {
+			defer wg.Done()
+			if err := l.srv.Shutdown(shutdownCtx); err != nil {
+				s.log.Info("grace period over: closing remaining connections", "server", l.name)
+				_ = l.srv.Close()
+			}
+		}(l)
+	}
+	wg.Wait()
+	return serveErr
+}
+
+// logWriter sends net/http's own error log (TLS handshake errors, etc.) to
+// the logger at verbosity 1.
+type logWriter struct{ log logr.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.V(1).Info(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
