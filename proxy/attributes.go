@@ -93,10 +93,10 @@ func compileAttributeTemplates(ra ResourceAttributes) (*compiledAttributes, erro
 
 // attributesBuilder derives the authorization attributes of a request.
 type attributesBuilder struct {
-	resource    *compiledAttributes // nil: non-resource attributes on the path
-	queryParam  string              // rewrite sources; empty when unused
-	headerName  string
-	rewriting   bool
+	resource   *compiledAttributes // nil: non-resource attributes on the path
+	queryParam string              // rewrite sources; empty when unused
+	headerName string
+	rewriting  bool
 }
 
 func newAttributesBuilder(a AuthorizationConfig) (*attributesBuilder, error) {

@@ -171,23 +171,23 @@ type KubeAPIConfig struct {
 
 // Defaults shared by the flags and by hand-built configurations.
 const (
-	DefaultTLSMinVersionName          = "VersionTLS12"
-	DefaultHTTP2MaxConcurrentStreams  = 100
-	DefaultHTTP2MaxSize               = 256 * 1024
-	DefaultUserField                  = "x-remote-user"
-	DefaultGroupsField                = "x-remote-groups"
-	DefaultGroupSeparator             = "|"
-	DefaultReadHeaderTimeout          = 10 * time.Second
-	DefaultIdleTimeout                = 120 * time.Second
-	DefaultMaxHeaderBytes             = 64 * 1024
-	DefaultShutdownGracePeriod        = 15 * time.Second
-	DefaultTokenSuccessTTL            = 2 * time.Minute
-	DefaultTokenFailureTTL            = 10 * time.Second
-	DefaultAuthorizedTTL              = 5 * time.Minute
-	DefaultUnauthorizedTTL            = 30 * time.Second
-	DefaultCacheMaxEntries            = 4096
-	DefaultKubeAPITimeout             = 3 * time.Second
-	DefaultKubeAPIQPS         float32 = 50
-	DefaultKubeAPIBurst               = 100
-	DefaultReloadInterval             = time.Second
+	DefaultTLSMinVersionName                 = "VersionTLS12"
+	DefaultHTTP2MaxConcurrentStreams         = 100
+	DefaultHTTP2MaxSize                      = 256 * 1024
+	DefaultUserField                         = "x-remote-user"
+	DefaultGroupsField                       = "x-remote-groups"
+	DefaultGroupSeparator                    = "|"
+	DefaultReadHeaderTimeout                 = 10 * time.Second
+	DefaultIdleTimeout                       = 120 * time.Second
+	DefaultMaxHeaderBytes                    = 64 * 1024
+	DefaultShutdownGracePeriod               = 15 * time.Second
+	DefaultTokenSuccessTTL                   = 2 * time.Minute
+	DefaultTokenFailureTTL                   = 10 * time.Second
+	DefaultAuthorizedTTL                     = 5 * time.Minute
+	DefaultUnauthorizedTTL                   = 30 * time.Second
+	DefaultCacheMaxEntries                   = 4096
+	DefaultKubeAPITimeout                    = 3 * time.Second
+	DefaultKubeAPIQPS                float32 = 50
+	DefaultKubeAPIBurst                      = 100
+	DefaultReloadInterval                    = time.Second
 )

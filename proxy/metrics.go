@@ -14,13 +14,13 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	requests       *prometheus.CounterVec   // code
-	authn          *prometheus.CounterVec   // method, result
-	authz          *prometheus.CounterVec   // result
-	cache          *prometheus.CounterVec   // cache, result
-	reviewLatency  *prometheus.HistogramVec // review, result
+	requests        *prometheus.CounterVec   // code
+	authn           *prometheus.CounterVec   // method, result
+	authz           *prometheus.CounterVec   // result
+	cache           *prometheus.CounterVec   // cache, result
+	reviewLatency   *prometheus.HistogramVec // review, result
 	upstreamLatency *prometheus.HistogramVec // code
-	certReloads    *prometheus.CounterVec   // file, result
+	certReloads     *prometheus.CounterVec   // file, result
 
 	// Pre-resolved children for the hot path.
 	codes map[int]prometheus.Counter
