@@ -1,0 +1,94 @@
+package proxy
+
+import (
+	"net/http/httptest"
+	"reflect"
+	"testing"
+
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+)
+
+func TestAttributes(t *testing.T) {
+	u := &user.DefaultInfo{Name: "alice"}
+	ra := &ResourceAttributes{Namespace: "{{ .Value }}", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-{{ .Value }}"}
+	tests := []struct {
+		name    string
+		authz   AuthorizationConfig
+		method  string
+		target  string
+		headers map[string][]string
+		want    []authorizer.AttributesRecord
+	}{
+		{
+			name: "non-resource uses the cleaned path and the verb", method: "GET", target: "/metrics",
+			want: []authorizer.AttributesRecord{{User: u, Verb: "get", Path: "/clean"}},
+		},
+		{
+			name: "verbs follow kube-rbac-proxy", method: "POST", target: "/x",
+			want: []authorizer.AttributesRecord{{User: u, Verb: "create", Path: "/clean"}},
+		},
+		{
+			name: "HEAD is *", method: "HEAD", target: "/x",
+			want: []authorizer.AttributesRecord{{User: u, Verb: "*", Path: "/clean"}},
+		},
+		{
+			name: "resource attributes without rewrites are literal", method: "GET", target: "/metrics?namespace=kube-system",
+			authz: AuthorizationConfig{ResourceAttributes: ra},
+			want: []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "{{ .Value }}", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-{{ .Value }}", ResourceRequest: true}},
+		},
+		{
+			name: "rewrite by query parameter", method: "GET", target: "/metrics?namespace=gpu",
+			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}}},
+			want: []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "gpu", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-gpu", ResourceRequest: true}},
+		},
+		{
+			name: "every value is checked", method: "GET", target: "/metrics?namespace=a&namespace=b",
+			headers: map[string][]string{"X-Namespace": {"c"}},
+			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}, ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}},
+			want: []authorizer.AttributesRecord{
+				{User: u, Verb: "get", Namespace: "a", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-a", ResourceRequest: true},
+				{User: u, Verb: "get", Namespace: "b", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-b", ResourceRequest: true},
+				{User: u, Verb: "get", Namespace: "c", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-c", ResourceRequest: true},
+			},
+		},
+		{
+			name: "rewrite by header", method: "GET", target: "/metrics",
+			headers: map[string][]string{"X-Namespace": {"gpu"}},
+			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}},
+			want: []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "gpu", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-gpu", ResourceRequest: true}},
+		},
+		{
+			name: "no rewrite value: nothing to authorize", method: "GET", target: "/metrics",
+			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}}},
+			want: []authorizer.AttributesRecord{},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := newAttributesBuilder(tc.authz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(tc.method, tc.target, nil)
+			for k, v := range tc.headers {
+				r.Header[k] = v
+			}
+			got := b.build(u, r, "/clean")
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTemplateValidation(t *testing.T) {
+	for _, bad := range []string{"{{ .Value", "{{ .Other }}", "{{ template \"x\" }}"} {
+		if _, err := compileAttributeTemplates(ResourceAttributes{Name: bad}); err == nil {
+			t.Errorf("template %q accepted", bad)
+		}
+	}
+	if _, err := compileAttributeTemplates(ResourceAttributes{Name: "{{ .Value }}-x", Namespace: "plain"}); err != nil {
+		t.Errorf("good template refused: %v", err)
+	}
+}

@@ -1,0 +1,232 @@
+package proxy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parseConfig(t *testing.T, args ...string) (*Config, error) {
+	t.Helper()
+	f := NewFlags("rbac-proxy")
+	if err := f.Parse(args); err != nil {
+		return nil, err
+	}
+	return f.Config()
+}
+
+var minimalArgs = []string{"--secure-listen-address=127.0.0.1:8443", "--upstream=http://127.0.0.1:8080/"}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestFlagDefaults(t *testing.T) {
+	cfg, err := parseConfig(t, minimalArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"authz", cfg.Authorization.Mode, AuthzSAR},
+		{"token ttl", cfg.Cache.TokenSuccessTTL, 2 * time.Minute},
+		{"token unauthorized ttl", cfg.Cache.TokenFailureTTL, 10 * time.Second},
+		{"authorized ttl", cfg.Cache.AuthorizedTTL, 5 * time.Minute},
+		{"unauthorized ttl", cfg.Cache.UnauthorizedTTL, 30 * time.Second},
+		{"stale ttl", cfg.Cache.StaleTTL, time.Duration(0)},
+		{"user header", cfg.Authentication.Header.UserField, "x-remote-user"},
+		{"groups header", cfg.Authentication.Header.GroupsField, "x-remote-groups"},
+		{"separator", cfg.Authentication.Header.GroupSeparator, "|"},
+		{"header enabled", cfg.Authentication.Header.Enabled, false},
+		{"tls min", cfg.TLS.MinVersion, uint16(0x0303)},
+		{"h2 streams", cfg.HTTP2.MaxConcurrentStreams, uint32(100)},
+		{"h2 size", cfg.HTTP2.MaxSize, uint32(262144)},
+		{"endpoints port", cfg.Listen.ProxyEndpointsPort, 0},
+		{"qps", cfg.KubeAPI.QPS, DefaultKubeAPIQPS},
+		{"burst", cfg.KubeAPI.Burst, DefaultKubeAPIBurst},
+		{"api timeout", cfg.KubeAPI.Timeout, 3 * time.Second},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestFlagValidation(t *testing.T) {
+	goodCfg := writeFile(t, "good.yaml", `
+authorization:
+  rewrites:
+    byQueryParameter:
+      name: namespace
+  resourceAttributes:
+    namespace: "{{ .Value }}"
+    resource: services
+    subresource: proxy
+  static:
+  - user:
+      name: alice
+    resourceRequest: true
+    resource: services
+`)
+	withRA := writeFile(t, "ra.yaml", "authorization:\n  resourceAttributes:\n    namespace: gpu\n")
+	unknownField := writeFile(t, "unknown.yaml", "authorization:\n  resourceAttribute:\n    namespace: gpu\n")
+	badTemplate := writeFile(t, "tmpl.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x-ns\n  resourceAttributes:\n    namespace: \"{{ .Nope }}\"\n")
+	staticNoPath := writeFile(t, "nopath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n")
+	staticResPath := writeFile(t, "respath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    resourceRequest: true\n    path: /metrics\n")
+	staticOnly := writeFile(t, "static.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    path: /metrics\n")
+
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string // substring; empty: valid
+	}{
+		{"minimal", nil, ""},
+		{"no listen address", []string{"--secure-listen-address="}, "--secure-listen-address"},
+		{"bad listen address", []string{"--secure-listen-address=8443"}, `"8443" for --secure-listen-address`},
+		{"no upstream", []string{"--upstream="}, "--upstream"},
+		{"ftp upstream", []string{"--upstream=ftp://x/"}, "scheme must be http, https or unix"},
+		{"unix upstream", []string{"--upstream=unix:///run/app.sock"}, ""},
+		{"unix upstream with host", []string{"--upstream=unix://host/run/app.sock"}, "unix:///absolute/path"},
+		{"h2c https", []string{"--upstream=https://127.0.0.1:8080", "--upstream-force-h2c"}, "--upstream-force-h2c"},
+		{"h2c http", []string{"--upstream-force-h2c"}, ""},
+		{"insecure skip verify loopback", []string{"--upstream=https://127.0.0.1:9443", "--upstream-insecure-skip-verify"}, ""},
+		{"insecure skip verify localhost", []string{"--upstream=https://localhost:9443", "--upstream-insecure-skip-verify"}, ""},
+		{"insecure skip verify ::1", []string{"--upstream=https://[::1]:9443", "--upstream-insecure-skip-verify"}, ""},
+		{"insecure skip verify remote", []string{"--upstream=https://10.0.0.1:9443", "--upstream-insecure-skip-verify"}, "only allowed for a loopback upstream"},
+		{"insecure skip verify http", []string{"--upstream-insecure-skip-verify"}, "https://"},
+		{"client cert without key", []string{"--upstream-client-cert-file=/x.crt"}, "--upstream-client-key-file"},
+		{"tls cert without key", []string{"--tls-cert-file=/x.crt"}, "--tls-private-key-file"},
+		{"tls min version", []string{"--tls-min-version=VersionTLS13"}, ""},
+		{"bad tls min version", []string{"--tls-min-version=TLS1.2"}, "VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13"},
+		{"cipher suite", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, ""},
+		{"bad cipher suite", []string{"--tls-cipher-suites=TLS_NOPE"}, `"TLS_NOPE" for --tls-cipher-suites`},
+		{"allow and ignore", []string{"--allow-paths=/metrics", "--ignore-paths=/healthz"}, "cannot be used together with --allow-paths"},
+		{"bad pattern", []string{"--allow-paths=/metrics["}, "path.Match"},
+		{"relative pattern", []string{"--allow-paths=metrics"}, "starting with /"},
+		{"authz bogus", []string{"--authz=rbac"}, "allowed values are sar, static"},
+		{"static without rules", []string{"--authz=static"}, "needs at least one rule"},
+		{"static with users", []string{"--authz=static", "--allowed-users=a,b"}, ""},
+		{"static with groups", []string{"--authz=static", "--allowed-groups=g"}, ""},
+		{"static with file rules", []string{"--authz=static", "--config-file=" + staticOnly}, ""},
+		{"allowed users with sar", []string{"--allowed-users=a"}, "--allowed-users: only valid with --authz=static"},
+		{"allowed groups with sar", []string{"--allowed-groups=g"}, "--allowed-groups: only valid with --authz=static"},
+		{"resource attributes", []string{"--resource-attributes=namespace=gpu,resource=services,subresource=proxy,name=dcgm-exporter,apigroup=,apiversion=v1"}, ""},
+		{"resource attributes unknown key", []string{"--resource-attributes=namespace=gpu,verb=get"}, `"verb" for --resource-attributes: unknown key; allowed keys are apigroup, apiversion, name, namespace, resource, subresource`},
+		{"resource attributes no equals", []string{"--resource-attributes=gpu"}, "key=value"},
+		{"resource attributes twice", []string{"--resource-attributes=namespace=a,namespace=b"}, "twice"},
+		{"resource attributes flag and file", []string{"--resource-attributes=namespace=gpu", "--config-file=" + withRA}, "cannot be used when the config file sets"},
+		{"good config file", []string{"--config-file=" + goodCfg}, ""},
+		{"missing config file", []string{"--config-file=/does/not/exist.yaml"}, "/does/not/exist.yaml"},
+		{"unknown config field", []string{"--config-file=" + unknownField}, `unknown field "resourceAttribute"`},
+		{"bad template", []string{"--config-file=" + badTemplate}, "authorization.resourceAttributes.namespace"},
+		{"static rule without path", []string{"--config-file=" + staticNoPath}, "static[0].path"},
+		{"static resource rule with path", []string{"--config-file=" + staticResPath}, "must not have a path"},
+		{"negative ttl", []string{"--authentication-token-webhook-cache-ttl=-1s"}, "--authentication-token-webhook-cache-ttl"},
+		{"stale ttl", []string{"--stale-cache-ttl=10m"}, ""},
+		{"endpoints port", []string{"--proxy-endpoints-port=8444"}, ""},
+		{"endpoints port clash", []string{"--proxy-endpoints-port=8443"}, "must differ"},
+		{"endpoints port range", []string{"--proxy-endpoints-port=70000"}, "--proxy-endpoints-port"},
+		{"h2 size", []string{"--http2-max-size=1024"}, "--http2-max-size"},
+		{"bad header name", []string{"--auth-header-user-field-name=x remote"}, "--auth-header-user-field-name"},
+		{"same header names", []string{"--auth-header-groups-field-name=X-Remote-User"}, "must differ"},
+		{"empty audience", []string{"--auth-token-audiences=a,,b"}, "--auth-token-audiences"},
+		{"oidc", []string{"--oidc-issuer=https://issuer"}, "OIDC is not supported"},
+		{"negative qps", []string{"--kube-api-qps=-1"}, "--kube-api-qps"},
+		{"deprecated flags accepted", []string{"--logtostderr=true", "--v=10", "--tls-reload-interval=2m", "--log_dir=/tmp", "--vmodule=x=1", "--insecure-listen-address=127.0.0.1:8080"}, ""},
+		{"positional argument", []string{"extra"}, `unexpected argument "extra"`},
+		{"unknown flag", []string{"--nope"}, "unknown flag: --nope"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig(t, append(append([]string{}, minimalArgs...), tc.args...)...)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("no error, want one containing %q", tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestResourceAttributesFlagEqualsConfigFile(t *testing.T) {
+	file := writeFile(t, "ra.yaml", "authorization:\n  resourceAttributes:\n    namespace: gpu\n    apiGroup: apps\n    apiVersion: v1\n    resource: services\n    subresource: proxy\n    name: dcgm-exporter\n")
+	a, err := parseConfig(t, append(minimalArgs, "--config-file="+file)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := parseConfig(t, append(minimalArgs, "--resource-attributes=namespace=gpu,apiGroup=apps,apiversion=v1,resource=services,subresource=proxy,name=dcgm-exporter")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *a.Authorization.ResourceAttributes != *b.Authorization.ResourceAttributes {
+		t.Fatalf("file %+v != flag %+v", *a.Authorization.ResourceAttributes, *b.Authorization.ResourceAttributes)
+	}
+}
+
+func TestConfigFileKubeRBACProxyExample(t *testing.T) {
+	// The shape of kube-rbac-proxy's own examples must keep parsing.
+	cf, err := ParseConfigFile("example", []byte(`
+authorization:
+  rewrites:
+    byQueryParameter:
+      name: "namespace"
+    byHttpHeader:
+      name: "x-namespace"
+  resourceAttributes:
+    apiVersion: v1
+    resource: namespace
+    subresource: metrics
+    namespace: "{{ .Value }}"
+  static:
+    - user:
+        name: system:serviceaccount:default:default
+        groups: ["system:serviceaccounts"]
+      verb: get
+      resourceRequest: true
+      resource: namespace
+      subresource: metrics
+      namespace: default
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cf.Authorization
+	if a.Rewrites.ByQueryParameter.Name != "namespace" || a.Rewrites.ByHTTPHeader.Name != "x-namespace" {
+		t.Errorf("rewrites: %+v", a.Rewrites)
+	}
+	if a.ResourceAttributes.Namespace != "{{ .Value }}" || a.ResourceAttributes.Subresource != "metrics" {
+		t.Errorf("resourceAttributes: %+v", a.ResourceAttributes)
+	}
+	if len(a.Static) != 1 || a.Static[0].User.Name != "system:serviceaccount:default:default" || a.Static[0].User.Groups[0] != "system:serviceaccounts" || !a.Static[0].ResourceRequest {
+		t.Errorf("static: %+v", a.Static)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	f := NewFlags("rbac-proxy")
+	if err := f.Parse(append(minimalArgs, "--logtostderr", "--tls-reload-interval=5s", "--insecure-listen-address=127.0.0.1:1")); err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(f.Warnings(), "\n")
+	for _, want := range []string{"--logtostderr", "--tls-reload-interval", "--insecure-listen-address", "self-signed"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings %q lack %q", w, want)
+		}
+	}
+}
