@@ -35,17 +35,17 @@ func TestAttributes(t *testing.T) {
 		{
 			name: "resource attributes without rewrites are literal", method: "GET", target: "/metrics?namespace=kube-system",
 			authz: AuthorizationConfig{ResourceAttributes: ra},
-			want: []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "{{ .Value }}", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-{{ .Value }}", ResourceRequest: true}},
+			want:  []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "{{ .Value }}", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-{{ .Value }}", ResourceRequest: true}},
 		},
 		{
 			name: "rewrite by query parameter", method: "GET", target: "/metrics?namespace=gpu",
 			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}}},
-			want: []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "gpu", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-gpu", ResourceRequest: true}},
+			want:  []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "gpu", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-gpu", ResourceRequest: true}},
 		},
 		{
 			name: "every value is checked", method: "GET", target: "/metrics?namespace=a&namespace=b",
 			headers: map[string][]string{"X-Namespace": {"c"}},
-			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}, ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}},
+			authz:   AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}, ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}},
 			want: []authorizer.AttributesRecord{
 				{User: u, Verb: "get", Namespace: "a", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-a", ResourceRequest: true},
 				{User: u, Verb: "get", Namespace: "b", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-b", ResourceRequest: true},
@@ -55,13 +55,13 @@ func TestAttributes(t *testing.T) {
 		{
 			name: "rewrite by header", method: "GET", target: "/metrics",
 			headers: map[string][]string{"X-Namespace": {"gpu"}},
-			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}},
-			want: []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "gpu", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-gpu", ResourceRequest: true}},
+			authz:   AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}},
+			want:    []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "gpu", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-gpu", ResourceRequest: true}},
 		},
 		{
 			name: "no rewrite value: nothing to authorize", method: "GET", target: "/metrics",
 			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}}},
-			want: []authorizer.AttributesRecord{},
+			want:  []authorizer.AttributesRecord{},
 		},
 	}
 	for _, tc := range tests {

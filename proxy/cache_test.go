@@ -1,0 +1,298 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+)
+
+func testCache() CacheConfig {
+	return CacheConfig{TokenSuccessTTL: time.Minute, TokenFailureTTL: 10 * time.Second, AuthorizedTTL: time.Minute, UnauthorizedTTL: 10 * time.Second, MaxEntries: 100}
+}
+
+// fakeClock is a settable clock for cache TTL tests.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestTokenReviewsCoalesced(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g"}})
+	api.delay = 100 * time.Millisecond // keep the first review in flight while the others arrive
+	a := newTokenAuthenticator(api.reviewers(t).Tokens, nil, testCache(), 3*time.Second, newMetrics())
+
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, authenticated, err := a.AuthenticateToken(context.Background(), "tok")
+			if err == nil && authenticated && resp.User.GetName() == "alice" {
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 50 {
+		t.Fatalf("%d of 50 authenticated", ok.Load())
+	}
+	if n := api.tokenReviews.Load(); n != 1 {
+		t.Fatalf("%d TokenReviews for 50 concurrent requests with one token, want 1", n)
+	}
+	// Cached afterwards.
+	for range 10 {
+		if _, ok, _ := a.AuthenticateToken(context.Background(), "tok"); !ok {
+			t.Fatal("not authenticated from cache")
+		}
+	}
+	if n := api.tokenReviews.Load(); n != 1 {
+		t.Fatalf("%d TokenReviews after cached lookups, want 1", n)
+	}
+}
+
+func TestTokenCacheTTLs(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("good", authnv1.UserInfo{Username: "alice"})
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	a := newTokenAuthenticator(api.reviewers(t).Tokens, nil, testCache(), 3*time.Second, newMetrics())
+	a.cache.now = clock.now
+	ctx := context.Background()
+
+	mustAuth := func(token string, want bool) {
+		t.Helper()
+		_, ok, err := a.AuthenticateToken(ctx, token)
+		if err != nil || ok != want {
+			t.Fatalf("token %q: ok=%v err=%v, want ok=%v", token, ok, err, want)
+		}
+	}
+	mustAuth("good", true)
+	mustAuth("bad", false)
+	mustAuth("good", true)
+	mustAuth("bad", false)
+	if n := api.tokenReviews.Load(); n != 2 {
+		t.Fatalf("%d reviews, want 2 (both results cached)", n)
+	}
+	clock.step(11 * time.Second) // failure TTL over, success TTL not
+	mustAuth("good", true)
+	mustAuth("bad", false)
+	if n := api.tokenReviews.Load(); n != 3 {
+		t.Fatalf("%d reviews, want 3 (failure re-reviewed)", n)
+	}
+	clock.step(time.Minute) // success TTL over
+	mustAuth("good", true)
+	if n := api.tokenReviews.Load(); n != 5-1 {
+		t.Fatalf("%d reviews, want 4", n)
+	}
+}
+
+func TestTokenAudiences(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.audiences = []string{"metrics"}
+	good := newTokenAuthenticator(api.reviewers(t).Tokens, []string{"metrics"}, testCache(), 3*time.Second, newMetrics())
+	if _, ok, err := good.AuthenticateToken(context.Background(), "tok"); !ok || err != nil {
+		t.Fatalf("token with the right audience refused: %v", err)
+	}
+	bad := newTokenAuthenticator(api.reviewers(t).Tokens, []string{"other"}, testCache(), 3*time.Second, newMetrics())
+	if _, ok, _ := bad.AuthenticateToken(context.Background(), "tok"); ok {
+		t.Fatal("token for another audience accepted")
+	}
+}
+
+func TestOutageServesCacheThenStale(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("known", authnv1.UserInfo{Username: "alice"})
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	cc := testCache()
+	cc.StaleTTL = 5 * time.Minute
+	a := newTokenAuthenticator(api.reviewers(t).Tokens, nil, cc, 3*time.Second, newMetrics())
+	a.cache.now = clock.now
+	ctx := context.Background()
+
+	if _, ok, _ := a.AuthenticateToken(ctx, "known"); !ok {
+		t.Fatal("known token refused")
+	}
+	api.down.Store(true)
+	if _, ok, err := a.AuthenticateToken(ctx, "known"); !ok || err != nil {
+		t.Fatalf("within TTL during outage: ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := a.AuthenticateToken(ctx, "unknown"); ok || err == nil {
+		t.Fatalf("unknown token during outage: ok=%v err=%v, want refused with an error", ok, err)
+	}
+	clock.step(2 * time.Minute) // past the 1m TTL, within the stale window
+	if _, ok, err := a.AuthenticateToken(ctx, "known"); !ok || err != nil {
+		t.Fatalf("within stale window during outage: ok=%v err=%v", ok, err)
+	}
+	clock.step(5 * time.Minute) // past the stale window
+	if _, ok, _ := a.AuthenticateToken(ctx, "known"); ok {
+		t.Fatal("accepted past the stale window")
+	}
+	// Without a stale TTL an expired entry is not used.
+	cc.StaleTTL = 0
+	b := newTokenAuthenticator(api.reviewers(t).Tokens, nil, cc, 3*time.Second, newMetrics())
+	b.cache.now = clock.now
+	api.down.Store(false)
+	if _, ok, _ := b.AuthenticateToken(ctx, "known"); !ok {
+		t.Fatal("known token refused")
+	}
+	api.down.Store(true)
+	clock.step(2 * time.Minute)
+	if _, ok, _ := b.AuthenticateToken(ctx, "known"); ok {
+		t.Fatal("expired entry used without --stale-cache-ttl")
+	}
+}
+
+func TestSARCoalescedAndCached(t *testing.T) {
+	api := newFakeAPI(t)
+	api.delay = 100 * time.Millisecond
+	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
+		return s.User == "alice" && s.NonResourceAttributes != nil && s.NonResourceAttributes.Path == "/metrics"
+	})
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	s := newSARAuthorizer(api.reviewers(t).Access, testCache(), 3*time.Second, newMetrics())
+	s.cache.now = clock.now
+	alice := &user.DefaultInfo{Name: "alice", Groups: []string{"g"}, Extra: map[string][]string{"k": {"v"}}}
+	attrs := authorizer.AttributesRecord{User: alice, Verb: "get", Path: "/metrics"}
+
+	var wg sync.WaitGroup
+	var allowed atomic.Int64
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if d, _, err := s.Authorize(context.Background(), attrs); err == nil && d == authorizer.DecisionAllow {
+				allowed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed.Load() != 50 || api.sars.Load() != 1 {
+		t.Fatalf("allowed %d/50 with %d SARs, want 50 with 1", allowed.Load(), api.sars.Load())
+	}
+	got := api.lastSAR.Load()
+	if got.User != "alice" || got.Groups[0] != "g" || got.Extra["k"][0] != "v" || got.NonResourceAttributes.Verb != "get" {
+		t.Fatalf("SAR spec %+v", got)
+	}
+
+	// A different path is a different review, denied and cached for the deny TTL.
+	other := authorizer.AttributesRecord{User: alice, Verb: "get", Path: "/debug"}
+	for range 3 {
+		if d, _, _ := s.Authorize(context.Background(), other); d == authorizer.DecisionAllow {
+			t.Fatal("/debug allowed")
+		}
+	}
+	if api.sars.Load() != 2 {
+		t.Fatalf("%d SARs, want 2", api.sars.Load())
+	}
+	clock.step(11 * time.Second)
+	_, _, _ = s.Authorize(context.Background(), other)
+	_, _, _ = s.Authorize(context.Background(), attrs)
+	if api.sars.Load() != 3 {
+		t.Fatalf("%d SARs, want 3: deny TTL over, allow TTL not", api.sars.Load())
+	}
+}
+
+func TestSARKeyDistinguishesAttributes(t *testing.T) {
+	u := func(name string, groups ...string) user.Info { return &user.DefaultInfo{Name: name, Groups: groups} }
+	attrs := []authorizer.AttributesRecord{
+		{User: u("a"), Verb: "get", Path: "/metrics"},
+		{User: u("a", "g"), Verb: "get", Path: "/metrics"},
+		{User: u("a", "g", "h"), Verb: "get", Path: "/metrics"},
+		{User: u("a", "gh"), Verb: "get", Path: "/metrics"},
+		{User: u("a"), Verb: "create", Path: "/metrics"},
+		{User: u("a"), Verb: "get", Path: "/metricsx"},
+		{User: u("a:1"), Verb: "get", Path: "/metrics"},
+		{User: &user.DefaultInfo{Name: "a", Extra: map[string][]string{"k": {"v"}}}, Verb: "get", Path: "/metrics"},
+		{User: u("a"), Verb: "get", Resource: "services", ResourceRequest: true},
+		{User: u("a"), Verb: "get", Resource: "services", Namespace: "x", ResourceRequest: true},
+		{User: u("a"), Verb: "get", Resource: "servicesx", ResourceRequest: true},
+	}
+	seen := map[string]int{}
+	for i, a := range attrs {
+		k := sarKey(a)
+		if j, dup := seen[k]; dup {
+			t.Errorf("attributes %d and %d share key %q", j, i, k)
+		}
+		seen[k] = i
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	c := newReviewCache(func(int) time.Duration { return time.Hour }, 0, time.Second, 10)
+	for i := range 100 {
+		if _, _, err := c.get(context.Background(), fmt.Sprint(i), func(context.Context) (int, error) { return i, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := c.len(); n > 10 {
+		t.Fatalf("%d entries, want at most 10", n)
+	}
+}
+
+func TestCacheCallerCancellationDoesNotFailOthers(t *testing.T) {
+	c := newReviewCache(func(int) time.Duration { return time.Hour }, 0, 5*time.Second, 10)
+	release := make(chan struct{})
+	var calls atomic.Int64
+	review := func(ctx context.Context) (int, error) {
+		calls.Add(1)
+		select {
+		case <-release:
+			return 42, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() { _, _, err := c.get(ctx1, "k", review); errs <- err }()
+	time.Sleep(50 * time.Millisecond)
+	go func() {
+		v, _, err := c.get(context.Background(), "k", review)
+		if err == nil && v != 42 {
+			err = fmt.Errorf("got %d", v)
+		}
+		errs <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel1()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first caller: %v, want canceled", err)
+	}
+	close(release)
+	if err := <-errs; err != nil {
+		t.Fatalf("second caller failed after the first left: %v", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d reviews, want 1", calls.Load())
+	}
+}
+
+func TestCacheTimeoutBoundsReview(t *testing.T) {
+	c := newReviewCache(func(int) time.Duration { return time.Hour }, 0, 200*time.Millisecond, 10)
+	start := time.Now()
+	_, _, err := c.get(context.Background(), "k", func(ctx context.Context) (int, error) {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+		t.Fatalf("err=%v after %v, want deadline exceeded after ~200ms", err, time.Since(start))
+	}
+}
