@@ -1,0 +1,176 @@
+// Package webhook decides whether a Pod gets the rbac-proxy sidecar, turns the Pod's annotations
+// and the webhook's defaults into one validated Policy, and renders the injected Pod from it.
+//
+// The path of a Pod: Decide → NewPolicy → Render → (Certificate, warnings) → JSON patch.
+// The same Decide/NewPolicy/Render functions serve the admission handler and `inject -f`.
+package webhook
+
+// Prefix is the common prefix of every label and annotation the injector reads or writes.
+const Prefix = "rbac-proxy.io/"
+
+// Names of the labels and annotations.
+const (
+	// LabelInject on a Namespace (value "enabled") turns injection on for every Pod in it.
+	// On a Pod, as a label or an annotation, "true" or "false" opts the Pod in or out.
+	LabelInject = Prefix + "inject"
+	// NamespaceInjectEnabled is the value of LabelInject on a Namespace that enables injection.
+	NamespaceInjectEnabled = "enabled"
+
+	AnnotationInject             = Prefix + "inject"
+	AnnotationStatus             = Prefix + "status"
+	AnnotationPort               = Prefix + "port"
+	AnnotationProxyPort          = Prefix + "proxy-port"
+	AnnotationEndpointsPort      = Prefix + "proxy-endpoints-port"
+	AnnotationUpstreamScheme     = Prefix + "upstream-scheme"
+	AnnotationAuthz              = Prefix + "authz"
+	AnnotationAllowedClients     = Prefix + "allowed-clients"
+	AnnotationAllowedGroups      = Prefix + "allowed-groups"
+	AnnotationResourceAttributes = Prefix + "resource-attributes"
+	AnnotationClientCA           = Prefix + "client-ca"
+	AnnotationTokenAudiences     = Prefix + "token-audiences"
+	AnnotationAllowPaths         = Prefix + "allow-paths"
+	AnnotationIgnorePaths        = Prefix + "ignore-paths"
+	AnnotationTLSSecret          = Prefix + "tls-secret"
+	AnnotationIssuer             = Prefix + "issuer"
+	AnnotationDNSNames           = Prefix + "dns-names"
+
+	// StatusInjected is the value of AnnotationStatus on a Pod the injector has rendered.
+	StatusInjected = "injected"
+
+	// PrometheusPortAnnotation and PrometheusSchemeAnnotation are the scrape hints that, when they
+	// point at the protected port, are moved to the proxy.
+	PrometheusPortAnnotation   = "prometheus.io/port"
+	PrometheusSchemeAnnotation = "prometheus.io/scheme"
+)
+
+// AnnotationSpec documents one annotation: what it accepts, its default and the proxy flags it
+// sets. The table returned by Annotations is the single list the parser checks unknown keys
+// against and docs/annotations.md is generated from.
+type AnnotationSpec struct {
+	Name        string
+	Allowed     string
+	Default     string
+	Flags       []string
+	Description string
+}
+
+// Annotations returns every annotation a user may set on a Pod (or its template), in the order
+// they are documented.
+func Annotations() []AnnotationSpec {
+	return []AnnotationSpec{
+		{
+			Name:        AnnotationInject,
+			Allowed:     "`true`, `false` (label or annotation)",
+			Default:     "the Namespace label `rbac-proxy.io/inject=enabled`",
+			Description: "Opts the Pod in (any namespace the webhook serves) or out (a labelled namespace).",
+		},
+		{
+			Name:        AnnotationPort,
+			Allowed:     "a port name declared by an app container, or a number 1-65535",
+			Default:     "the port named `metrics`, else the Pod's only declared port",
+			Flags:       []string{FlagUpstream},
+			Description: "The app port the proxy protects; the proxy reaches it on `127.0.0.1`.",
+		},
+		{
+			Name:        AnnotationProxyPort,
+			Allowed:     "a number 1-65535 not declared by the Pod",
+			Default:     "webhook `--proxy-port` (8443)",
+			Flags:       []string{FlagSecureListenAddress},
+			Description: "The port the proxy listens on; it takes over the protected port's name.",
+		},
+		{
+			Name:        AnnotationEndpointsPort,
+			Allowed:     "a number 1-65535 not declared by the Pod",
+			Default:     "webhook `--proxy-endpoints-port` (8444)",
+			Flags:       []string{FlagProxyEndpointsPort},
+			Description: "The proxy's own `/healthz`, `/readyz` and `/metrics` (HTTPS); its probes use it.",
+		},
+		{
+			Name:        AnnotationUpstreamScheme,
+			Allowed:     "`http`, `https`",
+			Default:     "`http`",
+			Flags:       []string{FlagUpstream, FlagUpstreamInsecureSkipVerify},
+			Description: "How the proxy talks to the app on loopback; `https` skips verification of the app's certificate.",
+		},
+		{
+			Name:        AnnotationAuthz,
+			Allowed:     "`sar`, `static`",
+			Default:     "`sar`",
+			Flags:       []string{FlagAuthz},
+			Description: "`sar`: a SubjectAccessReview per request; `static`: only the listed clients and groups.",
+		},
+		{
+			Name:        AnnotationAllowedClients,
+			Allowed:     "comma-separated user names / certificate CNs (`static` only)",
+			Flags:       []string{FlagAllowedUsers},
+			Description: "Clients allowed with `authz: static`.",
+		},
+		{
+			Name:        AnnotationAllowedGroups,
+			Allowed:     "comma-separated group names / certificate Os (`static` only)",
+			Flags:       []string{FlagAllowedGroups},
+			Description: "Groups allowed with `authz: static`.",
+		},
+		{
+			Name:        AnnotationResourceAttributes,
+			Allowed:     "comma-separated `key=value`, keys `namespace`, `apigroup`, `apiversion`, `resource`, `subresource`, `name`; `resource` required (`sar` only)",
+			Flags:       []string{FlagResourceAttributes},
+			Description: "Authorize against a resource instead of the request path, e.g. `namespace=gpu,resource=services,subresource=proxy,name=dcgm-exporter`.",
+		},
+		{
+			Name:        AnnotationClientCA,
+			Allowed:     "`issuer`, `configmap:NAME[/KEY]`, `secret:NAME[/KEY]` (KEY defaults to `ca.crt`)",
+			Flags:       []string{FlagClientCAFile},
+			Description: "Turns on client-certificate authentication; `issuer` trusts the `ca.crt` of the proxy's own TLS Secret.",
+		},
+		{
+			Name:        AnnotationTokenAudiences,
+			Allowed:     "comma-separated audiences",
+			Flags:       []string{FlagAuthTokenAudiences},
+			Description: "Audiences a bearer token must carry.",
+		},
+		{
+			Name:        AnnotationAllowPaths,
+			Allowed:     "comma-separated paths starting with `/` (`*` globs); not with `ignore-paths`",
+			Flags:       []string{FlagAllowPaths},
+			Description: "Only these paths are proxied; everything else is refused.",
+		},
+		{
+			Name:        AnnotationIgnorePaths,
+			Allowed:     "comma-separated paths starting with `/` (`*` globs); not with `allow-paths`",
+			Flags:       []string{FlagIgnorePaths},
+			Description: "These paths are proxied without authentication or authorization.",
+		},
+		{
+			Name:        AnnotationTLSSecret,
+			Allowed:     "a Secret name (keys `tls.crt`, `tls.key`); not with `issuer` or `dns-names`",
+			Default:     "a cert-manager Certificate per workload",
+			Flags:       []string{FlagTLSCertFile, FlagTLSPrivateKeyFile},
+			Description: "Use an existing Secret instead of a Certificate the webhook creates.",
+		},
+		{
+			Name:        AnnotationIssuer,
+			Allowed:     "`Issuer/NAME`, `ClusterIssuer/NAME`, `KIND.GROUP/NAME` (external issuers)",
+			Default:     "webhook `--default-issuer`",
+			Description: "The issuer that signs the workload's Certificate.",
+		},
+		{
+			Name:        AnnotationDNSNames,
+			Allowed:     "comma-separated DNS names (`*.` wildcards allowed)",
+			Description: "Extra SANs on the workload's Certificate, besides `NAME`, `NAME.NS`, `NAME.NS.svc` and `NAME.NS.svc.<cluster domain>`.",
+		},
+	}
+}
+
+// knownAnnotation reports whether name is a documented annotation or one the injector writes.
+func knownAnnotation(name string) bool {
+	if name == AnnotationStatus {
+		return true
+	}
+	for _, a := range Annotations() {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}

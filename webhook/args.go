@@ -1,0 +1,80 @@
+package webhook
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The proxy's flags the render writes. The annotation table (Annotations) refers to these names,
+// and proxyArgs is the one place a Policy becomes flags.
+const (
+	FlagSecureListenAddress        = "--secure-listen-address"
+	FlagUpstream                   = "--upstream"
+	FlagUpstreamInsecureSkipVerify = "--upstream-insecure-skip-verify"
+	FlagTLSCertFile                = "--tls-cert-file"
+	FlagTLSPrivateKeyFile          = "--tls-private-key-file"
+	FlagClientCAFile               = "--client-ca-file"
+	FlagAuthTokenAudiences         = "--auth-token-audiences"
+	FlagAllowPaths                 = "--allow-paths"
+	FlagIgnorePaths                = "--ignore-paths"
+	FlagAuthz                      = "--authz"
+	FlagAllowedUsers               = "--allowed-users"
+	FlagAllowedGroups              = "--allowed-groups"
+	FlagResourceAttributes         = "--resource-attributes"
+	FlagProxyEndpointsPort         = "--proxy-endpoints-port"
+	FlagVerbosity                  = "-v"
+)
+
+// Paths inside the proxy container.
+const (
+	tlsMountPath      = "/etc/rbac-proxy/tls"
+	clientCAMountPath = "/etc/rbac-proxy/client-ca"
+	tokenMountPath    = "/var/run/secrets/kubernetes.io/serviceaccount"
+)
+
+// proxyArgs renders the proxy's command line from the policy.
+func proxyArgs(p *Policy) []string {
+	args := []string{
+		fmt.Sprintf("%s=0.0.0.0:%d", FlagSecureListenAddress, p.ProxyPort),
+		fmt.Sprintf("%s=%s://127.0.0.1:%d/", FlagUpstream, p.UpstreamScheme, p.Target.Number),
+	}
+	if p.UpstreamScheme == SchemeHTTPS {
+		args = append(args, FlagUpstreamInsecureSkipVerify)
+	}
+	args = append(args,
+		FlagTLSCertFile+"="+tlsMountPath+"/tls.crt",
+		FlagTLSPrivateKeyFile+"="+tlsMountPath+"/tls.key",
+	)
+	if p.ClientCA != nil {
+		path := tlsMountPath + "/" + defaultCAKey
+		if p.ClientCA.Source != ClientCAIssuer {
+			path = clientCAMountPath + "/" + defaultCAKey
+		}
+		args = append(args, FlagClientCAFile+"="+path)
+	}
+	list := func(flag string, values []string) {
+		if len(values) > 0 {
+			args = append(args, flag+"="+strings.Join(values, ","))
+		}
+	}
+	list(FlagAuthTokenAudiences, p.TokenAudiences)
+	list(FlagAllowPaths, p.AllowPaths)
+	list(FlagIgnorePaths, p.IgnorePaths)
+	args = append(args, FlagAuthz+"="+string(p.Authz))
+	list(FlagAllowedUsers, p.AllowedUsers)
+	list(FlagAllowedGroups, p.AllowedGroups)
+	if ra := p.ResourceAttributes; ra != nil {
+		var kv []string
+		for _, k := range resourceAttributeKeys(ra) {
+			if *k.value != "" {
+				kv = append(kv, k.key+"="+*k.value)
+			}
+		}
+		args = append(args, FlagResourceAttributes+"="+strings.Join(kv, ","))
+	}
+	args = append(args, fmt.Sprintf("%s=%d", FlagProxyEndpointsPort, p.EndpointsPort))
+	if p.Verbosity > 0 {
+		args = append(args, fmt.Sprintf("%s=%d", FlagVerbosity, p.Verbosity))
+	}
+	return args
+}

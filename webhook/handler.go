@@ -1,0 +1,210 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Handler is the admission handler for Pod CREATE: decision → policy → render → Certificate →
+// patch and warnings.
+type Handler struct {
+	Defaults *Defaults
+	// Cache reads Namespaces (as metadata); API, when set, is asked on a cache miss only.
+	Cache client.Reader
+	API   client.Reader
+	// Owners finds the workload of a Pod.
+	Owners *OwnerResolver
+	// Certificates ensures the workload's Certificate.
+	Certificates *CertificateEnsurer
+	// Access, when set, checks the Pod's ServiceAccount for system:auth-delegator rights.
+	Access *AccessChecker
+	// Metrics may be nil.
+	Metrics *Metrics
+	Log     logr.Logger
+}
+
+var _ admission.Handler = (*Handler)(nil)
+
+// Handle answers one AdmissionReview.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	resp, outcome := h.admit(ctx, req)
+	h.Metrics.observe(outcome, time.Since(start))
+	log := h.Log.WithValues("uid", req.UID, "namespace", req.Namespace, "name", req.Name, "outcome", outcome)
+	switch outcome {
+	case OutcomeError:
+		log.Error(errors.New(resp.Result.Message), "admission failed")
+	case OutcomeDenied:
+		log.Info("pod denied", "reason", resp.Result.Message)
+	case OutcomeInjected:
+		log.Info("proxy injected", "warnings", len(resp.Warnings))
+	default:
+		log.V(1).Info("pod admitted unchanged")
+	}
+	return resp
+}
+
+func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.Response, Outcome) {
+	if req.Operation != admissionv1.Create || req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.SubResource != "" {
+		return admission.Allowed("rbac-proxy: only Pod CREATE is handled"), OutcomeSkipped
+	}
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the Pod: %w", err)), OutcomeError
+	}
+	namespace := req.Namespace
+	if namespace == "" {
+		namespace = pod.Namespace
+	}
+	dryRun := req.DryRun != nil && *req.DryRun
+
+	nsLabels, err := h.namespaceLabels(ctx, namespace)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err), OutcomeError
+	}
+	decision, err := Decide(pod, nsLabels)
+	if err != nil {
+		return admission.Denied(err.Error()), OutcomeDenied
+	}
+	switch decision.Verdict {
+	case VerdictSkip:
+		return admission.Allowed("rbac-proxy: " + decision.Reason), OutcomeSkipped
+	case VerdictInjected:
+		warnings, err := h.ensureForInjected(ctx, pod, namespace, dryRun)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err), OutcomeError
+		}
+		return admission.Allowed("rbac-proxy: " + decision.Reason).WithWarnings(warnings...), OutcomeAlreadyInjected
+	}
+
+	workload, err := h.Owners.Resolve(ctx, pod, namespace)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, err), OutcomeError
+	}
+	policy, err := NewPolicy(pod, PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload})
+	if err != nil {
+		return admission.Denied(err.Error()), OutcomeDenied
+	}
+	rendered := Render(pod, policy)
+
+	var warnings []string
+	if c := policy.TLS.Certificate; c != nil {
+		w, err := h.ensureCertificate(ctx, NewCertificate(c, namespace, workload), dryRun)
+		if err != nil {
+			return admission.Errored(http.StatusInternalServerError, err), OutcomeError
+		}
+		warnings = append(warnings, w...)
+	}
+	warnings = append(warnings, h.accessWarnings(ctx, pod, namespace, policy)...)
+	warnings = append(warnings, fmt.Sprintf("rbac-proxy: the app still listens on port %d on the Pod's address; bind it to 127.0.0.1 or restrict it with a NetworkPolicy, or clients can bypass the proxy", policy.Target.Number))
+
+	raw, err := json.Marshal(rendered)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the injected Pod: %w", err)), OutcomeError
+	}
+	resp := admission.PatchResponseFromRaw(req.Object.Raw, raw)
+	if !resp.Allowed {
+		return resp, OutcomeError
+	}
+	return resp.WithWarnings(warnings...), OutcomeInjected
+}
+
+// ensureCertificate creates or updates the workload's Certificate, except on dry-run.
+func (h *Handler) ensureCertificate(ctx context.Context, cert *cmapi.Certificate, dryRun bool) ([]string, error) {
+	var warnings []string
+	if len(cert.OwnerReferences) == 0 {
+		warnings = append(warnings, fmt.Sprintf("rbac-proxy: Certificate %s has no owner (the Pod has no controller, and no UID before it is created); delete it and its Secret when the Pod is gone", cert.Name))
+	}
+	if dryRun {
+		return warnings, nil
+	}
+	res, err := h.Certificates.Ensure(ctx, cert)
+	if err != nil {
+		return nil, err
+	}
+	if res != CertificateExists {
+		h.Log.Info("certificate "+string(res), "namespace", cert.Namespace, "certificate", cert.Name)
+	}
+	return warnings, nil
+}
+
+// ensureForInjected ensures the Certificate of a Pod injected before admission (inject -f): the
+// Pod is left as it is, but the Secret it mounts must come from somewhere.
+func (h *Handler) ensureForInjected(ctx context.Context, pod *corev1.Pod, namespace string, dryRun bool) ([]string, error) {
+	if _, ok := pod.Annotations[AnnotationTLSSecret]; ok {
+		return nil, nil
+	}
+	secret := ""
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == volumeTLS && v.Secret != nil {
+			secret = v.Secret.SecretName
+		}
+	}
+	if secret == "" {
+		return nil, nil
+	}
+	workload, err := h.Owners.Resolve(ctx, pod, namespace)
+	if err != nil {
+		return nil, err
+	}
+	errs := &errorList{}
+	tls := parseTLS(pod.Annotations, PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload}, errs)
+	switch {
+	case errs.err() != nil:
+		return []string{"rbac-proxy: the Pod was injected before admission; no Certificate for Secret " + secret + ": " + errs.err().Error()}, nil
+	case tls.Certificate == nil || tls.SecretName != secret:
+		return []string{fmt.Sprintf("rbac-proxy: the Pod was injected before admission and mounts Secret %s, but its workload %s %s has Certificate %s; no Certificate was ensured", secret, workload.Kind, workload.Name, tls.SecretName)}, nil
+	}
+	return h.ensureCertificate(ctx, NewCertificate(tls.Certificate, namespace, workload), dryRun)
+}
+
+// accessWarnings tells the user when the Pod's ServiceAccount cannot make the reviews the proxy
+// needs. A failed check is logged, not reported.
+func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace string, p *Policy) []string {
+	if h.Access == nil {
+		return nil
+	}
+	sa := pod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	missing, err := h.Access.Missing(ctx, namespace, sa, p.Authz == AuthzSAR)
+	if err != nil {
+		h.Log.Error(err, "checking the ServiceAccount's access", "namespace", namespace, "serviceAccount", sa)
+		return nil
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("rbac-proxy: ServiceAccount %s/%s cannot create %s, so the proxy will refuse requests; bind it to the ClusterRole system:auth-delegator", namespace, sa, strings.Join(missing, ", "))}
+}
+
+// namespaceLabels reads the Namespace's labels from the cache, asking the API server only when
+// the cache has not seen the Namespace yet.
+func (h *Handler) namespaceLabels(ctx context.Context, name string) (map[string]string, error) {
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	err := h.Cache.Get(ctx, types.NamespacedName{Name: name}, ns)
+	if apierrors.IsNotFound(err) && h.API != nil {
+		err = h.API.Get(ctx, types.NamespacedName{Name: name}, ns)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Namespace %s: %w", name, err)
+	}
+	return ns.Labels, nil
+}
