@@ -16,7 +16,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/internal/testpki"
+	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
 )
 
 // seenRequest is what the upstream received.
