@@ -70,17 +70,19 @@ func (l *errorList) err() error {
 	return &PolicyError{Errors: l.errs}
 }
 
-// splitList splits a comma-separated annotation value, trimming blanks; empty items are reported
-// by returning ok=false.
+// splitList splits a comma-separated annotation value, trimming blanks. It returns the non-empty
+// items, and ok=false when there were empty ones.
 func splitList(value string) (items []string, ok bool) {
+	ok = true
 	for _, item := range strings.Split(value, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
-			return nil, false
+			ok = false
+			continue
 		}
 		items = append(items, item)
 	}
-	return items, true
+	return items, ok
 }
 
 func dnsSubdomainErrors(name string) []string {

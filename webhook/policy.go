@@ -258,14 +258,14 @@ const resourceAttributesAllowed = "comma-separated key=value with keys namespace
 
 func parseResourceAttributes(v string, errs *errorList) *ResourceAttributes {
 	items, ok := splitList(v)
+	bad := false
 	if !ok {
 		errs.add(AnnotationResourceAttributes, v, "empty item", resourceAttributesAllowed)
-		return nil
+		bad = true
 	}
 	ra := &ResourceAttributes{}
 	keys := resourceAttributeKeys(ra)
 	seen := map[string]bool{}
-	bad := false
 	for _, item := range items {
 		key, value, ok := strings.Cut(item, "=")
 		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
@@ -315,7 +315,6 @@ func parseNames(annotation, v, allowed string, errs *errorList) []string {
 	items, ok := splitList(v)
 	if !ok {
 		errs.add(annotation, v, "empty item", allowed)
-		return nil
 	}
 	for _, item := range items {
 		for _, r := range item {
@@ -333,7 +332,6 @@ func parsePaths(annotation, v string, errs *errorList) []string {
 	items, ok := splitList(v)
 	if !ok {
 		errs.add(annotation, v, "empty item", allowed)
-		return nil
 	}
 	for _, item := range items {
 		if !strings.HasPrefix(item, "/") || !isPlainValue(item) {
