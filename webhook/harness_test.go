@@ -49,7 +49,7 @@ type env struct {
 }
 
 type certWrite struct {
-	Action string            `json:"action"`
+	Action string             `json:"action"`
 	Object *cmapi.Certificate `json:"object"`
 }
 

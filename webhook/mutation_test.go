@@ -17,7 +17,7 @@ import (
 type mutationCase struct {
 	Description string `json:"description"`
 	// NamespaceLabels default to rbac-proxy.io/inject=enabled; {} for an unlabelled namespace.
-	NamespaceLabels *map[string]string `json:"namespaceLabels"`
+	NamespaceLabels *map[string]string    `json:"namespaceLabels"`
 	Operation       admissionv1.Operation `json:"operation"`
 	DryRun          bool                  `json:"dryRun"`
 	// Config overrides fields of testConfig().
