@@ -18,11 +18,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"k8s.io/klog/v2"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/version"
 	"github.com/rbac-proxy/rbac-proxy/proxy"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -43,7 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if flags.Version {
-		fmt.Fprintf(stdout, "rbac-proxy %s\n", version)
+		fmt.Fprintf(stdout, "rbac-proxy %s\n", version.Version)
 		return 0
 	}
 
@@ -68,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	log.Info("starting rbac-proxy", "version", version, "upstream", cfg.Upstream.URL.String(), "authz", string(cfg.Authorization.Mode))
+	log.Info("starting rbac-proxy", "version", version.Version, "upstream", cfg.Upstream.URL.String(), "authz", string(cfg.Authorization.Mode))
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "rbac-proxy: %v\n", err)
 		return 1
