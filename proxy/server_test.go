@@ -737,3 +737,44 @@ func TestCertificateRotationWithSymlinkSwap(t *testing.T) {
 		t.Fatalf("%d of %d requests failed during the rotation", failures.Load(), total.Load())
 	}
 }
+
+func TestInsecureListener(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.setAllow(allowMetricsFor("alice"))
+	e := newTestEnv(t)
+	f := NewFlags("rbac-proxy")
+	if err := f.Parse([]string{"--insecure-listen-address=127.0.0.1:0", "--upstream=" + newUpstreamServer(t, e.upstream)}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.startConfig(cfg, Options{Reviewers: api.reviewers(t)})
+	base := "http://" + e.srv.Addr("insecure")
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{"", 401}, {"tok", 200}} {
+		resp, err := http.DefaultClient.Do(mustRequest(t, base+"/metrics", tc.token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("token %q: %d, want %d", tc.token, resp.StatusCode, tc.want)
+		}
+	}
+	// h2c prior knowledge works on the plain listener, as in kube-rbac-proxy.
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	resp, err := (&http.Client{Transport: tr}).Do(mustRequest(t, base+"/metrics", "tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("h2c: %d over %s", resp.StatusCode, resp.Proto)
+	}
+}
