@@ -1,0 +1,440 @@
+// Command proxy-bench measures rbac-proxy against the upstream served directly
+// over TLS and against kube-rbac-proxy v0.19.1, on a real API server:
+// throughput and p99 latency of a DCGM-like 32 KB scrape over 32 keep-alive
+// connections, the TokenReviews and SubjectAccessReviews the API server
+// receives for a burst of 2,000 scrapes from 50 concurrent clients with one
+// token, and each proxy's resident memory.
+//
+//	go run ./test/bench/proxy [-duration 10s]
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
+	"github.com/rbac-proxy/rbac-proxy/test/framework"
+)
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "measuring time per setup")
+	conns := flag.Int("connections", 32, "keep-alive connections of the load")
+	flag.Parse()
+	if err := run(*duration, *conns); err != nil {
+		fmt.Fprintln(os.Stderr, "proxy-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(duration time.Duration, conns int) error {
+	ctx := context.Background()
+	work, err := os.MkdirTemp("", "proxy-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	root, err := framework.RepoRoot()
+	if err != nil {
+		return err
+	}
+	rbacProxy, krp := filepath.Join(work, "rbac-proxy"), filepath.Join(work, "kube-rbac-proxy")
+	fmt.Println("building rbac-proxy and kube-rbac-proxy v0.19.1 ...")
+	if err := goBuild(root, rbacProxy, "./cmd/proxy"); err != nil {
+		return err
+	}
+	if err := goBuild(filepath.Join(root, "test/bench/proxy/krp"), krp, "github.com/brancz/kube-rbac-proxy/cmd/kube-rbac-proxy"); err != nil {
+		return err
+	}
+
+	fmt.Println("starting the control plane ...")
+	cp, err := framework.Start(ctx, framework.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cp.Stop() }()
+	token, err := setupRBAC(ctx, cp)
+	if err != nil {
+		return err
+	}
+	front, err := newFront(cp.Config, work)
+	if err != nil {
+		return err
+	}
+
+	ca, err := testpki.NewCA("bench")
+	if err != nil {
+		return err
+	}
+	serving, err := ca.Server("127.0.0.1")
+	if err != nil {
+		return err
+	}
+	certFile, keyFile, err := serving.Write(work, "serving")
+	if err != nil {
+		return err
+	}
+	payload := dcgmPayload(32 * 1024)
+	upstreamHTTP, err := serveUpstream(payload, nil)
+	if err != nil {
+		return err
+	}
+	servingTLS := serving.TLS()
+	upstreamTLS, err := serveUpstream(payload, &servingTLS)
+	if err != nil {
+		return err
+	}
+
+	type setup struct {
+		name string
+		bin  string
+	}
+	results := map[string]result{}
+	fmt.Printf("load: %d keep-alive connections, %v per setup, %d-byte payload\n", conns, duration, len(payload))
+	r, err := load("https://"+upstreamTLS+"/metrics", ca, "", conns, duration)
+	if err != nil {
+		return err
+	}
+	results["direct"] = r
+	fmt.Printf("%-16s %s\n", "direct TLS", r)
+
+	bursts := map[string][2]int64{}
+	rss := map[string]int64{}
+	for _, s := range []setup{{"rbac-proxy", rbacProxy}, {"kube-rbac-proxy", krp}} {
+		p, addr, err := startProxy(s.bin, "http://"+upstreamHTTP+"/", certFile, keyFile, front.kubeconfig)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		r, err := load("https://"+addr+"/metrics", ca, token, conns, duration)
+		if err != nil {
+			stop(p)
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		results[s.name] = r
+		rss[s.name] = rssKB(p.Process.Pid)
+		fmt.Printf("%-16s %s, RSS %d MiB\n", s.name, r, rss[s.name]/1024)
+		stop(p)
+
+		// The burst, on a fresh process with empty caches.
+		p, addr, err = startProxy(s.bin, "http://"+upstreamHTTP+"/", certFile, keyFile, front.kubeconfig)
+		if err != nil {
+			return err
+		}
+		front.reset()
+		ok, err := burst("https://"+addr+"/metrics", ca, token, 50, 2000)
+		stop(p)
+		if err != nil {
+			return fmt.Errorf("%s burst: %w", s.name, err)
+		}
+		tr, sar := front.counts()
+		bursts[s.name] = [2]int64{tr, sar}
+		fmt.Printf("%-16s burst: %d/2000 scrapes OK from 50 clients, one token: %d TokenReviews, %d SubjectAccessReviews\n", s.name, ok, tr, sar)
+	}
+
+	d, rp, k := results["direct"], results["rbac-proxy"], results["kube-rbac-proxy"]
+	fmt.Println()
+	fmt.Println("| setup | req/s | p99 | vs direct | TokenReviews / SARs for 2,000 scrapes | RSS |")
+	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Printf("| upstream direct (TLS) | %.0f | %v | 1.00× | — | — |\n", d.rps, d.p99)
+	fmt.Printf("| rbac-proxy | %.0f | %v | %.2f× | %d / %d | %d MiB |\n", rp.rps, rp.p99, rp.rps/d.rps, bursts["rbac-proxy"][0], bursts["rbac-proxy"][1], rss["rbac-proxy"]/1024)
+	fmt.Printf("| kube-rbac-proxy v0.19.1 | %.0f | %v | %.2f× | %d / %d | %d MiB |\n", k.rps, k.p99, k.rps/d.rps, bursts["kube-rbac-proxy"][0], bursts["kube-rbac-proxy"][1], rss["kube-rbac-proxy"]/1024)
+	fmt.Printf("\nrbac-proxy / kube-rbac-proxy throughput: %.2f×\n", rp.rps/k.rps)
+	return nil
+}
+
+func goBuild(dir, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("building %s: %w", pkg, err)
+	}
+	return nil
+}
+
+// setupRBAC creates a ServiceAccount allowed to get /metrics and returns its token.
+func setupRBAC(ctx context.Context, cp *framework.ControlPlane) (string, error) {
+	ns, err := cp.CreateNamespace(ctx, "bench", nil)
+	if err != nil {
+		return "", err
+	}
+	cs := cp.Clientset.RbacV1()
+	if _, err := cs.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-metrics"},
+		Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		return "", err
+	}
+	if _, err := cs.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-metrics"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "bench-metrics"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: "scraper"}},
+	}, metav1.CreateOptions{}); err != nil {
+		return "", err
+	}
+	time.Sleep(2 * time.Second) // RBAC informer
+	return cp.ServiceAccountToken(ctx, ns, "scraper", nil)
+}
+
+// front forwards to the API server as admin and counts reviews.
+type front struct {
+	kubeconfig string
+	tr, sar    atomic.Int64
+}
+
+func newFront(cfg *rest.Config, dir string) (*front, error) {
+	target, err := url.Parse(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	transport, err := rest.TransportFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	f := &front{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = transport
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/tokenreviews"):
+			f.tr.Add(1)
+		case strings.HasSuffix(r.URL.Path, "/subjectaccessreviews"):
+			f.sar.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["front"] = &clientcmdapi.Cluster{Server: "http://" + ln.Addr().String()}
+	kc.AuthInfos["p"] = &clientcmdapi.AuthInfo{}
+	kc.Contexts["front"] = &clientcmdapi.Context{Cluster: "front", AuthInfo: "p"}
+	kc.CurrentContext = "front"
+	f.kubeconfig = filepath.Join(dir, "kubeconfig")
+	return f, clientcmd.WriteToFile(*kc, f.kubeconfig)
+}
+
+func (f *front) reset()                 { f.tr.Store(0); f.sar.Store(0) }
+func (f *front) counts() (int64, int64) { return f.tr.Load(), f.sar.Load() }
+
+// dcgmPayload is a DCGM-exporter-like exposition of about size bytes.
+func dcgmPayload(size int) []byte {
+	metrics := []string{"DCGM_FI_DEV_SM_CLOCK", "DCGM_FI_DEV_MEM_CLOCK", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE",
+		"DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_MEM_COPY_UTIL", "DCGM_FI_DEV_FB_FREE", "DCGM_FI_DEV_FB_USED", "DCGM_FI_PROF_GR_ENGINE_ACTIVE"}
+	var b strings.Builder
+	for i := 0; b.Len() < size; i++ {
+		m := metrics[i%len(metrics)]
+		gpu := (i / len(metrics)) % 8
+		if i%len(metrics) == 0 {
+			fmt.Fprintf(&b, "# HELP %s Metric %d.\n# TYPE %s gauge\n", m, i, m)
+		}
+		fmt.Fprintf(&b, `%s{gpu="%d",UUID="GPU-3f1c2a7e-%04d-4b6e-9c1d-5a8f0e2d7b%02d",device="nvidia%d",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",container="trainer",namespace="ml",pod="trainer-0"} %d`+"\n",
+			m, gpu, i, gpu, gpu, 1000+i)
+	}
+	return []byte(b.String()[:size])
+}
+
+func serveUpstream(payload []byte, cert *tls.Certificate) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write(payload)
+	})}
+	if cert != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
+		go func() { _ = srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { _ = srv.Serve(ln) }()
+	}
+	return ln.Addr().String(), nil
+}
+
+func startProxy(bin, upstream, certFile, keyFile, kubeconfig string) (*exec.Cmd, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "--secure-listen-address="+addr, "--upstream="+upstream,
+		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile, "--kubeconfig="+kubeconfig)
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return cmd, addr, nil
+		}
+	}
+	stop(cmd)
+	return nil, "", fmt.Errorf("%s did not start listening", bin)
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+	}
+}
+
+func rssKB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+type result struct {
+	rps      float64
+	p50, p99 time.Duration
+	errors   int64
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("%8.0f req/s, p50 %v, p99 %v, %d errors", r.rps, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors)
+}
+
+func newClient(ca *testpki.CA) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: ca.Pool()},
+		MaxConnsPerHost:     1,
+		MaxIdleConnsPerHost: 1,
+		// HTTP/1.1 keep-alive, as Prometheus scrapes.
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}}
+}
+
+func scrape(c *http.Client, u, token string) error {
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || n != 32*1024 {
+		return fmt.Errorf("status %d, %d bytes", resp.StatusCode, n)
+	}
+	return nil
+}
+
+// load runs conns closed-loop clients for d after a 2s warm-up.
+func load(u string, ca *testpki.CA, token string, conns int, d time.Duration) (result, error) {
+	clients := make([]*http.Client, conns)
+	for i := range clients {
+		clients[i] = newClient(ca)
+		if err := scrape(clients[i], u, token); err != nil {
+			return result{}, err
+		}
+	}
+	var measuring atomic.Bool
+	var errs atomic.Int64
+	stopAt := time.Now().Add(2*time.Second + d)
+	lat := make([][]time.Duration, conns)
+	var wg sync.WaitGroup
+	go func() { time.Sleep(2 * time.Second); measuring.Store(true) }()
+	var start time.Time
+	var once sync.Once
+	for i := range clients {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for time.Now().Before(stopAt) {
+				t0 := time.Now()
+				err := scrape(clients[i], u, token)
+				if measuring.Load() {
+					once.Do(func() { start = t0 })
+					if err != nil {
+						errs.Add(1)
+						continue
+					}
+					lat[i] = append(lat[i], time.Since(t0))
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		return result{}, fmt.Errorf("no successful request")
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	return result{
+		rps:    float64(len(all)) / elapsed.Seconds(),
+		p50:    all[len(all)/2],
+		p99:    all[len(all)*99/100],
+		errors: errs.Load(),
+	}, nil
+}
+
+// burst sends total scrapes from clients concurrent clients, all at once.
+func burst(u string, ca *testpki.CA, token string, clients, total int) (int64, error) {
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newClient(ca)
+			<-gate
+			for j := 0; j < total/clients; j++ {
+				if scrape(c, u, token) == nil {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	close(gate)
+	wg.Wait()
+	return ok.Load(), nil
+}
