@@ -34,7 +34,7 @@ type fakeAPI struct {
 	lastSAR      atomic.Pointer[authzv1.SubjectAccessReviewSpec]
 }
 
-func newFakeAPI(t *testing.T) *fakeAPI {
+func newFakeAPI(t testing.TB) *fakeAPI {
 	f := &fakeAPI{users: map[string]authnv1.UserInfo{}, allow: func(authzv1.SubjectAccessReviewSpec) bool { return false }}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -131,7 +131,7 @@ func decodeBody(r *http.Request, obj runtime.Object) error {
 }
 
 // reviewers returns real client-go clients pointed at the fake.
-func (f *fakeAPI) reviewers(t *testing.T) *Reviewers {
+func (f *fakeAPI) reviewers(t testing.TB) *Reviewers {
 	t.Helper()
 	r, err := newReviewers(&rest.Config{Host: f.srv.URL, QPS: 1000, Burst: 1000, Timeout: 3 * time.Second})
 	if err != nil {
