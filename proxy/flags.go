@@ -84,6 +84,9 @@ type Flags struct {
 	VModule   string
 	Version   bool
 	Help      bool
+
+	// configWarnings are found while reading the config file.
+	configWarnings []string
 }
 
 // removedLogFlags are klog flags kube-rbac-proxy accepts without effect; so do we.
@@ -207,9 +210,10 @@ func (f *Flags) Parse(args []string) error {
 	return nil
 }
 
-// Warnings lists the deprecated or ignored flags that were set.
+// Warnings lists the deprecated or ignored flags that were set, and (after
+// Config) what of the config file is ignored.
 func (f *Flags) Warnings() []string {
-	var w []string
+	w := append([]string(nil), f.configWarnings...)
 	changed := func(name string) bool { return f.fs.Changed(name) }
 	if changed("insecure-listen-address") {
 		w = append(w, "--insecure-listen-address is deprecated: serve over TLS with --secure-listen-address")
@@ -229,6 +233,12 @@ func (f *Flags) Warnings() []string {
 		if changed(name) {
 			w = append(w, fmt.Sprintf("--%s is ignored: OIDC is not supported", name))
 		}
+	}
+	if (f.UpstreamCAFile != "" || f.UpstreamClientCertFile != "") && !strings.HasPrefix(f.Upstream, "https://") {
+		w = append(w, "--upstream-ca-file and --upstream-client-cert-file are ignored: the upstream is not https://")
+	}
+	if f.ClientCAFile != "" && f.SecureListenAddress == "" {
+		w = append(w, "--client-ca-file has no effect without --secure-listen-address: plain HTTP carries no client certificate")
 	}
 	if f.SecureListenAddress != "" && f.TLSCertFile == "" {
 		w = append(w, "no --tls-cert-file: serving a generated self-signed certificate")
@@ -346,6 +356,10 @@ func (f *Flags) Config() (*Config, error) {
 			return nil, err
 		}
 		if a := cf.Authorization; a != nil {
+			if a.Rewrites != nil && a.ResourceAttributes == nil && cfg.Authorization.ResourceAttributes == nil {
+				// kube-rbac-proxy ignores them too; say so rather than refuse a working file.
+				f.configWarnings = append(f.configWarnings, "config file authorization.rewrites is ignored: it only applies to resourceAttributes")
+			}
 			if a.ResourceAttributes != nil && cfg.Authorization.ResourceAttributes != nil {
 				return nil, fieldErr("--resource-attributes", f.ResourceAttributes, "cannot be used when the config file sets authorization.resourceAttributes")
 			}

@@ -83,6 +83,7 @@ authorization:
 	badTemplate := writeFile(t, "tmpl.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x-ns\n  resourceAttributes:\n    namespace: \"{{ .Nope }}\"\n")
 	staticNoPath := writeFile(t, "nopath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n")
 	staticResPath := writeFile(t, "respath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    resourceRequest: true\n    path: /metrics\n")
+	rewritesOnly := writeFile(t, "rewrites.yaml", "authorization:\n  rewrites:\n    byQueryParameter:\n      name: ns\n")
 	staticOnly := writeFile(t, "static.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    path: /metrics\n")
 
 	tests := []struct {
@@ -131,6 +132,8 @@ authorization:
 		{"bad template", []string{"--config-file=" + badTemplate}, "authorization.resourceAttributes.namespace"},
 		{"static rule without path", []string{"--config-file=" + staticNoPath}, "static[0].path"},
 		{"static resource rule with path", []string{"--config-file=" + staticResPath}, "must not have a path"},
+		{"rewrites without resource attributes (ignored, as kube-rbac-proxy does)", []string{"--config-file=" + rewritesOnly}, ""},
+		{"rewrites with the resource attributes flag", []string{"--config-file=" + rewritesOnly, "--resource-attributes=namespace={{ .Value }}"}, ""},
 		{"negative ttl", []string{"--authentication-token-webhook-cache-ttl=-1s"}, "--authentication-token-webhook-cache-ttl"},
 		{"stale ttl", []string{"--stale-cache-ttl=10m"}, ""},
 		{"endpoints port", []string{"--proxy-endpoints-port=8444"}, ""},
