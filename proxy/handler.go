@@ -29,6 +29,11 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		// A tunnel would carry bytes no path policy or review has seen.
+		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	cleaned, ok := cleanRequestPath(r.URL.Path)
 	if !ok {
 		http.Error(w, "Bad Request: invalid path", http.StatusBadRequest)
