@@ -40,7 +40,7 @@ type mutationResult struct {
 	Pod any `json:"pod,omitempty"`
 }
 
-func loadCase(t *testing.T, path string) mutationCase {
+func loadCase(t testing.TB, path string) mutationCase {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -103,6 +103,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 
 	target, targetOK := resolveTarget(&pod.Spec, ann, errs)
 	if targetOK {
+		checkNameUnique(&pod.Spec, target, errs)
 		nameTarget(&pod.Spec, &target)
 		p.Target = target
 	}

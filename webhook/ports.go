@@ -145,6 +145,19 @@ func targetOf(p declaredPort) PortTarget {
 	return PortTarget{Number: p.port.ContainerPort, Container: p.container, Name: p.port.Name}
 }
 
+// checkNameUnique refuses a protected port whose name another container also declares: Services
+// that target the name would keep reaching that container instead of the proxy.
+func checkNameUnique(spec *corev1.PodSpec, t PortTarget, errs *errorList) {
+	if t.Name == "" {
+		return
+	}
+	for _, p := range declaredPorts(spec) {
+		if p.port.Name == t.Name && p.container != t.Container {
+			errs.add(AnnotationPort, t.Name, fmt.Sprintf("container %s also declares a port named %s, so Services targeting the name could bypass the proxy", p.container, t.Name), "a port name only one container declares, or a port number")
+		}
+	}
+}
+
 // nameTarget fills in the port names: the proxy takes the protected port's name and the app's
 // port gets a new, unused name within the 15-character limit.
 func nameTarget(spec *corev1.PodSpec, t *PortTarget) {
