@@ -1,0 +1,180 @@
+// Command rbac-proxy-injector is the mutating admission webhook that injects rbac-proxy into Pods
+// (`serve`), and the same injection offline over manifests (`inject -f`).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/zapr"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/rbac-proxy/rbac-proxy/internal/version"
+	"github.com/rbac-proxy/rbac-proxy/webhook"
+)
+
+const usage = `rbac-proxy-injector injects rbac-proxy into Pods.
+
+Usage:
+  rbac-proxy-injector serve [flags]        run the mutating admission webhook
+  rbac-proxy-injector inject -f FILE|-     inject manifests offline and print them
+  rbac-proxy-injector version              print the version
+
+Run a command with --help for its flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "inject":
+		return runInject(args[1:], stdin, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "rbac-proxy-injector %s\n", version.Version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "rbac-proxy-injector: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// parse parses flags; done is true when the command should exit with code.
+func parse(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (code int, done bool) {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Fprintf(stdout, "Usage of rbac-proxy-injector %s:\n%s", fs.Name(), fs.FlagUsages())
+			return 0, true
+		}
+		fmt.Fprintf(stderr, "rbac-proxy-injector %s: %v (see --help)\n", fs.Name(), err)
+		return 2, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "rbac-proxy-injector %s: unexpected arguments %v\n", fs.Name(), fs.Args())
+		return 2, true
+	}
+	return 0, false
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := &serveOptions{}
+	fs := newServeFlags(o)
+	if code, done := parse(fs, args, stdout, stderr); done {
+		return code
+	}
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "rbac-proxy-injector serve: %v\n", err)
+		return 2
+	}
+	// controller-runtime and client-go log through their own package loggers; send them here.
+	ctrllog.SetLogger(log)
+	klog.SetLogger(log.WithName("client-go"))
+
+	defaults, err := o.defaults.load(fs)
+	if err != nil {
+		log.Error(err, "invalid configuration")
+		return 2
+	}
+	cfg, err := o.restConfig()
+	if err != nil {
+		log.Error(err, "no Kubernetes configuration")
+		return 1
+	}
+	s, err := newServer(o, defaults, cfg, log)
+	if err != nil {
+		log.Error(err, "setting up")
+		return 1
+	}
+	log.Info("starting", "version", version.Version, "proxyImage", defaults.Image, "sidecarMode", defaults.SidecarMode, "webhookPort", o.webhookPort, "path", o.webhookPath)
+	if err := s.run(ctx); err != nil {
+		log.Error(err, "stopped")
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o := &injectOptions{}
+	fs := newInjectFlags(o)
+	if code, done := parse(fs, args, stdout, stderr); done {
+		return code
+	}
+	if o.filename == "" {
+		fmt.Fprintln(stderr, "rbac-proxy-injector inject: -f FILE or -f - is required")
+		return 2
+	}
+	defaults, err := o.defaults.load(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "rbac-proxy-injector inject: %v\n", err)
+		return 2
+	}
+	in := stdin
+	if o.filename != "-" {
+		f, err := os.Open(o.filename)
+		if err != nil {
+			fmt.Fprintf(stderr, "rbac-proxy-injector inject: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		in = f
+	}
+	inj := &webhook.Injector{Defaults: defaults}
+	if err := inj.Inject(in, stdout); err != nil {
+		fmt.Fprintf(stderr, "rbac-proxy-injector inject: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// newLogger builds a zap logger behind logr.
+func newLogger(w io.Writer, level, format string) (logr.Logger, error) {
+	var lvl zapcore.Level
+	switch level {
+	case "debug":
+		lvl = zapcore.DebugLevel
+	case "info":
+		lvl = zapcore.InfoLevel
+	case "error":
+		lvl = zapcore.ErrorLevel
+	default:
+		return logr.Logger{}, fmt.Errorf("--log-level=%q: allowed: debug, info, error", level)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	switch format {
+	case "json":
+		encoder = zapcore.NewJSONEncoder(enc)
+	case "console":
+		encoder = zapcore.NewConsoleEncoder(enc)
+	default:
+		return logr.Logger{}, fmt.Errorf("--log-format=%q: allowed: json, console", format)
+	}
+	core := zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)
+	return zapr.NewLogger(zap.New(core)), nil
+}
