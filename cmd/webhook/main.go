@@ -104,13 +104,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error(err, "no Kubernetes configuration")
 		return 1
 	}
-	s, err := newServer(o, defaults, cfg, log)
+	s, err := webhook.NewServer(cfg, defaults, o.serverOptions(), log)
 	if err != nil {
 		log.Error(err, "setting up")
 		return 1
 	}
 	log.Info("starting", "version", version.Version, "proxyImage", defaults.Image, "sidecarMode", defaults.SidecarMode, "webhookPort", o.webhookPort, "path", o.webhookPath)
-	if err := s.run(ctx); err != nil {
+	if err := s.Run(ctx); err != nil {
 		log.Error(err, "stopped")
 		return 1
 	}

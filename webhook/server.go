@@ -1,0 +1,156 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// ServerOptions configure the webhook server: where it listens, its certificate, its endpoints.
+type ServerOptions struct {
+	// Host and Port of the HTTPS webhook server; Path is the mutating webhook's URL path.
+	Host string
+	Port int
+	Path string
+	// CertDir holds CertName and KeyName, reloaded when they change.
+	CertDir  string
+	CertName string
+	KeyName  string
+	// HealthAddr serves /healthz and /readyz, MetricsAddr /metrics; "0" disables either.
+	HealthAddr  string
+	MetricsAddr string
+	// MetricsRegistry receives the injector's metrics; nil means controller-runtime's registry,
+	// which MetricsAddr serves.
+	MetricsRegistry prometheus.Registerer
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+	// AccessCheckTTL caches the ServiceAccount checks; 0 turns the check off.
+	AccessCheckTTL time.Duration
+}
+
+// Server is the injector wired on a controller-runtime manager: informer cache, webhook server,
+// health and metrics endpoints, and the Handler.
+type Server struct {
+	Manager manager.Manager
+	Handler *Handler
+}
+
+func metadataOf(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(gvk)
+	return m
+}
+
+// cachedObjects are what the handler reads: Namespaces (labels), ReplicaSets and Jobs (owners)
+// as metadata only, and the Certificates the webhook manages.
+func cachedObjects() []client.Object {
+	return []client.Object{
+		metadataOf(corev1.SchemeGroupVersion.WithKind("Namespace")),
+		metadataOf(appsv1.SchemeGroupVersion.WithKind("ReplicaSet")),
+		metadataOf(batchv1.SchemeGroupVersion.WithKind("Job")),
+		&cmapi.Certificate{},
+	}
+}
+
+// NewServer wires the injector from explicit options. Nothing runs until Run.
+func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.Logger) (*Server, error) {
+	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
+	mgr, err := manager.New(cfg, manager.Options{
+		Scheme: NewScheme(),
+		Logger: log,
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{&cmapi.Certificate{}: {Label: managed}},
+		},
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host:     o.Host,
+			Port:     o.Port,
+			CertDir:  o.CertDir,
+			CertName: o.CertName,
+			KeyName:  o.KeyName,
+		}),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.HealthAddr,
+		GracefulShutdownTimeout: ptr.To(o.ShutdownTimeout),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	reg := o.MetricsRegistry
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	metrics, err := NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	h := &Handler{
+		Defaults:     defaults,
+		Cache:        mgr.GetClient(),
+		API:          mgr.GetAPIReader(),
+		Owners:       &OwnerResolver{Cache: mgr.GetClient(), API: mgr.GetAPIReader()},
+		Certificates: &CertificateEnsurer{Cache: mgr.GetClient(), Client: mgr.GetClient()},
+		Metrics:      metrics,
+		Log:          log.WithName("injector"),
+	}
+	if o.AccessCheckTTL > 0 {
+		h.Access = &AccessChecker{Client: mgr.GetClient(), TTL: o.AccessCheckTTL}
+	}
+	mgr.GetWebhookServer().Register(o.Path, &admission.Webhook{Handler: h, RecoverPanic: ptr.To(true)})
+
+	// Informers start with the manager; asking for them now makes them part of the start
+	// instead of the first request.
+	for _, obj := range cachedObjects() {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
+			return nil, fmt.Errorf("preparing the informer for %T: %w", obj, err)
+		}
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr.GetCache())); err != nil {
+		return nil, err
+	}
+	return &Server{Manager: mgr, Handler: h}, nil
+}
+
+// cacheSynced is ready once every informer has synced.
+func cacheSynced(c cache.Cache) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("informers not synced")
+		}
+		return nil
+	}
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	return s.Manager.Start(ctx)
+}
