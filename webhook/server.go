@@ -117,7 +117,14 @@ func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.L
 	if o.AccessCheckTTL > 0 {
 		h.Access = &AccessChecker{Client: mgr.GetClient(), TTL: o.AccessCheckTTL}
 	}
-	mgr.GetWebhookServer().Register(o.Path, &admission.Webhook{Handler: h, RecoverPanic: ptr.To(true)})
+	hookLog := log.WithName("webhook")
+	mgr.GetWebhookServer().Register(o.Path, &admission.Webhook{
+		Handler:      h,
+		RecoverPanic: ptr.To(true),
+		LogConstructor: func(_ logr.Logger, req *admission.Request) logr.Logger {
+			return admission.DefaultLogConstructor(hookLog, req)
+		},
+	})
 
 	// Informers start with the manager; asking for them now makes them part of the start
 	// instead of the first request.
