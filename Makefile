@@ -44,6 +44,13 @@ build: ## Build rbac-proxy and rbac-proxy-injector (static) into bin/.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/rbac-proxy ./cmd/proxy
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/rbac-proxy-injector ./cmd/webhook
 
+.PHONY: manifests
+manifests: $(BIN)/helm ## Render the chart with default values into deploy/ (for users without Helm).
+	@mkdir -p deploy
+	@{ echo "# The rbac-proxy-injector chart rendered with its default values (make manifests)."; \
+	   echo "# Install: kubectl create namespace rbac-proxy && kubectl apply -n rbac-proxy -f deploy/rbac-proxy-injector.yaml"; \
+	   $(BIN)/helm template rbac-proxy charts/rbac-proxy-injector --namespace rbac-proxy; } > deploy/rbac-proxy-injector.yaml
+
 .PHONY: image
 image: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t rbac-proxy:$(VERSION) .

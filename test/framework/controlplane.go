@@ -44,9 +44,10 @@ type ControlPlane struct {
 	// Dir holds the kubeconfig, the CA and each component's log.
 	Dir string
 
-	env        *envtest.Environment
-	envLogs    []string
-	components []*process
+	env               *envtest.Environment
+	controllerManager bool
+	envLogs           []string
+	components        []*process
 }
 
 // CertManagerNamespace is where cert-manager keeps ClusterIssuer secrets.
@@ -74,7 +75,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the control plane's folder: %w", err)
 	}
-	cp = &ControlPlane{Dir: dir}
+	cp = &ControlPlane{Dir: dir, controllerManager: opts.ControllerManager}
 	defer func() {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "control plane failed to start: %v\n", err)
@@ -129,6 +130,13 @@ func (cp *ControlPlane) newEnvironment(bin string, opts Options) (*envtest.Envir
 	api := env.ControlPlane.GetAPIServer()
 	api.Out, api.Err = apiLog, apiLog
 	env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
+	if opts.ControllerManager {
+		// envtest turns the ServiceAccount admission plugin off because nothing
+		// would create the default ServiceAccounts; kube-controller-manager
+		// does, so admit Pods exactly as a real cluster would (serviceAccountName
+		// defaulted, the token volume mounted before webhooks run).
+		api.Configure().Disable("disable-admission-plugins")
+	}
 	for name, values := range opts.APIServerArgs {
 		api.Configure().Set(name, values...)
 	}

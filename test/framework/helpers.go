@@ -13,13 +13,24 @@ import (
 )
 
 // CreateNamespace creates a namespace with a name generated from prefix and
-// the given labels, and returns its name.
+// the given labels, and returns its name. With kube-controller-manager
+// running it also waits for the namespace's default ServiceAccount, without
+// which the ServiceAccount admission plugin refuses Pods.
 func (cp *ControlPlane) CreateNamespace(ctx context.Context, prefix string, labels map[string]string) (string, error) {
 	ns, err := cp.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-", Labels: labels},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return "", fmt.Errorf("creating a namespace %q: %w", prefix, err)
+	}
+	if cp.controllerManager {
+		err := Eventually(ctx, 30*time.Second, "the default ServiceAccount of namespace "+ns.Name, func(ctx context.Context) (bool, error) {
+			_, err := cp.Clientset.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
+			return err == nil, err
+		})
+		if err != nil {
+			return "", err
+		}
 	}
 	return ns.Name, nil
 }

@@ -102,8 +102,8 @@ func waitFor(ctx context.Context, interval time.Duration, cond func(context.Cont
 		if ok {
 			return nil
 		}
-		if err != nil {
-			last = err
+		if err != nil && ctx.Err() == nil {
+			last = err // keep the cause, not the deadline that cut the last try short
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,97 @@
+{{/* The release's base name for every object. */}}
+{{- define "rbac-proxy-injector.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "rbac-proxy-injector.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "rbac-proxy-injector.labels" -}}
+{{ include "rbac-proxy-injector.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "rbac-proxy-injector.serviceAccountName" -}}
+{{- default (include "rbac-proxy-injector.fullname" .) .Values.serviceAccount.name -}}
+{{- end -}}
+
+{{/* image renders repository:tag, the tag defaulting to the chart's appVersion. */}}
+{{- define "rbac-proxy-injector.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "rbac-proxy-injector.proxyImage" -}}
+{{- $repo := default .Values.image.repository .Values.proxy.image.repository -}}
+{{- printf "%s:%s" $repo (default (default .Chart.AppVersion .Values.image.tag) .Values.proxy.image.tag) -}}
+{{- end -}}
+
+{{/* defaultIssuer is what the webhook signs Pods' proxy certificates with. */}}
+{{- define "rbac-proxy-injector.defaultIssuer" -}}
+{{- if .Values.defaultIssuer.name -}}
+{{- printf "%s/%s" .Values.defaultIssuer.kind .Values.defaultIssuer.name -}}
+{{- else if .Values.selfSignedCA.enabled -}}
+{{- printf "ClusterIssuer/%s-ca" (include "rbac-proxy-injector.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "rbac-proxy-injector.certSecret" -}}
+{{- printf "%s-serving-cert" (include "rbac-proxy-injector.fullname" .) -}}
+{{- end -}}
+
+{{/* clientConfig: the Service, or webhook.url for a webhook run outside the cluster. */}}
+{{- define "rbac-proxy-injector.clientConfig" -}}
+{{- if .Values.webhook.url }}
+url: {{ .Values.webhook.url }}
+{{- else }}
+service:
+  name: {{ include "rbac-proxy-injector.fullname" . }}
+  namespace: {{ .Release.Namespace }}
+  path: /mutate-pods
+  port: 443
+{{- end }}
+{{- end }}
+{{/* common: what both webhooks of the configuration share. */}}
+{{- define "rbac-proxy-injector.common" -}}
+admissionReviewVersions: ["v1"]
+sideEffects: NoneOnDryRun
+reinvocationPolicy: IfNeeded
+failurePolicy: {{ .Values.webhook.failurePolicy }}
+timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
+rules:
+  - apiGroups: [""]
+    apiVersions: ["v1"]
+    operations: ["CREATE"]
+    resources: ["pods"]
+    scope: Namespaced
+{{- end }}
+
+{{/* serveArgs: `rbac-proxy-injector serve` flags from the values (docs/webhook.md lists them). */}}
+{{- define "rbac-proxy-injector.serveArgs" -}}
+- serve
+- --webhook-port={{ .Values.webhook.port }}
+- --metrics-bind-address=:{{ .Values.metrics.port }}
+- --health-probe-bind-address=:8081
+- --log-level={{ .Values.webhook.logLevel }}
+- --proxy-image={{ include "rbac-proxy-injector.proxyImage" . }}
+- --proxy-image-pull-policy={{ .Values.proxy.image.pullPolicy }}
+- --default-issuer={{ include "rbac-proxy-injector.defaultIssuer" . }}
+- --proxy-port={{ .Values.proxy.port }}
+- --proxy-endpoints-port={{ .Values.proxy.endpointsPort }}
+- --sidecar-mode={{ .Values.proxy.sidecarMode }}
+- --proxy-cpu-request={{ .Values.proxy.resources.requests.cpu }}
+- --proxy-memory-request={{ .Values.proxy.resources.requests.memory }}
+- --proxy-cpu-limit={{ .Values.proxy.resources.limits.cpu }}
+- --proxy-memory-limit={{ .Values.proxy.resources.limits.memory }}
+- --proxy-verbosity={{ .Values.proxy.verbosity }}
+- --cluster-domain={{ .Values.clusterDomain }}
+{{- end -}}

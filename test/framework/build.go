@@ -1,0 +1,80 @@
+package framework
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+)
+
+// Build compiles a main package of this repository (e.g. "./cmd/webhook")
+// into a temporary folder and returns the binary's path. The Go build cache
+// makes a second build of unchanged code take a second or two.
+func Build(ctx context.Context, pkg string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "rbac-proxy-build-")
+	if err != nil {
+		return "", fmt.Errorf("creating a folder for %s: %w", pkg, err)
+	}
+	out := filepath.Join(dir, path.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building %s: %w\n%s", pkg, err, stderr.String())
+	}
+	return out, nil
+}
+
+// Helm runs bin/helm with args against this control plane and returns its
+// standard output; the error holds its standard error.
+func (cp *ControlPlane) Helm(ctx context.Context, args ...string) (string, error) {
+	return RunHelm(ctx, cp.KubeconfigPath, args...)
+}
+
+// RunHelm runs bin/helm with args; kubeconfig may be empty for commands that
+// need no cluster (lint, template). Helm's own state goes to a temporary
+// folder so nothing in the user's home is read or written.
+func RunHelm(ctx context.Context, kubeconfig string, args ...string) (string, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return "", err
+	}
+	helm, err := binary(bin, "helm")
+	if err != nil {
+		return "", err
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	home, err := os.MkdirTemp("", "rbac-proxy-helm-")
+	if err != nil {
+		return "", fmt.Errorf("creating helm's home: %w", err)
+	}
+	defer os.RemoveAll(home)
+	cmd := exec.CommandContext(ctx, helm, args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+	)
+	if kubeconfig != "" {
+		cmd.Env = append(cmd.Env, "KUBECONFIG="+kubeconfig)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("helm %v: %w: %s", args, err, stderr.String())
+	}
+	return stdout.String(), nil
+}
