@@ -31,6 +31,7 @@ func newUpstreamTransport(u UpstreamConfig) (http.RoundTripper, error) {
 		// The upstream is local: asking it to compress only costs CPU, and
 		// the caller's own Accept-Encoding is forwarded as is.
 		DisableCompression: true,
+		ReadBufferSize:     32 * 1024, // a scrape in few reads
 		ForceAttemptHTTP2:  true,
 	}
 	if u.URL.Scheme == "unix" {

@@ -5,7 +5,7 @@
 // receives for a burst of 2,000 scrapes from 50 concurrent clients with one
 // token, and each proxy's resident memory.
 //
-//	go run ./test/bench/proxy [-duration 10s]
+//	go run ./test/bench/proxy [-duration 5s] [-rounds 3]
 package main
 
 import (
@@ -39,16 +39,17 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("duration", 10*time.Second, "measuring time per setup")
+	duration := flag.Duration("duration", 5*time.Second, "measuring time per setup and round")
 	conns := flag.Int("connections", 32, "keep-alive connections of the load")
+	rounds := flag.Int("rounds", 3, "interleaved rounds per setup")
 	flag.Parse()
-	if err := run(*duration, *conns); err != nil {
+	if err := run(*duration, *conns, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "proxy-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, conns int) error {
+func run(duration time.Duration, conns, rounds int) error {
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "proxy-bench-")
 	if err != nil {
@@ -108,43 +109,68 @@ func run(duration time.Duration, conns int) error {
 	}
 
 	type setup struct {
-		name string
-		bin  string
+		name, bin, url, token string
+		cmd                   *exec.Cmd
+	}
+	setups := []*setup{{name: "direct", url: "https://" + upstreamTLS + "/metrics"}, {name: "rbac-proxy", bin: rbacProxy}, {name: "kube-rbac-proxy", bin: krp}}
+	for _, s := range setups[1:] {
+		cmd, addr, err := startProxy(s.bin, "http://"+upstreamHTTP+"/", certFile, keyFile, front.kubeconfig)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		defer stop(cmd)
+		s.cmd, s.url, s.token = cmd, "https://"+addr+"/metrics", token
+	}
+	// Rounds interleave the setups so that load from elsewhere on the
+	// machine hits all of them alike; each setup's figure is its median round.
+	fmt.Printf("load: %d keep-alive connections, %d rounds of %v per setup, %d-byte payload\n", conns, rounds, duration, len(payload))
+	perRound := map[string][]result{}
+	cpuPerReq := map[string][]float64{}
+	for round := 1; round <= rounds; round++ {
+		for _, s := range setups {
+			var cpu0 time.Duration
+			if s.cmd != nil {
+				cpu0 = cpuTime(s.cmd.Process.Pid)
+			}
+			r, err := load(s.url, ca, s.token, conns, duration)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			perRound[s.name] = append(perRound[s.name], r)
+			line := fmt.Sprintf("round %d %-16s %s", round, s.name, r)
+			if s.cmd != nil {
+				us := float64((cpuTime(s.cmd.Process.Pid) - cpu0).Microseconds()) / float64(r.total)
+				cpuPerReq[s.name] = append(cpuPerReq[s.name], us)
+				line += fmt.Sprintf(", proxy CPU %.0f µs/scrape", us)
+			}
+			fmt.Println(line)
+		}
 	}
 	results := map[string]result{}
-	fmt.Printf("load: %d keep-alive connections, %v per setup, %d-byte payload\n", conns, duration, len(payload))
-	r, err := load("https://"+upstreamTLS+"/metrics", ca, "", conns, duration)
-	if err != nil {
-		return err
+	for name, rs := range perRound {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].rps < rs[j].rps })
+		results[name] = rs[len(rs)/2]
 	}
-	results["direct"] = r
-	fmt.Printf("%-16s %s\n", "direct TLS", r)
-
-	bursts := map[string][2]int64{}
+	cpu := map[string]float64{}
+	for name, v := range cpuPerReq {
+		sort.Float64s(v)
+		cpu[name] = v[len(v)/2]
+	}
 	rss := map[string]int64{}
-	for _, s := range []setup{{"rbac-proxy", rbacProxy}, {"kube-rbac-proxy", krp}} {
-		p, addr, err := startProxy(s.bin, "http://"+upstreamHTTP+"/", certFile, keyFile, front.kubeconfig)
-		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		r, err := load("https://"+addr+"/metrics", ca, token, conns, duration)
-		if err != nil {
-			stop(p)
-			return fmt.Errorf("%s: %w", s.name, err)
-		}
-		results[s.name] = r
-		rss[s.name] = rssKB(p.Process.Pid)
-		fmt.Printf("%-16s %s, RSS %d MiB\n", s.name, r, rss[s.name]/1024)
-		stop(p)
+	for _, s := range setups[1:] {
+		rss[s.name] = rssKB(s.cmd.Process.Pid)
+	}
 
-		// The burst, on a fresh process with empty caches.
-		p, addr, err = startProxy(s.bin, "http://"+upstreamHTTP+"/", certFile, keyFile, front.kubeconfig)
+	// The burst, on fresh processes with empty caches.
+	bursts := map[string][2]int64{}
+	for _, s := range setups[1:] {
+		cmd, addr, err := startProxy(s.bin, "http://"+upstreamHTTP+"/", certFile, keyFile, front.kubeconfig)
 		if err != nil {
 			return err
 		}
 		front.reset()
 		ok, err := burst("https://"+addr+"/metrics", ca, token, 50, 2000)
-		stop(p)
+		stop(cmd)
 		if err != nil {
 			return fmt.Errorf("%s burst: %w", s.name, err)
 		}
@@ -155,11 +181,11 @@ func run(duration time.Duration, conns int) error {
 
 	d, rp, k := results["direct"], results["rbac-proxy"], results["kube-rbac-proxy"]
 	fmt.Println()
-	fmt.Println("| setup | req/s | p99 | vs direct | TokenReviews / SARs for 2,000 scrapes | RSS |")
-	fmt.Println("|---|---|---|---|---|---|")
-	fmt.Printf("| upstream direct (TLS) | %.0f | %v | 1.00× | — | — |\n", d.rps, d.p99)
-	fmt.Printf("| rbac-proxy | %.0f | %v | %.2f× | %d / %d | %d MiB |\n", rp.rps, rp.p99, rp.rps/d.rps, bursts["rbac-proxy"][0], bursts["rbac-proxy"][1], rss["rbac-proxy"]/1024)
-	fmt.Printf("| kube-rbac-proxy v0.19.1 | %.0f | %v | %.2f× | %d / %d | %d MiB |\n", k.rps, k.p99, k.rps/d.rps, bursts["kube-rbac-proxy"][0], bursts["kube-rbac-proxy"][1], rss["kube-rbac-proxy"]/1024)
+	fmt.Println("| setup | req/s | p99 | vs direct | proxy CPU per scrape | TokenReviews / SARs for 2,000 scrapes | RSS |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Printf("| upstream direct (TLS) | %.0f | %v | 1.00× | — | — | — |\n", d.rps, d.p99.Round(10*time.Microsecond))
+	fmt.Printf("| rbac-proxy | %.0f | %v | %.2f× | %.0f µs | %d / %d | %d MiB |\n", rp.rps, rp.p99.Round(10*time.Microsecond), rp.rps/d.rps, cpu["rbac-proxy"], bursts["rbac-proxy"][0], bursts["rbac-proxy"][1], rss["rbac-proxy"]/1024)
+	fmt.Printf("| kube-rbac-proxy v0.19.1 | %.0f | %v | %.2f× | %.0f µs | %d / %d | %d MiB |\n", k.rps, k.p99.Round(10*time.Microsecond), k.rps/d.rps, cpu["kube-rbac-proxy"], bursts["kube-rbac-proxy"][0], bursts["kube-rbac-proxy"][1], rss["kube-rbac-proxy"]/1024)
 	fmt.Printf("\nrbac-proxy / kube-rbac-proxy throughput: %.2f×\n", rp.rps/k.rps)
 	return nil
 }
@@ -311,6 +337,20 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
+// cpuTime is the user+system CPU time a process has used.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start after ")".
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
 func rssKB(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -327,6 +367,7 @@ func rssKB(pid int) int64 {
 }
 
 type result struct {
+	total    int // successful scrapes in the measured window and warm-up
 	rps      float64
 	p50, p99 time.Duration
 	errors   int64
@@ -373,7 +414,7 @@ func load(u string, ca *testpki.CA, token string, conns int, d time.Duration) (r
 		}
 	}
 	var measuring atomic.Bool
-	var errs atomic.Int64
+	var errs, done atomic.Int64
 	stopAt := time.Now().Add(2*time.Second + d)
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
@@ -387,6 +428,9 @@ func load(u string, ca *testpki.CA, token string, conns int, d time.Duration) (r
 			for time.Now().Before(stopAt) {
 				t0 := time.Now()
 				err := scrape(clients[i], u, token)
+				if err == nil {
+					done.Add(1)
+				}
 				if measuring.Load() {
 					once.Do(func() { start = t0 })
 					if err != nil {
@@ -409,6 +453,7 @@ func load(u string, ca *testpki.CA, token string, conns int, d time.Duration) (r
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	return result{
+		total:  int(done.Load()),
 		rps:    float64(len(all)) / elapsed.Seconds(),
 		p50:    all[len(all)/2],
 		p99:    all[len(all)*99/100],
