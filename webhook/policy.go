@@ -100,6 +100,9 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 
 	checkUnknown(ann, errs)
 	checkReservedNames(&pod.Spec, errs)
+	if pod.Spec.OS != nil && pod.Spec.OS.Name != corev1.Linux {
+		errs.add(AnnotationInject, "true", "the proxy runs on Linux and the Pod's spec.os.name is "+string(pod.Spec.OS.Name), "a Linux Pod, or "+AnnotationInject+": \"false\"")
+	}
 
 	target, targetOK := resolveTarget(&pod.Spec, ann, errs)
 	if targetOK {
