@@ -61,7 +61,7 @@ image: ## Build the container image (needs a Docker engine).
 tools: $(TOOLS) ## Build the test control plane and helm into bin/ (only what is missing).
 
 .PHONY: test
-test: tools ## Run every test: unit and end to end on a real control plane.
+test: tools build ## Run every test: unit and end to end on a real control plane.
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-unit
