@@ -57,7 +57,7 @@ func newMetrics() *metrics {
 		}, []string{"code"}),
 		certReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rbac_proxy_certificate_reloads_total",
-			Help: "Reloads of the serving certificate and client CA from disk, by file (serving, client-ca) and result (success, error).",
+			Help: "Reloads of the serving certificate and client CA from disk, by file (serving, client-ca, upstream-client) and result (success, error).",
 		}, []string{"file", "result"}),
 		codes: map[int]prometheus.Counter{},
 	}

@@ -125,7 +125,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 
 	// Upstream.
-	transport, err := newUpstreamTransport(cfg.Upstream)
+	transport, err := newUpstreamTransport(cfg.Upstream, s.reloader)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -776,5 +777,60 @@ func TestInsecureListener(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
 		t.Fatalf("h2c: %d over %s", resp.StatusCode, resp.Proto)
+	}
+}
+
+func TestHTTPSUpstreamWithReloadedClientCertificate(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.setAllow(allowMetricsFor("alice"))
+	e := newTestEnv(t)
+
+	// The upstream requires a client certificate from the test CA and answers with its CN.
+	upCert, _ := e.ca.Server("127.0.0.1")
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "cn="+r.TLS.PeerCertificates[0].Subject.CommonName)
+	}))
+	up.TLS = &tls.Config{Certificates: []tls.Certificate{upCert.TLS()}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: e.ca.Pool()}
+	up.StartTLS()
+	t.Cleanup(up.Close)
+
+	caFile := filepath.Join(e.dir, "upstream-ca.crt")
+	if err := os.WriteFile(caFile, e.ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := e.ca.Client("proxy-one")
+	certFile, keyFile, err := first.Write(e.dir, "upstream-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.start(api, "--upstream="+up.URL+"/", "--upstream-ca-file="+caFile, "--upstream-client-cert-file="+certFile, "--upstream-client-key-file="+keyFile)
+	c := e.client()
+	if code, body := e.get(c, "/metrics", bearer("tok")); code != 200 || body != "cn=proxy-one" {
+		t.Fatalf("got %d %q", code, body)
+	}
+
+	second, _ := e.ca.Client("proxy-two")
+	tmp := t.TempDir()
+	c2, k2, _ := second.Write(tmp, "next")
+	if err := os.Rename(k2, keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(c2, certFile); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, body := e.get(c, "/metrics", bearer("tok"))
+		if code != 200 {
+			t.Fatalf("during rotation: %d %q", code, body)
+		}
+		if body == "cn=proxy-two" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upstream client certificate not reloaded within 5s: %q", body)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -12,14 +12,16 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 )
 
 // newUpstreamTransport builds the pooled transport to the upstream:
-// http, https (with CA, client certificate), h2c, or a unix socket.
-func newUpstreamTransport(u UpstreamConfig) (http.RoundTripper, error) {
+// http, https (with CA, client certificate), h2c, or a unix socket. The
+// client certificate files are added to r and reloaded when they change.
+func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, error) {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -54,11 +56,28 @@ func newUpstreamTransport(u UpstreamConfig) (http.RoundTripper, error) {
 			tc.RootCAs = pool
 		}
 		if u.ClientCertFile != "" {
-			cert, err := tls.LoadX509KeyPair(u.ClientCertFile, u.ClientKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("loading --upstream-client-cert-file and --upstream-client-key-file: %w", err)
+			var current atomic.Pointer[tls.Certificate]
+			files := &watchedFiles{
+				name:  "upstream-client",
+				paths: []string{u.ClientCertFile, u.ClientKeyFile},
+				apply: func(c [][]byte) error {
+					cert, err := tls.X509KeyPair(c[0], c[1])
+					if err != nil {
+						return fmt.Errorf("loading --upstream-client-cert-file %s and --upstream-client-key-file %s: %w", u.ClientCertFile, u.ClientKeyFile, err)
+					}
+					current.Store(&cert)
+					// Pooled connections carry the old certificate; new ones take this.
+					t.CloseIdleConnections()
+					return nil
+				},
 			}
-			tc.Certificates = []tls.Certificate{cert}
+			if _, err := files.refresh(); err != nil {
+				return nil, err
+			}
+			r.files = append(r.files, files)
+			tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				return current.Load(), nil
+			}
 		}
 		t.TLSClientConfig = tc
 	}
