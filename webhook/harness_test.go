@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,9 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// testScheme is built once: building a scheme costs more than an admission.
+var testScheme = sync.OnceValue(NewScheme)
 
 const testNamespace = "team"
 
@@ -67,7 +71,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := NewScheme()
+	scheme := testScheme()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNamespace, Labels: o.namespaceLabels}}
 	e := &env{}
 	e.cache = fake.NewClientBuilder().WithScheme(scheme).WithObjects(append([]client.Object{ns}, o.objects...)...).Build()
