@@ -16,4 +16,4 @@ func TestMain(m *testing.M) {
 	os.Exit(framework.Main(m, framework.Options{ControllerManager: true, CertManager: true}, &cp))
 }
 
-const chartDir = "charts/rbac-proxy-injector"
+const chartDir = framework.ChartDir

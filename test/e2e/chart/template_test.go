@@ -2,8 +2,6 @@ package chart
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +10,6 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
@@ -34,20 +31,9 @@ func render(t *testing.T, sets ...string) map[string]*unstructured.Unstructured 
 
 func decode(t *testing.T, manifests string) map[string]*unstructured.Unstructured {
 	t.Helper()
-	objs := map[string]*unstructured.Unstructured{}
-	r := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifests), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := r.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatalf("decoding the rendered chart: %v", err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
-		objs[u.GetKind()+"/"+u.GetName()] = u
+	objs, err := framework.DecodeObjects(manifests)
+	if err != nil {
+		t.Fatalf("decoding the rendered chart: %v", err)
 	}
 	return objs
 }
