@@ -26,6 +26,10 @@ type Options struct {
 	// CertManager installs cert-manager's CRDs and runs its controllers
 	// (certificates, the self-signed and CA issuers, the approver, cainjector).
 	CertManager bool
+	// CertManagerOwnerRef runs cert-manager with --enable-certificate-owner-ref:
+	// a Certificate owns its Secret, so deleting a workload that owns the
+	// Certificate removes the Secret too. Off by default, as upstream.
+	CertManagerOwnerRef bool
 	// APIServerArgs are extra kube-apiserver flags, name without dashes.
 	APIServerArgs map[string][]string
 	// StartTimeout bounds the whole start; default 3 minutes.
@@ -101,7 +105,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		}
 	}
 	if opts.CertManager {
-		if err := cp.startCertManager(ctx, bin); err != nil {
+		if err := cp.startCertManager(ctx, bin, opts.CertManagerOwnerRef); err != nil {
 			return cp, err
 		}
 	}
@@ -222,7 +226,7 @@ func (cp *ControlPlane) startControllerManager(ctx context.Context, bin string) 
 
 // startCertManager runs the cert-manager controller; its CRDs were installed
 // by envtest before.
-func (cp *ControlPlane) startCertManager(ctx context.Context, bin string) error {
+func (cp *ControlPlane) startCertManager(ctx context.Context, bin string, ownerRef bool) error {
 	path, err := binary(bin, "cert-manager-controller")
 	if err != nil {
 		return err
@@ -234,6 +238,7 @@ func (cp *ControlPlane) startCertManager(ctx context.Context, bin string) error 
 	p, err := startProcess(cp.Dir, "cert-manager", path,
 		"--kubeconfig="+cp.KubeconfigPath,
 		"--cluster-resource-namespace="+CertManagerNamespace,
+		fmt.Sprintf("--enable-certificate-owner-ref=%t", ownerRef),
 	)
 	if err != nil {
 		return err

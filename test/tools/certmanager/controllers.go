@@ -67,7 +67,7 @@ func contextOptions(o options) controllerpkg.ContextOptions {
 			DefaultAutoCertificateAnnotations: []string{"kubernetes.io/tls-acme"},
 		},
 		CertificateOptions: controllerpkg.CertificateOptions{
-			EnableOwnerRef:                           false,
+			EnableOwnerRef:                           o.enableOwnerRef,
 			CopiedAnnotationPrefixes:                 []string{"*", "-kubectl.kubernetes.io/", "-fluxcd.io/", "-argocd.argoproj.io/"},
 			CertificateRequestMinimumBackoffDuration: time.Hour,
 			CertificateRequestMaximumBackoffDuration: 32 * time.Hour,

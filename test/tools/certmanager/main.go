@@ -67,6 +67,7 @@ type options struct {
 	leaderElectionNamespace  string
 	workers                  int
 	crdWaitTimeout           time.Duration
+	enableOwnerRef           bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -80,6 +81,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"namespace of the leader election Lease (default: --cluster-resource-namespace)")
 	fs.IntVar(&o.workers, "workers", 5, "workers per cert-manager controller")
+	fs.BoolVar(&o.enableOwnerRef, "enable-certificate-owner-ref", false,
+		"make each Certificate own its Secret, so the Secret is garbage-collected with it (upstream's flag of the same name)")
 	fs.DurationVar(&o.crdWaitTimeout, "crd-wait-timeout", 0,
 		"give up if the cert-manager CRDs are not served after this long (0: wait until stopped)")
 	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
