@@ -55,6 +55,12 @@ manifests: $(BIN)/helm ## Render the chart with default values into deploy/ (for
 image: ## Build the container image (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t rbac-proxy:$(VERSION) .
 
+##@ Demo
+
+.PHONY: demo
+demo: tools ## Run the whole story on a local control plane: chart, injected exporter, scrapes, summary.
+	$(GO) run ./test/demo
+
 ##@ Test
 
 .PHONY: tools

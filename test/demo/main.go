@@ -1,0 +1,29 @@
+// Command demo tells rbac-proxy's story on a local control plane (`make demo`):
+// the chart installed with Helm, a GPU exporter injected with the proxy, the
+// proxy run exactly as injected, and scraped by callers with and without the
+// right to. It exits non-zero when a check fails, and leaves nothing running.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rbac-proxy/rbac-proxy/test/story"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	report, err := story.Run(ctx, story.Options{Out: os.Stdout})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+	if failed := report.Failed(); len(failed) > 0 {
+		fmt.Fprintf(os.Stderr, "demo: %d check(s) failed\n", len(failed))
+		os.Exit(1)
+	}
+}

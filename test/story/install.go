@@ -1,0 +1,31 @@
+package story
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rbac-proxy/rbac-proxy/test/framework"
+)
+
+// installChart is step 2: build rbac-proxy and rbac-proxy-injector, then helm
+// install the chart with the webhook running as a local process.
+func installChart(ctx context.Context, s *teller, env *Env) error {
+	s.progress("building binaries (rbac-proxy, rbac-proxy-injector)")
+	var err error
+	if env.proxyBin, err = framework.Build(ctx, "./cmd/proxy"); err != nil {
+		return err
+	}
+	injectorBin, err := framework.Build(ctx, "./cmd/webhook")
+	if err != nil {
+		return err
+	}
+	s.progress("installing the chart %s with Helm (release %s in namespace %s)", framework.ChartDir, framework.ReleaseName, framework.ReleaseNamespace)
+	inj, err := env.CP.InstallChart(ctx, injectorBin)
+	if err != nil {
+		return fmt.Errorf("installing the chart: %w", err)
+	}
+	env.Injector = inj
+	env.onStop(inj.Stop)
+	s.printf("        webhook running: rbac-proxy-injector %v\n", inj.Args)
+	return nil
+}

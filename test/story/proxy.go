@@ -1,0 +1,276 @@
+package story
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/rbac-proxy/rbac-proxy/test/framework"
+)
+
+// Proxy is rbac-proxy running as a local process with the arguments the
+// webhook injected into an exporter's Pod.
+type Proxy struct {
+	// Deployment is the exporter's Deployment (and Service) name.
+	Deployment string
+	Namespace  string
+	Pod        *corev1.Pod
+	// InjectedArgs are the rbac-proxy container's args in the Pod; Args are
+	// the ones it runs with (ports, upstream and paths made local).
+	InjectedArgs, Args []string
+	// URL is the proxy's https://127.0.0.1:PORT; ServerName the Service's
+	// DNS name, which its serving certificate carries.
+	URL, ServerName string
+	// TLSSecret is the Secret (and Certificate) cert-manager issued for the
+	// workload; TLS is its projection on disk, which the proxy reads.
+	TLSSecret string
+	TLS       *Projection
+	// LogPath is the proxy's output.
+	LogPath string
+
+	endpointsPort int
+	cmd           *exec.Cmd
+	done          chan struct{}
+}
+
+// runProxies is step 4: for each exporter, run the proxy with the Pod's own
+// arguments, in front of a local sample exporter, with the Secret cert-manager
+// issued projected as kubelet would and the exporter's ServiceAccount as its
+// identity, and wait until it is ready.
+func runProxies(ctx context.Context, s *teller, env *Env, w *workloads) error {
+	for _, e := range []*exporter{w.sar, w.static} {
+		s.progress("running rbac-proxy as injected into %s (waiting for cert-manager's Secret)", e.pod.Name)
+		p, err := startProxy(ctx, env, e)
+		if err != nil {
+			return err
+		}
+		if e == w.sar {
+			env.SAR = p
+		} else {
+			env.Static = p
+		}
+		s.printf("        %s: rbac-proxy %s\n", e.name, strings.Join(p.Args, " "))
+	}
+	return nil
+}
+
+func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
+	c := proxyContainer(e.pod)
+	if c == nil {
+		return nil, fmt.Errorf("the Pod %s has no %s container: it was not injected", e.pod.Name, "rbac-proxy")
+	}
+	p := &Proxy{Deployment: e.name, Namespace: e.pod.Namespace, Pod: e.pod, InjectedArgs: c.Args,
+		ServerName: e.name + "." + e.pod.Namespace + ".svc", done: make(chan struct{})}
+	dir := filepath.Join(env.Dir, e.name)
+
+	// Volumes: every Secret the proxy mounts is projected under dir, and the
+	// mount path is rewritten to it in the arguments.
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		var vol *corev1.Volume
+		for i := range e.pod.Spec.Volumes {
+			if e.pod.Spec.Volumes[i].Name == m.Name {
+				vol = &e.pod.Spec.Volumes[i]
+			}
+		}
+		if vol == nil || vol.Secret == nil {
+			continue // the ServiceAccount token: replaced by --kubeconfig below
+		}
+		secret, err := waitForSecret(ctx, env.CP, p.Namespace, vol.Secret.SecretName)
+		if err != nil {
+			return nil, err
+		}
+		proj, err := NewProjection(filepath.Join(dir, m.Name), secretFiles(secret, vol.Secret.Items))
+		if err != nil {
+			return nil, err
+		}
+		mounts[m.MountPath] = proj.Dir
+		if m.Name == "rbac-proxy-tls" {
+			p.TLSSecret, p.TLS = secret.Name, proj
+		}
+	}
+	if p.TLS == nil {
+		return nil, fmt.Errorf("the proxy of %s mounts no volume rbac-proxy-tls", e.name)
+	}
+
+	upstream, err := startSampleExporter(env)
+	if err != nil {
+		return nil, err
+	}
+	listen, err := framework.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	if p.endpointsPort, err = framework.FreePort(); err != nil {
+		return nil, err
+	}
+	for _, a := range c.Args {
+		name, value, _ := strings.Cut(a, "=")
+		switch name {
+		case "--secure-listen-address":
+			value = net.JoinHostPort("127.0.0.1", strconv.Itoa(listen))
+		case "--proxy-endpoints-port":
+			value = strconv.Itoa(p.endpointsPort)
+		case "--upstream":
+			value = upstream
+		case "--kubeconfig":
+			continue
+		default:
+			for from, to := range mounts {
+				value = strings.ReplaceAll(value, from, to)
+			}
+		}
+		p.Args = append(p.Args, name+"="+value)
+	}
+	p.URL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(listen))
+
+	// In the Pod the proxy is the exporter's ServiceAccount (in-cluster
+	// configuration); here a kubeconfig with that ServiceAccount's token.
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := writeKubeconfig(ctx, env.CP, p.Namespace, e.pod.Spec.ServiceAccountName, kubeconfig); err != nil {
+		return nil, err
+	}
+	p.Args = append(p.Args, "--kubeconfig="+kubeconfig)
+
+	if err := p.start(env, dir); err != nil {
+		return nil, err
+	}
+	return p, p.waitReady(ctx)
+}
+
+// waitForSecret waits for cert-manager to fill the Secret.
+func waitForSecret(ctx context.Context, cp *framework.ControlPlane, ns, name string) (*corev1.Secret, error) {
+	var secret *corev1.Secret
+	err := framework.Eventually(ctx, 90*time.Second, "cert-manager to issue Secret "+ns+"/"+name, func(ctx context.Context) (bool, error) {
+		var err error
+		secret, err = cp.Clientset.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && len(secret.Data[corev1.TLSCertKey]) > 0 && len(secret.Data[corev1.TLSPrivateKeyKey]) > 0, err
+	})
+	return secret, err
+}
+
+// secretFiles returns the files a Secret volume holds: every key, or the listed items.
+func secretFiles(secret *corev1.Secret, items []corev1.KeyToPath) map[string][]byte {
+	files := map[string][]byte{}
+	if len(items) == 0 {
+		for k, v := range secret.Data {
+			files[k] = v
+		}
+		return files
+	}
+	for _, it := range items {
+		files[it.Path] = secret.Data[it.Key]
+	}
+	return files
+}
+
+// writeKubeconfig writes a kubeconfig for ServiceAccount ns/sa with a fresh token.
+func writeKubeconfig(ctx context.Context, cp *framework.ControlPlane, ns, sa, path string) error {
+	if sa == "" {
+		sa = "default"
+	}
+	token, err := cp.ServiceAccountToken(ctx, ns, sa, nil)
+	if err != nil {
+		return err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["story"] = &clientcmdapi.Cluster{Server: cp.Config.Host, CertificateAuthority: cp.CAFile}
+	cfg.AuthInfos[sa] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["story"] = &clientcmdapi.Context{Cluster: "story", AuthInfo: sa, Namespace: ns}
+	cfg.CurrentContext = "story"
+	return clientcmd.WriteToFile(*cfg, path)
+}
+
+// start runs the proxy binary; it dies with this process (Pdeathsig) and is
+// stopped by env.Stop.
+func (p *Proxy) start(env *Env, dir string) error {
+	p.LogPath = filepath.Join(dir, "rbac-proxy.log")
+	log, err := os.Create(p.LogPath)
+	if err != nil {
+		return err
+	}
+	p.cmd = exec.Command(env.proxyBin, p.Args...)
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("starting rbac-proxy for %s: %w", p.Deployment, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		log.Close()
+		close(p.done)
+	}()
+	env.onStop(p.stop)
+	return nil
+}
+
+func (p *Proxy) stop() error {
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("rbac-proxy for %s did not stop within 10s and was killed", p.Deployment)
+	}
+}
+
+// Log returns the proxy's output.
+func (p *Proxy) Log() string {
+	b, _ := os.ReadFile(p.LogPath)
+	return string(b)
+}
+
+// waitReady waits for /readyz on the endpoints port, verified against the issuer's CA.
+func (p *Proxy) waitReady(ctx context.Context) error {
+	url := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.endpointsPort)) + "/readyz"
+	return framework.Eventually(ctx, 30*time.Second, "rbac-proxy of "+p.Deployment+" to be ready", func(ctx context.Context) (bool, error) {
+		select {
+		case <-p.done:
+			return false, fmt.Errorf("rbac-proxy exited:\n%s", p.Log())
+		default:
+		}
+		res, err := p.do(ctx, url, "", nil)
+		if err != nil {
+			return false, err
+		}
+		if res.status != 200 {
+			return false, errors.New("/readyz answered " + strconv.Itoa(res.status))
+		}
+		return true, nil
+	})
+}
+
+// CAs returns the pool of the issuer's CA, from the projected Secret.
+func (p *Proxy) CAs() (*x509.CertPool, error) {
+	ca, err := os.ReadFile(filepath.Join(p.TLS.Dir, "ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, errors.New("no certificate in ca.crt of " + p.TLSSecret)
+	}
+	return pool, nil
+}
