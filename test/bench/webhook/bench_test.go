@@ -159,6 +159,7 @@ func BenchmarkCreatePods(b *testing.B) {
 	setup(b)
 	cfg := rest.CopyConfig(env.cp.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
+	cfg.WarningHandler = rest.NoWarnings{} // the webhook's warnings, once per Pod
 	c, err := client.New(cfg, client.Options{Scheme: env.cp.Client.Scheme()})
 	if err != nil {
 		b.Fatal(err)

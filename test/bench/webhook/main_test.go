@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
@@ -85,6 +86,8 @@ func setup(b *testing.B) *benchEnv {
 }
 
 func start(ctx context.Context) (*benchEnv, error) {
+	// controller-runtime's own packages (certwatcher, webhook server) log through its global logger.
+	ctrllog.SetLogger(logr.Discard())
 	cp, err := framework.Start(ctx, framework.Options{CertManager: true})
 	if err != nil {
 		return nil, err

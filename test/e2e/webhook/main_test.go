@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
@@ -165,6 +166,8 @@ func startInjector(ctx context.Context) (*injector, error) {
 	}
 	logs := &syncBuffer{}
 	log := zapr.NewLogger(zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logs), zapcore.DebugLevel)))
+	// controller-runtime's own packages (certwatcher, webhook server) log through its global logger.
+	ctrllog.SetLogger(log)
 	reg := prometheus.NewRegistry()
 	srv, err := webhook.NewServer(cfg, defaults, webhook.ServerOptions{
 		Host: "127.0.0.1", Port: port, Path: "/mutate-pods",
