@@ -42,6 +42,7 @@ type Proxy struct {
 	// LogPath is the proxy's output.
 	LogPath string
 
+	tlsItems      []corev1.KeyToPath
 	endpointsPort int
 	cmd           *exec.Cmd
 	done          chan struct{}
@@ -69,7 +70,7 @@ func runProxies(ctx context.Context, s *teller, env *Env, w *workloads) error {
 }
 
 func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
-	c := proxyContainer(e.pod)
+	c := ProxyContainer(e.pod)
 	if c == nil {
 		return nil, fmt.Errorf("the Pod %s has no %s container: it was not injected", e.pod.Name, "rbac-proxy")
 	}
@@ -100,7 +101,7 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 		}
 		mounts[m.MountPath] = proj.Dir
 		if m.Name == "rbac-proxy-tls" {
-			p.TLSSecret, p.TLS = secret.Name, proj
+			p.TLSSecret, p.TLS, p.tlsItems = secret.Name, proj, vol.Secret.Items
 		}
 	}
 	if p.TLS == nil {
@@ -233,6 +234,22 @@ func (p *Proxy) stop() error {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 		return fmt.Errorf("rbac-proxy for %s did not stop within 10s and was killed", p.Deployment)
+	}
+}
+
+// UpdateTLS projects a new version of the TLS Secret, as kubelet does when
+// the Secret changes: one atomic ..data swap.
+func (p *Proxy) UpdateTLS(secret *corev1.Secret) error {
+	return p.TLS.Update(secretFiles(secret, p.tlsItems))
+}
+
+// Running reports whether the proxy process is still the one the story started.
+func (p *Proxy) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
 	}
 }
 

@@ -68,14 +68,14 @@ func deployExporters(ctx context.Context, s *teller, env *Env) (*workloads, erro
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authDelegatorRole},
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: ExporterSA}},
 		},
-		exporterDeployment(ns, SARExporter, nil),
-		exporterService(ns, SARExporter),
-		exporterDeployment(ns, StaticExporter, map[string]string{
+		ExporterDeployment(ns, SARExporter, nil),
+		ExporterService(ns, SARExporter),
+		ExporterDeployment(ns, StaticExporter, map[string]string{
 			webhook.AnnotationAuthz:          "static",
 			webhook.AnnotationClientCA:       "issuer",
 			webhook.AnnotationAllowedClients: AllowedClient,
 		}),
-		exporterService(ns, StaticExporter),
+		ExporterService(ns, StaticExporter),
 	}
 	for _, o := range objs {
 		if err := cp.Client.Create(ctx, o); err != nil {
@@ -88,7 +88,7 @@ func deployExporters(ctx context.Context, s *teller, env *Env) (*workloads, erro
 	w := &workloads{}
 	for _, name := range []string{SARExporter, StaticExporter} {
 		s.progress("waiting for kube-controller-manager to create the Pod of %s", name)
-		pod, err := waitForPod(ctx, cp, ns, name)
+		pod, err := WaitForPod(ctx, cp, ns, name)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +108,8 @@ func deployExporters(ctx context.Context, s *teller, env *Env) (*workloads, erro
 	return w, nil
 }
 
-func exporterDeployment(ns, name string, annotations map[string]string) *appsv1.Deployment {
+// ExporterDeployment is the sample dcgm-exporter Deployment with Pod annotations.
+func ExporterDeployment(ns, name string, annotations map[string]string) *appsv1.Deployment {
 	labels := map[string]string{"app.kubernetes.io/name": name}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
@@ -130,7 +131,8 @@ func exporterDeployment(ns, name string, annotations map[string]string) *appsv1.
 	}
 }
 
-func exporterService(ns, name string) *corev1.Service {
+// ExporterService exposes the exporter's port named metrics.
+func ExporterService(ns, name string) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app.kubernetes.io/name": name}},
 		Spec: corev1.ServiceSpec{
@@ -143,7 +145,7 @@ func exporterService(ns, name string) *corev1.Service {
 }
 
 // waitForPod waits for the Pod of Deployment name.
-func waitForPod(ctx context.Context, cp *framework.ControlPlane, ns, name string) (*corev1.Pod, error) {
+func WaitForPod(ctx context.Context, cp *framework.ControlPlane, ns, name string) (*corev1.Pod, error) {
 	var pod *corev1.Pod
 	err := framework.Eventually(ctx, 60*time.Second, "the Pod of Deployment "+name, func(ctx context.Context) (bool, error) {
 		pods, err := cp.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=" + name})
@@ -205,8 +207,8 @@ func (c *warningCollector) list() []string {
 	return append([]string(nil), c.warnings...)
 }
 
-// proxyContainer returns the injected proxy container of pod, or nil.
-func proxyContainer(pod *corev1.Pod) *corev1.Container {
+// ProxyContainer returns the injected proxy container of pod, or nil.
+func ProxyContainer(pod *corev1.Pod) *corev1.Container {
 	for i := range pod.Spec.InitContainers {
 		if pod.Spec.InitContainers[i].Name == webhook.ContainerName {
 			return &pod.Spec.InitContainers[i]
@@ -223,7 +225,7 @@ func proxyContainer(pod *corev1.Pod) *corev1.Container {
 // injectionChecks: the Pod carries the proxy, and the Service's named
 // targetPort now lands on the proxy, not on the exporter.
 func injectionChecks(e *exporter) []Check {
-	c := proxyContainer(e.pod)
+	c := ProxyContainer(e.pod)
 	injected := "no rbac-proxy container"
 	if c != nil {
 		injected = "rbac-proxy container, status " + e.pod.Annotations[webhook.AnnotationStatus]
