@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -25,6 +28,7 @@ type proxyHandler struct {
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	h.serve(sw, r)
+	sw.finish()
 	h.metrics.request(sw.status())
 }
 
@@ -100,14 +104,28 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
 	h.upstream.ServeHTTP(w, r)
 }
 
-// statusWriter records the status code. It unwraps for
-// http.ResponseController, so flushing and hijacking still work.
+// flushDelay bounds how long written data may wait for a flush. The
+// ReverseProxy flushes after every read of a response of unknown length
+// (what Prometheus exporters send); coalescing those flushes turns a scrape
+// into a few large TLS writes instead of many small ones, while a slow
+// stream still reaches the client within this delay.
+const flushDelay = time.Millisecond
+
+// statusWriter records the status code and coalesces flushes. It unwraps
+// for http.ResponseController, so hijacking still works.
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+
+	mu      sync.Mutex // orders writes with the delayed flush
+	timer   *time.Timer
+	pending bool
+	done    bool
 }
 
 func (s *statusWriter) WriteHeader(code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.code == 0 && code >= 200 {
 		s.code = code
 	}
@@ -115,17 +133,55 @@ func (s *statusWriter) WriteHeader(code int) {
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.code == 0 {
 		s.code = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
 }
 
+// Flush schedules a flush within flushDelay; event streams flush at once.
 func (s *statusWriter) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.code == 0 {
 		s.code = http.StatusOK
 	}
+	if s.done || s.pending {
+		return
+	}
+	if strings.HasPrefix(s.ResponseWriter.Header().Get("Content-Type"), "text/event-stream") {
+		_ = http.NewResponseController(s.ResponseWriter).Flush()
+		return
+	}
+	s.pending = true
+	if s.timer == nil {
+		s.timer = time.AfterFunc(flushDelay, s.delayedFlush)
+	} else {
+		s.timer.Reset(flushDelay)
+	}
+}
+
+func (s *statusWriter) delayedFlush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done || !s.pending {
+		return
+	}
+	s.pending = false
 	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+// finish stops delayed flushing; the server flushes what is left when the
+// handler returns.
+func (s *statusWriter) finish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	if s.timer != nil {
+		s.timer.Stop()
+	}
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
