@@ -100,7 +100,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	var authn requestAuthenticator
 	if ca != nil {
-		authn.x509 = x509.NewDynamic(ca.verifyOptions, x509.CommonNameUserConversion)
+		authn.x509 = newCachedCertAuthenticator(x509.NewDynamic(ca.verifyOptions, x509.CommonNameUserConversion), ca.pool.Load, cfg.Cache.MaxEntries)
 	}
 	if tokens {
 		authn.token = newBearerAuthenticator(newTokenAuthenticator(reviewers.Tokens, cfg.Authentication.Audiences, cfg.Cache, cfg.KubeAPI.Timeout, s.metrics))
