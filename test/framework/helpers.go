@@ -3,12 +3,15 @@ package framework
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 )
 
@@ -62,4 +65,24 @@ func Eventually(ctx context.Context, timeout time.Duration, what string, cond fu
 		return fmt.Errorf("waiting %s for %s: %w", timeout, what, err)
 	}
 	return nil
+}
+
+// ServiceAccountKubeconfig writes a kubeconfig that authenticates as the
+// ServiceAccount ns/name (created if missing) with a fresh token, the way a
+// Pod running as it would reach the API server, and returns its path.
+func (cp *ControlPlane) ServiceAccountKubeconfig(ctx context.Context, ns, name string) (string, error) {
+	token, err := cp.ServiceAccountToken(ctx, ns, name, nil)
+	if err != nil {
+		return "", err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: cp.Config.Host, CertificateAuthorityData: cp.Config.CAData}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: name, Namespace: ns}
+	cfg.CurrentContext = "test"
+	path := filepath.Join(cp.Dir, fmt.Sprintf("sa-%s-%s.kubeconfig", ns, name))
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return "", fmt.Errorf("writing the kubeconfig of ServiceAccount %s/%s: %w", ns, name, err)
+	}
+	return path, nil
 }

@@ -104,8 +104,14 @@ func (cp *ControlPlane) InstallChart(ctx context.Context, injectorBin string, se
 		}
 		inj.Args = append(inj.Args, a)
 	}
+	// The webhook runs as the chart's ServiceAccount, so the chart's RBAC is
+	// what it gets: a missing rule fails here as it would in a cluster.
+	kubeconfig, err := cp.ServiceAccountKubeconfig(ctx, ReleaseNamespace, ReleaseFullname)
+	if err != nil {
+		return nil, err
+	}
 	inj.Args = append(inj.Args, "--cert-dir="+certDir, "--webhook-host=127.0.0.1", "--webhook-port="+strconv.Itoa(port),
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--kubeconfig="+cp.KubeconfigPath)
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--kubeconfig="+kubeconfig)
 	inj.proc, err = startProcess(cp.Dir, "rbac-proxy-injector", injectorBin, inj.Args...)
 	if err != nil {
 		return nil, err
