@@ -36,6 +36,9 @@ type ListenConfig struct {
 	// ProxyEndpointsPort serves /healthz, /readyz and /metrics over HTTPS on
 	// the host of SecureAddress; 0 disables it.
 	ProxyEndpointsPort int
+	// ProbePassthrough are the kubelet probes the endpoints port forwards to
+	// the app on loopback, without credentials (--probe-passthrough).
+	ProbePassthrough []ProbePassthrough
 }
 
 // ServingTLS is the TLS setup of the listeners.

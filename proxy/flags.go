@@ -20,6 +20,7 @@ type Flags struct {
 	InsecureListenAddress string
 	SecureListenAddress   string
 	ProxyEndpointsPort    int
+	ProbePassthrough      []string
 
 	Upstream                   string
 	UpstreamForceH2C           bool
@@ -108,6 +109,7 @@ func NewFlags(name string) *Flags {
 	fs.StringVar(&f.SecureListenAddress, "secure-listen-address", "", "The address the HTTPS server listens on, host:port.")
 	fs.StringVar(&f.InsecureListenAddress, "insecure-listen-address", "", "[DEPRECATED] The address a plain HTTP server listens on. Client certificates cannot be used there.")
 	fs.IntVar(&f.ProxyEndpointsPort, "proxy-endpoints-port", 0, "The port to serve /healthz, /readyz and /metrics on over HTTPS with the serving certificate, on the host of --secure-listen-address. 0 disables it.")
+	fs.StringArrayVar(&f.ProbePassthrough, "probe-passthrough", nil, "Repeatable [http:|https:]METHOD:PORT:PATH[?QUERY]: the endpoints port serves /probe/PORT/PATH without credentials by forwarding exactly that request (GET or HEAD, that path and query) to the app on 127.0.0.1:PORT, for kubelet probes.")
 
 	// Upstream.
 	fs.StringVar(&f.Upstream, "upstream", "", "The upstream URL authorized requests are proxied to: http://host:port/, https://host:port/ or unix:///path/to.sock.")
@@ -333,6 +335,17 @@ func (f *Flags) Config() (*Config, error) {
 	}
 	if cfg.KubeAPI.Burst == 0 {
 		cfg.KubeAPI.Burst = DefaultKubeAPIBurst
+	}
+
+	for _, v := range f.ProbePassthrough {
+		p, err := ParseProbePassthrough(v)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Listen.ProbePassthrough = append(cfg.Listen.ProbePassthrough, p)
+	}
+	if err := validateProbes(cfg.Listen); err != nil {
+		return nil, err
 	}
 
 	if f.Upstream != "" {

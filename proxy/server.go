@@ -56,6 +56,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := validateProbes(cfg.Listen); err != nil {
+		return nil, err
+	}
 	lg := opts.Logger
 	if lg.GetSink() == nil {
 		lg = logr.Discard()
@@ -261,7 +264,7 @@ func (s *Server) endpoints() http.Handler {
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.Handle("/metrics", s.metrics.handler())
-	return mux
+	return newProbeHandler(s.cfg.Listen.ProbePassthrough, mux)
 }
 
 // Run serves until ctx ends, then stops accepting, marks itself not ready

@@ -1,0 +1,293 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// probeApp is an app behind the pass-through: it records every request it gets.
+type probeApp struct {
+	mu   sync.Mutex
+	seen []*http.Request
+}
+
+func (a *probeApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	a.seen = append(a.seen, r.Clone(r.Context()))
+	a.mu.Unlock()
+	w.Header().Set("Set-Cookie", "session=secret")
+	w.Header().Set("X-App-Secret", "s3cr3t")
+	w.Header().Set("Location", "http://elsewhere/")
+	w.Header().Set("Content-Type", "text/plain")
+	if r.URL.Path == "/sick" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, _ = io.WriteString(w, "app:"+r.URL.RequestURI())
+}
+
+func (a *probeApp) requests() []*http.Request {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*http.Request(nil), a.seen...)
+}
+
+func portOf(t *testing.T, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Port()
+}
+
+// rawRequest sends one HTTP/1.1 request with the request target exactly as given.
+func rawRequest(t *testing.T, addr, method, target string, header http.Header) (int, http.Header, string) {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var b strings.Builder
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: close\r\n")
+	for k, vs := range header {
+		for _, v := range vs {
+			b.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+func TestProbePassthroughForwardsOnlyTheProbe(t *testing.T) {
+	app, other := &probeApp{}, &probeApp{}
+	appSrv, otherSrv := httptest.NewServer(app), httptest.NewServer(other)
+	t.Cleanup(appSrv.Close)
+	t.Cleanup(otherSrv.Close)
+	appPort, otherPort := portOf(t, appSrv.URL), portOf(t, otherSrv.URL)
+
+	endpoints := freePort(t)
+	e := newTestEnv(t)
+	e.start(newFakeAPI(t), "--proxy-endpoints-port="+endpoints,
+		"--probe-passthrough=GET:"+appPort+":/health",
+		"--probe-passthrough=GET:"+appPort+":/sick",
+		"--probe-passthrough=HEAD:"+appPort+":/head-only",
+		"--probe-passthrough=GET:"+appPort+":/ready?verbose=1")
+	addr := "127.0.0.1:" + endpoints
+	base := "/probe/" + appPort
+
+	refused := []struct {
+		method, target string
+		status         int
+	}{
+		{"GET", base + "/health/", 404},
+		{"GET", base + "/health/.", 404},
+		{"GET", base + "/x/../health", 404},
+		{"GET", base + "/./health", 404},
+		{"GET", base + "//health", 404},
+		{"GET", "/probe//" + appPort + "/health", 404},
+		{"GET", base + "/%68ealth", 404},
+		{"GET", "/probe/%39" + appPort[1:] + "/health", 404},
+		{"GET", base + "/health%2f..%2fsecret", 404},
+		{"GET", base + "/health/../secret", 404},
+		{"GET", base + "/../../secret", 404},
+		{"GET", base + "/health?x=1", 404},
+		{"GET", base + "/health?", 404},
+		{"GET", base + "/ready", 404},
+		{"GET", base + "/ready?verbose=2", 404},
+		{"GET", base + "/ready?verbose=1&x=1", 404},
+		{"GET", base + "/Health", 404},
+		{"GET", base + "/healthz", 404},
+		{"GET", base + "/secret", 404},
+		{"GET", base, 404},
+		{"GET", base + "/", 404},
+		{"GET", "/probe/" + otherPort + "/health", 404},
+		{"GET", "/probe/0" + appPort + "/health", 404},
+		{"GET", "/health", 404},
+		{"GET", "/secret", 404},
+		{"GET", "http://127.0.0.1:" + appPort + base + "/health", 404},
+		{"POST", base + "/health", 405},
+		{"PUT", base + "/health", 405},
+		{"DELETE", base + "/health", 405},
+		{"OPTIONS", base + "/health", 405},
+		{"PATCH", base + "/health", 405},
+		{"HEAD", base + "/health", 405},
+		{"GET", base + "/head-only", 405},
+	}
+	for _, tc := range refused {
+		status, _, _ := rawRequest(t, addr, tc.method, tc.target, nil)
+		if status != tc.status {
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.target, status, tc.status)
+		}
+	}
+	if n := len(app.requests()) + len(other.requests()); n != 0 {
+		for _, r := range append(app.requests(), other.requests()...) {
+			t.Errorf("forwarded: %s %s", r.Method, r.URL.RequestURI())
+		}
+		t.Fatalf("%d refused requests reached an app", n)
+	}
+
+	// The proxy's own endpoints are still there.
+	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+		if status, _, _ := rawRequest(t, addr, "GET", p, nil); status != 200 {
+			t.Errorf("GET %s: %d", p, status)
+		}
+	}
+
+	// The probe itself: no credentials needed, none forwarded, only the status, type and body back.
+	status, header, body := rawRequest(t, addr, "GET", base+"/health", http.Header{
+		"Authorization":   {"Bearer stolen"},
+		"Cookie":          {"a=b"},
+		"X-Forwarded-For": {"10.0.0.1"},
+		"X-Remote-User":   {"admin"},
+		"User-Agent":      {"kube-probe/1.35"},
+		"Accept":          {"*/*"},
+	})
+	if status != 200 || body != "app:/health" {
+		t.Fatalf("probe: %d %q", status, body)
+	}
+	for _, h := range []string{"Set-Cookie", "X-App-Secret", "Location"} {
+		if header.Get(h) != "" {
+			t.Errorf("the app's %s header came back: %q", h, header.Get(h))
+		}
+	}
+	if header.Get("Content-Type") != "text/plain" {
+		t.Errorf("Content-Type %q", header.Get("Content-Type"))
+	}
+	seen := app.requests()
+	if len(seen) != 1 {
+		t.Fatalf("the app saw %d requests, want 1", len(seen))
+	}
+	r := seen[0]
+	if r.Method != "GET" || r.URL.RequestURI() != "/health" || r.Host != "127.0.0.1:"+appPort {
+		t.Errorf("the app saw %s %s (Host %s)", r.Method, r.URL.RequestURI(), r.Host)
+	}
+	for k := range r.Header {
+		switch k {
+		case "User-Agent", "Accept", "Accept-Encoding":
+		default:
+			t.Errorf("header %s reached the app: %q", k, r.Header.Get(k))
+		}
+	}
+	if r.Header.Get("User-Agent") != "kube-probe/1.35" {
+		t.Errorf("User-Agent %q", r.Header.Get("User-Agent"))
+	}
+
+	// The app's failure is the probe's failure; the exact query; HEAD.
+	if status, _, body := rawRequest(t, addr, "GET", base+"/sick", nil); status != 503 || body != "app:/sick" {
+		t.Errorf("sick: %d %q", status, body)
+	}
+	if status, _, body := rawRequest(t, addr, "GET", base+"/ready?verbose=1", nil); status != 200 || body != "app:/ready?verbose=1" {
+		t.Errorf("ready: %d %q", status, body)
+	}
+	if status, _, _ := rawRequest(t, addr, "HEAD", base+"/head-only", nil); status != 200 {
+		t.Errorf("HEAD: %d", status)
+	}
+	if n := len(other.requests()); n != 0 {
+		t.Errorf("the other app saw %d requests", n)
+	}
+
+	// The proxy port itself does not serve the pass-through: it needs credentials there.
+	if status, _ := e.get(e.client(), base+"/health", nil); status != http.StatusUnauthorized {
+		t.Errorf("pass-through path on the proxy port: %d, want 401", status)
+	}
+}
+
+func TestProbePassthroughHTTPSAndDown(t *testing.T) {
+	app := &probeApp{}
+	appSrv := httptest.NewTLSServer(app)
+	t.Cleanup(appSrv.Close)
+	appPort := portOf(t, appSrv.URL)
+	down := freePort(t)
+	endpoints := freePort(t)
+	e := newTestEnv(t)
+	e.start(newFakeAPI(t), "--proxy-endpoints-port="+endpoints,
+		"--probe-passthrough=https:GET:"+appPort+":/health", "--probe-passthrough=GET:"+down+":/health")
+	addr := "127.0.0.1:" + endpoints
+	if status, _, body := rawRequest(t, addr, "GET", "/probe/"+appPort+"/health", nil); status != 200 || body != "app:/health" {
+		t.Errorf("https app: %d %q", status, body)
+	}
+	if status, _, _ := rawRequest(t, addr, "GET", "/probe/"+down+"/health", nil); status != http.StatusBadGateway {
+		t.Errorf("down app: %d, want 502", status)
+	}
+}
+
+func TestProbePassthroughFlag(t *testing.T) {
+	good := map[string]ProbePassthrough{
+		"GET:9400:/health":             {Scheme: "http", Method: "GET", Port: 9400, Path: "/health"},
+		"https:HEAD:1:/":               {Scheme: "https", Method: "HEAD", Port: 1, Path: "/"},
+		"http:GET:65535:/a/b/":         {Scheme: "http", Method: "GET", Port: 65535, Path: "/a/b/"},
+		"GET:8080:/ready?full=1&x=a:b": {Scheme: "http", Method: "GET", Port: 8080, Path: "/ready", Query: "full=1&x=a:b"},
+		"GET:80:/a:b,c":                {Scheme: "http", Method: "GET", Port: 80, Path: "/a:b,c"},
+	}
+	for v, want := range good {
+		got, err := ParseProbePassthrough(v)
+		if err != nil || got != want {
+			t.Errorf("%s: %+v %v, want %+v", v, got, err, want)
+			continue
+		}
+		if again, err := ParseProbePassthrough(got.String()); err != nil || again != got {
+			t.Errorf("%s: String() %q does not round-trip", v, got.String())
+		}
+	}
+	for _, v := range []string{
+		"", "GET", "GET:9400", "POST:9400:/x", "get:9400:/x", "CONNECT:9400:/x", "GET:0:/x", "GET:65536:/x",
+		"GET:09400:/x", "GET:x:/x", "GET:-1:/x", "GET:9400:x", "GET:9400:", "GET:9400:/a/../b", "GET:9400:/a//b",
+		"GET:9400:/./a", "GET:9400:/a/.", "GET:9400:/a%2fb", "GET:9400:/a b", "GET:9400:/a#f", "GET:9400:/a\\b",
+		"GET:9400:/a\x00", "ftp:GET:9400:/x", "https:https:GET:9400:/x", "GET:9400:/x?a#b", "GET:9400:/x?a b",
+		"GET:9400:/x?a%20", "GET:9400:/x?a?b",
+	} {
+		if p, err := ParseProbePassthrough(v); err == nil {
+			t.Errorf("%q accepted as %+v", v, p)
+		} else if !strings.Contains(err.Error(), "--probe-passthrough") {
+			t.Errorf("%q: error does not name the flag: %v", v, err)
+		}
+	}
+
+	parse := func(args ...string) error {
+		f := NewFlags("rbac-proxy")
+		if err := f.Parse(append([]string{"--secure-listen-address=127.0.0.1:8443", "--upstream=http://127.0.0.1:9400/"}, args...)); err != nil {
+			return err
+		}
+		_, err := f.Config()
+		return err
+	}
+	if err := parse("--probe-passthrough=GET:9400:/health"); err == nil || !strings.Contains(err.Error(), "--proxy-endpoints-port") {
+		t.Errorf("without an endpoints port: %v", err)
+	}
+	if err := parse("--proxy-endpoints-port=8444", "--probe-passthrough=GET:9400:/health", "--probe-passthrough=HEAD:9400:/health"); err == nil || !strings.Contains(err.Error(), "conflicts") {
+		t.Errorf("two probes at one URI: %v", err)
+	}
+	if err := parse("--proxy-endpoints-port=8444", "--probe-passthrough=GET:9400:/health", "--probe-passthrough=GET:9400:/health"); err != nil {
+		t.Errorf("a repeated probe: %v", err)
+	}
+	if err := parse("--proxy-endpoints-port=8444", "--probe-passthrough=GET:9400:/health", "--probe-passthrough=GET:9401:/health"); err != nil {
+		t.Errorf("two ports: %v", err)
+	}
+
+	// A hand-built Config is checked by New as well.
+	cfg := &Config{}
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("empty config validates")
+	}
+	bad := ProbePassthrough{Scheme: "http", Method: "GET", Port: 9400, Path: "/a/../b"}
+	if err := validateProbes(ListenConfig{ProxyEndpointsPort: 8444, ProbePassthrough: []ProbePassthrough{bad}}); err == nil {
+		t.Error("an unclean path in a hand-built config validates")
+	}
+}
