@@ -834,3 +834,27 @@ func TestHTTPSUpstreamWithReloadedClientCertificate(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestHTTPSUpstreamVerification(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.setAllow(allowMetricsFor("alice"))
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "tls upstream") }))
+	t.Cleanup(up.Close)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"untrusted upstream certificate", nil, http.StatusBadGateway},
+		{"--upstream-insecure-skip-verify on loopback", []string{"--upstream-insecure-skip-verify"}, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.start(api, append([]string{"--upstream=" + up.URL + "/"}, tc.args...)...)
+			if code, body := e.get(e.client(), "/metrics", bearer("tok")); code != tc.want {
+				t.Fatalf("got %d %q, want %d", code, body, tc.want)
+			}
+		})
+	}
+}
