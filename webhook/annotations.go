@@ -33,6 +33,10 @@ const (
 	AnnotationTLSSecret          = Prefix + "tls-secret"
 	AnnotationIssuer             = Prefix + "issuer"
 	AnnotationDNSNames           = Prefix + "dns-names"
+	AnnotationPortMode           = Prefix + "port-mode"
+	AnnotationPreset             = Prefix + "preset"
+	AnnotationUpstreamListen     = Prefix + "upstream-listen"
+	AnnotationUpstreamPort       = Prefix + "upstream-port"
 
 	// StatusInjected is the value of AnnotationStatus on a Pod the injector has rendered.
 	StatusInjected = "injected"
@@ -72,18 +76,43 @@ func Annotations() []AnnotationSpec {
 			Description: "The app port the proxy protects; the proxy reaches it on `127.0.0.1`.",
 		},
 		{
+			Name:        AnnotationPortMode,
+			Allowed:     "`rename`, `takeover`",
+			Default:     "`takeover` when a preset applies or `upstream-listen` is set, else `rename`",
+			Flags:       []string{FlagSecureListenAddress, FlagUpstream},
+			Description: "`rename`: the proxy listens on its own port and takes the protected port's name; `takeover`: the proxy listens on the protected port's own number and name, and the app is moved to `127.0.0.1:<upstream-port>`.",
+		},
+		{
+			Name:        AnnotationPreset,
+			Allowed:     "`dcgm-exporter`, `amd-device-metrics-exporter`, `node-exporter`; not with `upstream-listen` (`takeover` only)",
+			Default:     "detected from the app container's image name, env or args",
+			Description: "How `takeover` moves the app to `127.0.0.1` (see [Presets](#presets)).",
+		},
+		{
+			Name:        AnnotationUpstreamListen,
+			Allowed:     "comma-separated `env:NAME=VALUE` or `arg:--flag=VALUE`; VALUE may use `{host}` (`127.0.0.1`) and `{port}` (the upstream port), at least one `{port}`; not with `preset` (`takeover` only)",
+			Description: "How `takeover` moves an app no preset knows, e.g. `env:LISTEN_ADDR={host}:{port}` or `arg:--metrics-bind-address={host}:{port}`.",
+		},
+		{
+			Name:        AnnotationUpstreamPort,
+			Allowed:     "a number 1-65535 not declared by the Pod (`takeover` only)",
+			Default:     "the protected port + 10000 (the next free one)",
+			Flags:       []string{FlagUpstream, FlagProbePassthrough},
+			Description: "The internal port the app is moved to on `127.0.0.1` in `takeover` mode.",
+		},
+		{
 			Name:        AnnotationProxyPort,
-			Allowed:     "a number 1-65535 not declared by the Pod",
+			Allowed:     "a number 1-65535 not declared by the Pod (`rename` only)",
 			Default:     "webhook `--proxy-port` (8443)",
 			Flags:       []string{FlagSecureListenAddress},
-			Description: "The port the proxy listens on; it takes over the protected port's name.",
+			Description: "The port the proxy listens on in `rename` mode; it takes over the protected port's name.",
 		},
 		{
 			Name:        AnnotationEndpointsPort,
 			Allowed:     "a number 1-65535 not declared by the Pod",
 			Default:     "webhook `--proxy-endpoints-port` (8444)",
-			Flags:       []string{FlagProxyEndpointsPort},
-			Description: "The proxy's own `/healthz`, `/readyz` and `/metrics` (HTTPS); its probes use it.",
+			Flags:       []string{FlagProxyEndpointsPort, FlagProbePassthrough},
+			Description: "The proxy's own `/healthz`, `/readyz` and `/metrics` (HTTPS); its probes use it, and so do the app's probes of the protected port, through `/probe/<port>/<path>`.",
 		},
 		{
 			Name:        AnnotationUpstreamScheme,

@@ -22,6 +22,7 @@ const (
 	FlagAllowedGroups              = "--allowed-groups"
 	FlagResourceAttributes         = "--resource-attributes"
 	FlagProxyEndpointsPort         = "--proxy-endpoints-port"
+	FlagProbePassthrough           = "--probe-passthrough"
 	FlagVerbosity                  = "-v"
 )
 
@@ -36,7 +37,7 @@ const (
 func proxyArgs(p *Policy) []string {
 	args := []string{
 		fmt.Sprintf("%s=0.0.0.0:%d", FlagSecureListenAddress, p.ProxyPort),
-		fmt.Sprintf("%s=%s://127.0.0.1:%d/", FlagUpstream, p.UpstreamScheme, p.Target.Number),
+		fmt.Sprintf("%s=%s://127.0.0.1:%d/", FlagUpstream, p.UpstreamScheme, p.UpstreamPort),
 	}
 	if p.UpstreamScheme == SchemeHTTPS {
 		args = append(args, FlagUpstreamInsecureSkipVerify)
@@ -73,6 +74,7 @@ func proxyArgs(p *Policy) []string {
 		args = append(args, FlagResourceAttributes+"="+strings.Join(kv, ","))
 	}
 	args = append(args, fmt.Sprintf("%s=%d", FlagProxyEndpointsPort, p.EndpointsPort))
+	args = append(args, probeFlags(p.Probes)...)
 	if p.Verbosity > 0 {
 		args = append(args, fmt.Sprintf("%s=%d", FlagVerbosity, p.Verbosity))
 	}

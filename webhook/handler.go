@@ -15,7 +15,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -111,7 +113,10 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 		warnings = append(warnings, w...)
 	}
 	warnings = append(warnings, h.accessWarnings(ctx, pod, namespace, policy)...)
-	warnings = append(warnings, fmt.Sprintf("rbac-proxy: the app still listens on port %d on the Pod's address; bind it to 127.0.0.1 or restrict it with a NetworkPolicy, or clients can bypass the proxy", policy.Target.Number))
+	if policy.Mode == PortModeRename {
+		warnings = append(warnings, h.serviceWarnings(ctx, pod, namespace, policy)...)
+		warnings = append(warnings, fmt.Sprintf("rbac-proxy: the app still listens on port %d on the Pod's address; bind it to 127.0.0.1 or restrict it with a NetworkPolicy, or clients can bypass the proxy (%s=takeover moves it when a preset or %s says how)", policy.Target.Number, AnnotationPortMode, AnnotationUpstreamListen))
+	}
 
 	raw, err := json.Marshal(rendered)
 	if err != nil {
@@ -192,6 +197,39 @@ func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace
 		return nil
 	}
 	return []string{fmt.Sprintf("rbac-proxy: ServiceAccount %s/%s cannot create %s, so the proxy will refuse requests; bind it to the ClusterRole system:auth-delegator", namespace, sa, strings.Join(missing, ", "))}
+}
+
+// serviceWarnings names every Service of the namespace (from the cache) that selects the Pod
+// and targets the protected port by number: in rename mode it reaches the app, not the proxy.
+// A failed read is logged, not reported.
+func (h *Handler) serviceWarnings(ctx context.Context, pod *corev1.Pod, namespace string, p *Policy) []string {
+	var list corev1.ServiceList
+	if err := h.Cache.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		h.Log.Error(err, "listing Services", "namespace", namespace)
+		return nil
+	}
+	var out []string
+	for _, svc := range list.Items {
+		sel := svc.Spec.Selector
+		if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		for _, sp := range svc.Spec.Ports {
+			tp := sp.TargetPort
+			byNumber := tp.Type == intstr.Int && tp.IntVal == p.Target.Number ||
+				tp.Type == intstr.Int && tp.IntVal == 0 && sp.Port == p.Target.Number
+			if !byNumber || sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
+				continue
+			}
+			fix := "target the port name " + p.Target.ProxyPortName
+			if p.Target.Name == "" {
+				fix = fmt.Sprintf("target port %d", p.ProxyPort)
+			}
+			out = append(out, fmt.Sprintf("rbac-proxy: Service %s targets port %d by number and reaches the app, bypassing the proxy; %s, or set %s=takeover", svc.Name, p.Target.Number, fix, AnnotationPortMode))
+			break
+		}
+	}
+	return out
 }
 
 // namespaceLabels reads the Namespace's labels from the cache, asking the API server only when

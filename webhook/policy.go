@@ -7,6 +7,8 @@ import (
 	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy"
 )
 
 // AuthzMode is how the proxy authorizes a request.
@@ -58,6 +60,16 @@ type Policy struct {
 	ProxyPort     int32
 	EndpointsPort int32
 	Target        PortTarget
+	// Mode is how the proxy gets in front of the protected port.
+	Mode PortMode
+	// Preset names the preset that moves the app (takeover), empty for upstream-listen.
+	Preset string
+	// Listen moves the app to 127.0.0.1:UpstreamPort (takeover).
+	Listen []ListenSetting
+	// UpstreamPort is where the app listens: the protected port, or the internal port (takeover).
+	UpstreamPort int32
+	// Probes are the app's probes the proxy passes through on its endpoints port.
+	Probes []proxy.ProbePassthrough
 	// UpstreamScheme is http or https.
 	UpstreamScheme     string
 	Authz              AuthzMode
@@ -110,10 +122,14 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 		nameTarget(&pod.Spec, &target)
 		p.Target = target
 	}
+	parseMode(&pod.Spec, ann, p, targetOK, errs)
 	proxyPort, proxySet := parsePort(ann, AnnotationProxyPort, d.ProxyPort, errs)
 	endpointsPort, endpointsSet := parsePort(ann, AnnotationEndpointsPort, d.EndpointsPort, errs)
+	if p.Mode == PortModeTakeover {
+		proxyPort = p.Target.Number
+	}
 	p.ProxyPort, p.EndpointsPort = proxyPort, endpointsPort
-	if proxyPort != 0 {
+	if proxyPort != 0 && p.Mode != PortModeTakeover {
 		taken := map[int32]string{}
 		if targetOK {
 			taken[target.Number] = "the protected port (" + AnnotationPort + ")"
@@ -129,6 +145,10 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 			taken[proxyPort] = "the proxy port (" + AnnotationProxyPort + ")"
 		}
 		checkFreePort(&pod.Spec, AnnotationEndpointsPort, endpointsPort, !endpointsSet, taken, errs)
+	}
+	if targetOK {
+		chooseUpstreamPort(&pod.Spec, ann, p, errs)
+		p.Probes = collectProbes(&pod.Spec, p, errs)
 	}
 
 	if v, ok := ann[AnnotationUpstreamScheme]; ok {

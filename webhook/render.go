@@ -30,13 +30,31 @@ func Render(pod *corev1.Pod, p *Policy) *corev1.Pod {
 	out := pod.DeepCopy()
 	spec := &out.Spec
 
+	var moved *corev1.ContainerPort
 	for i := range spec.Containers {
-		if spec.Containers[i].Name == p.Target.Container {
-			rewireAppContainer(&spec.Containers[i], p.Target)
+		c := &spec.Containers[i]
+		rewriteProbes(c, p)
+		if c.Name != p.Target.Container {
+			continue
+		}
+		switch p.Mode {
+		case PortModeTakeover:
+			moved = takeoverAppContainer(c, p)
+		default:
+			rewireAppContainer(c, p.Target)
 		}
 	}
 
 	proxy := proxyContainer(p)
+	if moved != nil {
+		// The proxy takes the app's port entry as it was (number, name, host port), so Services,
+		// ServiceMonitors and hostNetwork clients reach the proxy.
+		proxy.Ports[0] = *moved
+		proxy.Ports[0].Protocol = corev1.ProtocolTCP
+		if proxy.Ports[0].Name == "" {
+			proxy.Ports[0].Name = p.Target.ProxyPortName
+		}
+	}
 	proxy.VolumeMounts = append(proxy.VolumeMounts, corev1.VolumeMount{Name: volumeTLS, MountPath: tlsMountPath, ReadOnly: true})
 	spec.Volumes = append(spec.Volumes, corev1.Volume{
 		Name:         volumeTLS,
@@ -64,7 +82,9 @@ func Render(pod *corev1.Pod, p *Policy) *corev1.Pod {
 	if out.Annotations == nil {
 		out.Annotations = map[string]string{}
 	}
-	if v, ok := out.Annotations[PrometheusPortAnnotation]; ok && pointsAtTarget(v, p.Target) {
+	if v, ok := out.Annotations[PrometheusPortAnnotation]; ok && pointsAtTarget(v, p.Target) && p.Mode == PortModeTakeover {
+		out.Annotations[PrometheusSchemeAnnotation] = SchemeHTTPS
+	} else if ok && pointsAtTarget(v, p.Target) {
 		out.Annotations[PrometheusPortAnnotation] = strconv.Itoa(int(p.ProxyPort))
 		out.Annotations[PrometheusSchemeAnnotation] = SchemeHTTPS
 	}

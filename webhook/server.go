@@ -71,6 +71,7 @@ func cachedObjects() []client.Object {
 		metadataOf(appsv1.SchemeGroupVersion.WithKind("ReplicaSet")),
 		metadataOf(batchv1.SchemeGroupVersion.WithKind("Job")),
 		&cmapi.Certificate{},
+		&corev1.Service{},
 	}
 }
 
