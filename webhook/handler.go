@@ -33,6 +33,9 @@ type Handler struct {
 	Owners *OwnerResolver
 	// Certificates ensures the workload's Certificate.
 	Certificates *CertificateEnsurer
+	// Services, when set, lists the namespace's Services (from the cache) for the rename-mode
+	// warnings; nil when the webhook may not watch them.
+	Services client.Reader
 	// Access, when set, checks the Pod's ServiceAccount for system:auth-delegator rights.
 	Access *AccessChecker
 	// Metrics may be nil.
@@ -203,8 +206,11 @@ func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace
 // and targets the protected port by number: in rename mode it reaches the app, not the proxy.
 // A failed read is logged, not reported.
 func (h *Handler) serviceWarnings(ctx context.Context, pod *corev1.Pod, namespace string, p *Policy) []string {
+	if h.Services == nil {
+		return nil
+	}
 	var list corev1.ServiceList
-	if err := h.Cache.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+	if err := h.Services.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		h.Log.Error(err, "listing Services", "namespace", namespace)
 		return nil
 	}

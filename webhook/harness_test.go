@@ -99,6 +99,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.handler = &Handler{
 		Defaults:     defaults,
 		Cache:        e.cache,
+		Services:     e.cache,
 		Owners:       &OwnerResolver{Cache: e.cache},
 		Certificates: &CertificateEnsurer{Cache: e.cache, Client: writer},
 		Access:       &AccessChecker{Client: writer, TTL: time.Minute},

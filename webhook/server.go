@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,8 +72,24 @@ func cachedObjects() []client.Object {
 		metadataOf(appsv1.SchemeGroupVersion.WithKind("ReplicaSet")),
 		metadataOf(batchv1.SchemeGroupVersion.WithKind("Job")),
 		&cmapi.Certificate{},
-		&corev1.Service{},
 	}
+}
+
+// canWatchServices asks the API server whether the webhook may list and watch Services in every
+// namespace (a SelfSubjectAccessReview, which every authenticated user may create).
+func canWatchServices(ctx context.Context, c client.Client) (bool, error) {
+	for _, verb := range []string{"list", "watch"} {
+		r := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Resource: "services", Version: "v1"},
+		}}
+		if err := c.Create(ctx, r); err != nil {
+			return false, err
+		}
+		if !r.Status.Allowed {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // NewServer wires the injector from explicit options. Nothing runs until Run.
@@ -129,7 +146,17 @@ func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.L
 
 	// Informers start with the manager; asking for them now makes them part of the start
 	// instead of the first request.
-	for _, obj := range cachedObjects() {
+	objs := cachedObjects()
+	switch ok, err := canWatchServices(context.Background(), mgr.GetClient()); {
+	case err != nil:
+		log.Error(err, "checking access to Services; rename-mode warnings about Services are off")
+	case !ok:
+		log.Info("the webhook may not list and watch Services; rename-mode warnings about Services that bypass the proxy are off (grant list, watch on services)")
+	default:
+		h.Services = mgr.GetClient()
+		objs = append(objs, &corev1.Service{})
+	}
+	for _, obj := range objs {
 		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
 			return nil, fmt.Errorf("preparing the informer for %T: %w", obj, err)
 		}

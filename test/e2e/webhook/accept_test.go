@@ -72,7 +72,13 @@ func TestRenderedPodsAreAccepted(t *testing.T) {
 		t.Fatalf("only %d injected golden Pods found", injected)
 	}
 
-	docs := readDocuments(t, filepath.Join(testdata, "inject", "workloads.golden.yaml"))
+	for _, file := range []string{"workloads.golden.yaml", "exporters.golden.yaml"} {
+		acceptDocuments(t, ns, file, readDocuments(t, filepath.Join(testdata, "inject", file)))
+	}
+}
+
+func acceptDocuments(t *testing.T, ns, file string, docs [][]byte) {
+	ctx := t.Context()
 	for i, doc := range docs {
 		obj := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal(doc, &obj.Object); err != nil {
@@ -83,7 +89,7 @@ func TestRenderedPodsAreAccepted(t *testing.T) {
 		}
 		obj.SetNamespace(ns)
 		if err := cp.Client.Create(ctx, obj, client.DryRunAll); err != nil {
-			t.Errorf("inject -f document %d (%s %s): the API server refuses it: %v", i+1, obj.GetKind(), obj.GetName(), err)
+			t.Errorf("inject -f %s document %d (%s %s): the API server refuses it: %v", file, i+1, obj.GetKind(), obj.GetName(), err)
 		}
 	}
 }
