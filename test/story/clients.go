@@ -2,13 +2,7 @@ package story
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -22,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
 
@@ -164,32 +159,23 @@ func makeIdentities(ctx context.Context, s *teller, env *Env) (*identities, erro
 		return nil, fmt.Errorf("loading the issued client certificate: %w", err)
 	}
 	id.issued = &issued
-	if id.stranger, err = selfSigned(AllowedClient); err != nil {
+	if id.stranger, err = strangerCertificate(AllowedClient); err != nil {
 		return nil, err
 	}
 	return id, nil
 }
 
-// selfSigned returns a client certificate for cn that no issuer vouches for.
-func selfSigned(cn string) (*tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// strangerCertificate returns a client certificate for cn from a CA nobody
+// trusts: what an outsider who guessed an allowed name would present.
+func strangerCertificate(cn string) (*tls.Certificate, error) {
+	ca, err := testpki.NewCA("stranger")
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	pair, err := ca.Client(cn)
 	if err != nil {
 		return nil, err
 	}
-	if der == nil {
-		return nil, errors.New("no certificate")
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	cert := pair.TLS()
+	return &cert, nil
 }
