@@ -16,6 +16,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -64,6 +65,12 @@ func TestRenderedPodsAreAccepted(t *testing.T) {
 			t.Fatal(err)
 		}
 		pod.Namespace = ns
+		if sa := pod.Spec.ServiceAccountName; sa != "" && sa != "web" {
+			err := cp.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa}})
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+		}
 		if err := cp.Client.Create(ctx, &pod, client.DryRunAll); err != nil {
 			t.Errorf("%s: the API server refuses the injected Pod: %v", filepath.Base(path), err)
 		}

@@ -129,8 +129,9 @@ func checkInjected(t *testing.T, pod *corev1.Pod, secret string) {
 			t.Errorf("Pod %s: app port %+v not renamed", pod.Name, p)
 		}
 	}
-	if app.ReadinessProbe != nil && app.ReadinessProbe.HTTPGet.Port != intstr.FromInt32(9090) {
-		t.Errorf("Pod %s: app probe port %v, want 9090", pod.Name, app.ReadinessProbe.HTTPGet.Port)
+	// The app's probe of the protected port goes through the proxy's probe pass-through.
+	if pr := app.ReadinessProbe; pr != nil && (pr.HTTPGet.Port != intstr.FromInt32(webhook.DefaultEndpointsPort) || pr.HTTPGet.Scheme != corev1.URISchemeHTTPS || !strings.HasPrefix(pr.HTTPGet.Path, "/probe/9090/")) {
+		t.Errorf("Pod %s: app probe %s %v %s, want the pass-through on the endpoints port", pod.Name, pr.HTTPGet.Scheme, pr.HTTPGet.Port, pr.HTTPGet.Path)
 	}
 	if pod.Annotations[webhook.AnnotationStatus] != webhook.StatusInjected {
 		t.Errorf("Pod %s: no status annotation", pod.Name)
