@@ -61,15 +61,18 @@ func Decide(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error
 // IsInjected reports whether the Pod already carries the proxy: the status annotation or a
 // container by the proxy's name.
 func IsInjected(pod *corev1.Pod) bool {
-	if pod.Annotations[AnnotationStatus] == StatusInjected {
-		return true
-	}
+	return pod.Annotations[AnnotationStatus] == StatusInjected || ProxyContainer(pod) != nil
+}
+
+// ProxyContainer returns the Pod's proxy container (an init container in native sidecar mode),
+// or nil when it has none.
+func ProxyContainer(pod *corev1.Pod) *corev1.Container {
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for _, c := range cs {
-			if c.Name == ContainerName {
-				return true
+		for i := range cs {
+			if cs[i].Name == ContainerName {
+				return &cs[i]
 			}
 		}
 	}
-	return false
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
+	"github.com/rbac-proxy/rbac-proxy/webhook"
 )
 
 // Proxy is rbac-proxy running as a local process with the arguments the
@@ -70,7 +71,7 @@ func runProxies(ctx context.Context, s *teller, env *Env, w *workloads) error {
 }
 
 func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
-	c := ProxyContainer(e.pod)
+	c := webhook.ProxyContainer(e.pod)
 	if c == nil {
 		return nil, fmt.Errorf("the Pod %s has no %s container: it was not injected", e.pod.Name, "rbac-proxy")
 	}

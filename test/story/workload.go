@@ -207,25 +207,10 @@ func (c *warningCollector) list() []string {
 	return append([]string(nil), c.warnings...)
 }
 
-// ProxyContainer returns the injected proxy container of pod, or nil.
-func ProxyContainer(pod *corev1.Pod) *corev1.Container {
-	for i := range pod.Spec.InitContainers {
-		if pod.Spec.InitContainers[i].Name == webhook.ContainerName {
-			return &pod.Spec.InitContainers[i]
-		}
-	}
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == webhook.ContainerName {
-			return &pod.Spec.Containers[i]
-		}
-	}
-	return nil
-}
-
 // injectionChecks: the Pod carries the proxy, and the Service's named
 // targetPort now lands on the proxy, not on the exporter.
 func injectionChecks(e *exporter) []Check {
-	c := ProxyContainer(e.pod)
+	c := webhook.ProxyContainer(e.pod)
 	injected := "no rbac-proxy container"
 	if c != nil {
 		injected = "rbac-proxy container, status " + e.pod.Annotations[webhook.AnnotationStatus]

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
+	"github.com/rbac-proxy/rbac-proxy/webhook"
 )
 
 // helm install on the real control plane: every object is accepted,
@@ -83,11 +84,7 @@ func TestInstallInjectUninstall(t *testing.T) {
 	}
 }
 
+// hasProxy: the Pod carries the proxy container and the injected status.
 func hasProxy(pod *corev1.Pod) bool {
-	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
-		if c.Name == "rbac-proxy" {
-			return pod.Annotations["rbac-proxy.io/status"] == "injected"
-		}
-	}
-	return false
+	return webhook.ProxyContainer(pod) != nil && pod.Annotations[webhook.AnnotationStatus] == webhook.StatusInjected
 }

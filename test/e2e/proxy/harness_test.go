@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
+	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
 
 // pki is the CA every test uses for serving and client certificates.
@@ -82,25 +82,8 @@ type proxyProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string // https://127.0.0.1:port
-	logs *syncBuffer
+	logs *framework.LogBuffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freePort(t *testing.T) int {
@@ -120,7 +103,7 @@ func startProxy(t *testing.T, args ...string) *proxyProc {
 	port := freePort(t)
 	all := append([]string{fmt.Sprintf("--secure-listen-address=127.0.0.1:%d", port)}, args...)
 	cmd := exec.Command(proxyBin, all...)
-	logs := &syncBuffer{}
+	logs := &framework.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
 	if err := cmd.Start(); err != nil {

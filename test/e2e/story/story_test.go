@@ -191,7 +191,7 @@ func testUnlabelled(t *testing.T, env *story.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := story.ProxyContainer(pod); c != nil {
+	if c := webhook.ProxyContainer(pod); c != nil {
 		t.Errorf("a Pod in namespace %s without the label was injected: %+v", ns, c)
 	}
 	if s, ok := pod.Annotations[webhook.AnnotationStatus]; ok {

@@ -89,25 +89,11 @@ func waitPods(t *testing.T, ns, name string, n int) []corev1.Pod {
 	return pods.Items
 }
 
-func proxyOf(pod *corev1.Pod) *corev1.Container {
-	for i := range pod.Spec.InitContainers {
-		if pod.Spec.InitContainers[i].Name == webhook.ContainerName {
-			return &pod.Spec.InitContainers[i]
-		}
-	}
-	for i := range pod.Spec.Containers {
-		if pod.Spec.Containers[i].Name == webhook.ContainerName {
-			return &pod.Spec.Containers[i]
-		}
-	}
-	return nil
-}
-
 // checkInjected checks the parts of an injected Pod that the API server and the controllers must
 // have kept: the native sidecar, the port takeover, the TLS volume and the token mount.
 func checkInjected(t *testing.T, pod *corev1.Pod, secret string) {
 	t.Helper()
-	proxy := proxyOf(pod)
+	proxy := webhook.ProxyContainer(pod)
 	if proxy == nil {
 		t.Fatalf("Pod %s has no proxy: init %v, containers %v", pod.Name, names(pod.Spec.InitContainers), names(pod.Spec.Containers))
 	}
@@ -351,7 +337,7 @@ func TestDryRunCreatesNoCertificate(t *testing.T) {
 	if err := cp.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 		t.Fatal(err)
 	}
-	if proxyOf(pod) == nil {
+	if webhook.ProxyContainer(pod) == nil {
 		t.Fatal("the dry-run answer has no proxy")
 	}
 	// The webhook creates the Certificate before it answers, so it would exist by now.
@@ -394,7 +380,7 @@ func TestOptOutAndUnlabelledNamespace(t *testing.T) {
 		}
 	}
 	for _, pod := range []*corev1.Pod{byAnnotation, byLabel, unlabelled} {
-		if proxyOf(pod) != nil || len(pod.Spec.InitContainers) != 0 || pod.Annotations[webhook.AnnotationStatus] != "" || pod.Spec.Containers[0].Ports[0].Name != "metrics" {
+		if webhook.ProxyContainer(pod) != nil || len(pod.Spec.InitContainers) != 0 || pod.Annotations[webhook.AnnotationStatus] != "" || pod.Spec.Containers[0].Ports[0].Name != "metrics" {
 			t.Errorf("Pod %s/%s was changed: %+v", pod.Namespace, pod.Name, pod.Spec)
 		}
 	}

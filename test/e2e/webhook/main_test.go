@@ -6,14 +6,12 @@
 package webhook_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,27 +55,9 @@ var (
 type injector struct {
 	server   *webhook.Server
 	registry *prometheus.Registry
-	logs     *syncBuffer
+	logs     *framework.LogBuffer
 	health   string
 	stop     func()
-}
-
-// syncBuffer is the injector's log, printed when a test fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestMain(m *testing.M) {
@@ -164,7 +144,7 @@ func startInjector(ctx context.Context) (*injector, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs := &syncBuffer{}
+	logs := &framework.LogBuffer{}
 	log := zapr.NewLogger(zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(logs), zapcore.DebugLevel)))
 	// controller-runtime's own packages (certwatcher, webhook server) log through its global logger.
 	ctrllog.SetLogger(log)

@@ -52,7 +52,7 @@ func TestServeBinary(t *testing.T) {
 		ports[i] = p
 	}
 	hook, health, metrics := ports[0], ports[1], ports[2]
-	logs := &syncBuffer{}
+	logs := &framework.LogBuffer{}
 	cmd := exec.Command(bin, "serve",
 		"--kubeconfig", cp.KubeconfigPath,
 		"--webhook-host", "127.0.0.1", "--webhook-port", strconv.Itoa(hook),
