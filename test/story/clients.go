@@ -150,7 +150,7 @@ func makeIdentities(ctx context.Context, s *teller, env *Env) (*identities, erro
 	if err := cp.Client.Create(ctx, cert); err != nil {
 		return nil, fmt.Errorf("creating the client Certificate: %w", err)
 	}
-	secret, err := waitForSecret(ctx, cp, ns, cert.Spec.SecretName)
+	secret, err := WaitForSecret(ctx, cp, ns, cert.Spec.SecretName)
 	if err != nil {
 		return nil, err
 	}

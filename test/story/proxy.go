@@ -92,11 +92,11 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 		if vol == nil || vol.Secret == nil {
 			continue // the ServiceAccount token: replaced by --kubeconfig below
 		}
-		secret, err := waitForSecret(ctx, env.CP, p.Namespace, vol.Secret.SecretName)
+		secret, err := WaitForSecret(ctx, env.CP, p.Namespace, vol.Secret.SecretName)
 		if err != nil {
 			return nil, err
 		}
-		proj, err := NewProjection(filepath.Join(dir, m.Name), secretFiles(secret, vol.Secret.Items))
+		proj, err := NewProjection(filepath.Join(dir, m.Name), SecretFiles(secret, vol.Secret.Items))
 		if err != nil {
 			return nil, err
 		}
@@ -154,8 +154,8 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 	return p, p.waitReady(ctx)
 }
 
-// waitForSecret waits for cert-manager to fill the Secret.
-func waitForSecret(ctx context.Context, cp *framework.ControlPlane, ns, name string) (*corev1.Secret, error) {
+// WaitForSecret waits for cert-manager to fill the Secret.
+func WaitForSecret(ctx context.Context, cp *framework.ControlPlane, ns, name string) (*corev1.Secret, error) {
 	var secret *corev1.Secret
 	err := framework.Eventually(ctx, 90*time.Second, "cert-manager to issue Secret "+ns+"/"+name, func(ctx context.Context) (bool, error) {
 		var err error
@@ -165,8 +165,8 @@ func waitForSecret(ctx context.Context, cp *framework.ControlPlane, ns, name str
 	return secret, err
 }
 
-// secretFiles returns the files a Secret volume holds: every key, or the listed items.
-func secretFiles(secret *corev1.Secret, items []corev1.KeyToPath) map[string][]byte {
+// SecretFiles returns the files a Secret volume holds: every key, or the listed items.
+func SecretFiles(secret *corev1.Secret, items []corev1.KeyToPath) map[string][]byte {
 	files := map[string][]byte{}
 	if len(items) == 0 {
 		for k, v := range secret.Data {
@@ -241,7 +241,7 @@ func (p *Proxy) stop() error {
 // UpdateTLS projects a new version of the TLS Secret, as kubelet does when
 // the Secret changes: one atomic ..data swap.
 func (p *Proxy) UpdateTLS(secret *corev1.Secret) error {
-	return p.TLS.Update(secretFiles(secret, p.tlsItems))
+	return p.TLS.Update(SecretFiles(secret, p.tlsItems))
 }
 
 // Running reports whether the proxy process is still the one the story started.
