@@ -28,6 +28,9 @@ const usage = `rbac-proxy-injector injects rbac-proxy into Pods.
 Usage:
   rbac-proxy-injector serve [flags]        run the mutating admission webhook
   rbac-proxy-injector inject -f FILE|-     inject manifests offline and print them
+  rbac-proxy-injector redirect --port=P --to=Q [--exclude-uid=65532]
+                                           install the nftables rules of port-mode redirect
+                                           in this network namespace (the init container)
   rbac-proxy-injector version              print the version
 
 Run a command with --help for its flags.
@@ -50,6 +53,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "inject":
 		return runInject(args[1:], stdin, stdout, stderr)
+	case "redirect":
+		return runRedirect(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "rbac-proxy-injector %s\n", version.Version)
 		return 0
