@@ -77,10 +77,10 @@ func Annotations() []AnnotationSpec {
 		},
 		{
 			Name:        AnnotationPortMode,
-			Allowed:     "`rename`, `takeover`",
+			Allowed:     "`rename`, `takeover`, `redirect` (not with `hostNetwork`, nor where the namespace enforces Pod Security `baseline` or `restricted`)",
 			Default:     "`takeover` when a preset applies or `upstream-listen` is set, else `rename`",
 			Flags:       []string{FlagSecureListenAddress, FlagUpstream},
-			Description: "`rename`: the proxy listens on its own port and takes the protected port's name; `takeover`: the proxy listens on the protected port's own number and name, and the app is moved to `127.0.0.1:<upstream-port>`.",
+			Description: "`rename`: the proxy listens on its own port and takes the protected port's name; `takeover`: the proxy listens on the protected port's own number and name, and the app is moved to `127.0.0.1:<upstream-port>`; `redirect`: the app is unchanged, the proxy listens on its own port and an init container with `NET_ADMIN` redirects the Pod's inbound connections to the protected port to it (nftables), except the proxy's own.",
 		},
 		{
 			Name:        AnnotationPreset,
@@ -102,10 +102,10 @@ func Annotations() []AnnotationSpec {
 		},
 		{
 			Name:        AnnotationProxyPort,
-			Allowed:     "a number 1-65535 not declared by the Pod (`rename` only)",
+			Allowed:     "a number 1-65535 not declared by the Pod (`rename` and `redirect`)",
 			Default:     "webhook `--proxy-port` (8443)",
 			Flags:       []string{FlagSecureListenAddress},
-			Description: "The port the proxy listens on in `rename` mode; it takes over the protected port's name.",
+			Description: "The port the proxy listens on in `rename` mode, where it takes over the protected port's name, and in `redirect` mode, where connections to the protected port are sent to it.",
 		},
 		{
 			Name:        AnnotationEndpointsPort,

@@ -101,7 +101,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err), OutcomeError
 	}
-	policy, err := NewPolicy(pod, PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload})
+	policy, err := NewPolicy(pod, PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload, NamespaceLabels: nsLabels})
 	if err != nil {
 		return admission.Denied(err.Error()), OutcomeDenied
 	}

@@ -5,7 +5,9 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy"
 )
@@ -52,15 +54,15 @@ func parseMode(spec *corev1.PodSpec, ann map[string]string, p *Policy, targetOK 
 	}
 	if modeSet {
 		switch PortMode(modeV) {
-		case PortModeRename, PortModeTakeover:
+		case PortModeRename, PortModeTakeover, PortModeRedirect:
 			p.Mode = PortMode(modeV)
 		default:
-			errs.add(AnnotationPortMode, modeV, "unknown mode", "rename, takeover")
+			errs.add(AnnotationPortMode, modeV, "unknown mode", "rename, takeover, redirect")
 			return
 		}
 	}
 	switch p.Mode {
-	case PortModeRename:
+	case PortModeRename, PortModeRedirect:
 		p.Preset, p.Listen = "", nil
 		if presetSet {
 			errs.add(AnnotationPreset, presetV, "only used with "+AnnotationPortMode+"=takeover", "unset, or "+AnnotationPortMode+"=takeover")
@@ -185,11 +187,11 @@ func collectProbes(spec *corev1.PodSpec, p *Policy, errs *errorList) []proxy.Pro
 				}
 				seen[pt.ServedURI()] = pt
 				out = append(out, pt)
-			case pr.GRPC != nil && pr.GRPC.Port == p.Target.Number && p.Mode == PortModeTakeover:
+			case pr.GRPC != nil && pr.GRPC.Port == p.Target.Number && p.Mode != PortModeRename:
 				errs.add(AnnotationPortMode, string(p.Mode), where+" is a gRPC probe of the protected port, which the proxy cannot pass through", "rename, or an httpGet or exec probe")
 			}
 		}
-		if l := c.Lifecycle; l != nil && p.Mode == PortModeTakeover {
+		if l := c.Lifecycle; l != nil && p.Mode != PortModeRename {
 			for _, h := range []*corev1.LifecycleHandler{l.PostStart, l.PreStop} {
 				if h != nil && (h.HTTPGet != nil && probeRef(h.HTTPGet.Port, c, p.Target) || h.TCPSocket != nil && probeRef(h.TCPSocket.Port, c, p.Target)) {
 					errs.add(AnnotationPortMode, string(p.Mode), "container "+c.Name+" has a lifecycle hook on the protected port, which would reach the proxy", "rename, or an exec hook")
@@ -258,4 +260,79 @@ func probeFlags(probes []proxy.ProbePassthrough) []string {
 		out[i] = FlagProbePassthrough + "=" + pt.String()
 	}
 	return out
+}
+
+// PodSecurityEnforceLabel is the Namespace label of the Pod Security admission level enforced there.
+const PodSecurityEnforceLabel = "pod-security.kubernetes.io/enforce"
+
+// checkRedirect refuses redirect where its init container would do harm or be refused: on a
+// hostNetwork Pod its rules would land in the node's own network namespace, and the Pod Security
+// levels baseline and restricted forbid the NET_ADMIN capability it needs. It also gives the
+// proxy's port its own name, since the app keeps the protected port's.
+func checkRedirect(spec *corev1.PodSpec, in PolicyInput, p *Policy, errs *errorList) {
+	if p.Mode != PortModeRedirect {
+		return
+	}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			if c.Name == redirectContainerName {
+				errs.add(AnnotationPortMode, string(p.Mode), "the Pod already has a container named "+redirectContainerName, "a Pod without a container named "+redirectContainerName)
+			}
+		}
+	}
+	if spec.HostNetwork {
+		errs.add(AnnotationPortMode, string(p.Mode), "the Pod uses hostNetwork, so the redirect rules would be installed on the node itself", "rename or takeover for hostNetwork Pods")
+	}
+	if level := in.NamespaceLabels[PodSecurityEnforceLabel]; level == "baseline" || level == "restricted" {
+		errs.add(AnnotationPortMode, string(p.Mode), fmt.Sprintf("namespace %s enforces the Pod Security level %s (%s), which forbids the NET_ADMIN capability of the redirect init container", in.Namespace, level, PodSecurityEnforceLabel), "rename or takeover, or a namespace whose enforced level is privileged")
+	}
+	if p.Target.Number == 0 {
+		return
+	}
+	used := map[string]bool{}
+	for _, d := range declaredPorts(spec) {
+		if d.port.Name != "" {
+			used[d.port.Name] = true
+		}
+	}
+	p.Target.AppPortName = p.Target.Name
+	p.Target.ProxyPortName = uniquePortName(proxyPortFallbackName, used)
+}
+
+// redirectContainerName is the init container of redirect mode.
+const redirectContainerName = "rbac-proxy-redirect"
+
+// redirectCommand is the injector binary in the proxy's image.
+const redirectCommand = "/rbac-proxy-injector"
+
+// redirectContainer installs the nftables rules of redirect mode and exits. It runs as root
+// because a non-root process does not get the capabilities a container adds (Kubernetes sets no
+// ambient capabilities), with NET_ADMIN only, and changes nothing but the Pod's network namespace.
+func redirectContainer(p *Policy) corev1.Container {
+	return corev1.Container{
+		Name:            redirectContainerName,
+		Image:           p.Image,
+		ImagePullPolicy: p.PullPolicy,
+		Command:         []string{redirectCommand},
+		Args: []string{
+			"redirect",
+			fmt.Sprintf("--port=%d", p.Target.Number),
+			fmt.Sprintf("--to=%d", p.ProxyPort),
+			fmt.Sprintf("--exclude-uid=%d", proxyUID),
+		},
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
+			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("32Mi")},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr.To(false),
+			RunAsUser:                ptr.To[int64](0),
+			RunAsGroup:               ptr.To[int64](0),
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}, Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
 }

@@ -92,6 +92,9 @@ type PolicyInput struct {
 	Namespace string
 	// Workload owns the Certificate; its name derives the Certificate and Secret names.
 	Workload Workload
+	// NamespaceLabels are the Namespace's labels, nil when unknown (inject -f): redirect mode is
+	// refused where the enforced Pod Security level forbids NET_ADMIN.
+	NamespaceLabels map[string]string
 }
 
 // NewPolicy validates the Pod's annotations against the defaults and the Pod. On error it returns
@@ -123,6 +126,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 		p.Target = target
 	}
 	parseMode(&pod.Spec, ann, p, targetOK, errs)
+	checkRedirect(&pod.Spec, in, p, errs)
 	proxyPort, proxySet := parsePort(ann, AnnotationProxyPort, d.ProxyPort, errs)
 	endpointsPort, endpointsSet := parsePort(ann, AnnotationEndpointsPort, d.EndpointsPort, errs)
 	if p.Mode == PortModeTakeover {

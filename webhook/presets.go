@@ -17,6 +17,10 @@ const (
 	// PortModeTakeover: the proxy listens on the protected port's own number and name; the app is
 	// moved to 127.0.0.1 on an internal port, as a preset or rbac-proxy.io/upstream-listen says.
 	PortModeTakeover PortMode = "takeover"
+	// PortModeRedirect: the app is left as it is; the proxy listens on its own port, and an init
+	// container redirects the Pod's inbound connections to the protected port to it (nftables),
+	// except the proxy's own.
+	PortModeRedirect PortMode = "redirect"
 )
 
 // ListenSetting is one change to the app container that moves where it listens. Value may hold

@@ -40,6 +40,8 @@ func Render(pod *corev1.Pod, p *Policy) *corev1.Pod {
 		switch p.Mode {
 		case PortModeTakeover:
 			moved = takeoverAppContainer(c, p)
+		case PortModeRedirect:
+			// The app keeps its port, name and all: connections to it are redirected.
 		default:
 			rewireAppContainer(c, p.Target)
 		}
@@ -71,6 +73,11 @@ func Render(pod *corev1.Pod, p *Policy) *corev1.Pod {
 		proxy.VolumeMounts = append(proxy.VolumeMounts, corev1.VolumeMount{Name: volumeToken, MountPath: tokenMountPath, ReadOnly: true})
 	}
 
+	if p.Mode == PortModeRedirect {
+		// First of all init containers: the rules are in place before anything else runs.
+		spec.InitContainers = append([]corev1.Container{redirectContainer(p)}, spec.InitContainers...)
+	}
+
 	switch p.SidecarMode {
 	case SidecarContainer:
 		spec.Containers = append(spec.Containers, proxy)
@@ -82,7 +89,7 @@ func Render(pod *corev1.Pod, p *Policy) *corev1.Pod {
 	if out.Annotations == nil {
 		out.Annotations = map[string]string{}
 	}
-	if v, ok := out.Annotations[PrometheusPortAnnotation]; ok && pointsAtTarget(v, p.Target) && p.Mode == PortModeTakeover {
+	if v, ok := out.Annotations[PrometheusPortAnnotation]; ok && pointsAtTarget(v, p.Target) && (p.Mode == PortModeTakeover || p.Mode == PortModeRedirect) {
 		out.Annotations[PrometheusSchemeAnnotation] = SchemeHTTPS
 	} else if ok && pointsAtTarget(v, p.Target) {
 		out.Annotations[PrometheusPortAnnotation] = strconv.Itoa(int(p.ProxyPort))

@@ -63,6 +63,7 @@ func TestWebhookDoc(t *testing.T) {
 	doc := string(raw)
 	want := replaceSection(t, doc, "SERVE FLAGS", flagsTable(newServeFlags(&serveOptions{})))
 	want = replaceSection(t, want, "INJECT FLAGS", flagsTable(newInjectFlags(&injectOptions{})))
+	want = replaceSection(t, want, "REDIRECT FLAGS", flagsTable(newRedirectFlags(&redirectOptions{})))
 	cfg, err := json.MarshalIndent(webhook.DefaultConfig("rbac-proxy:<version>"), "", "  ")
 	if err != nil {
 		t.Fatal(err)
