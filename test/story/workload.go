@@ -92,7 +92,7 @@ func deployExporters(ctx context.Context, s *teller, env *Env) (*workloads, erro
 		if err != nil {
 			return nil, err
 		}
-		warnings, err := admissionWarnings(ctx, cp, pod, name)
+		warnings, err := AdmissionWarnings(ctx, cp, pod, name)
 		if err != nil {
 			return nil, err
 		}
@@ -158,10 +158,10 @@ func WaitForPod(ctx context.Context, cp *framework.ControlPlane, ns, name string
 	return pod, err
 }
 
-// admissionWarnings creates (dry-run, so nothing is stored and no Certificate
+// AdmissionWarnings creates (dry-run, so nothing is stored and no Certificate
 // is made) the Pod of the Deployment's template as its ReplicaSet would, and
 // returns the warnings the API server sends back, as kubectl would print them.
-func admissionWarnings(ctx context.Context, cp *framework.ControlPlane, pod *corev1.Pod, name string) ([]string, error) {
+func AdmissionWarnings(ctx context.Context, cp *framework.ControlPlane, pod *corev1.Pod, name string) ([]string, error) {
 	dep, err := cp.Clientset.AppsV1().Deployments(pod.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, err

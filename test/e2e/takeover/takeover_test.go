@@ -1,7 +1,9 @@
 // Package takeover runs a dcgm-exporter-shaped Deployment through the webhook installed by the
 // chart, in takeover mode (the dcgm-exporter preset detected from the image), then runs rbac-proxy
 // on this machine with the arguments it was injected with, in front of a local app on the internal
-// port the preset moved the app to, and checks what a client and the kubelet see.
+// port the preset moved the app to, and checks what a client and the kubelet see. With
+// port-mode rename, the API server relays the webhook's warning naming a Service that targets
+// the protected port by number.
 package takeover
 
 import (
@@ -110,7 +112,8 @@ func deployment(ns string) *appsv1.Deployment {
 	}
 }
 
-func TestTakeoverWithRunningProxy(t *testing.T) {
+// TestPortModes installs the chart once and runs the modes that need the API server.
+func TestPortModes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
@@ -147,6 +150,53 @@ func TestTakeoverWithRunningProxy(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("takeover", func(t *testing.T) { testTakeover(ctx, t, ns, proxyBin) })
+	t.Run("rename-warns-about-service", func(t *testing.T) { testRenameWarning(ctx, t, ns) })
+}
+
+// testRenameWarning: with port-mode rename, a Service that selects the Pod and targets the
+// protected port by number bypasses the proxy, and the API server relays the webhook's warning
+// naming it.
+func testRenameWarning(ctx context.Context, t *testing.T, ns string) {
+	const renamed = "dcgm-exporter-rename"
+	dep := deployment(ns)
+	dep.Name = renamed
+	labels := map[string]string{"app.kubernetes.io/name": renamed}
+	dep.Labels, dep.Spec.Selector.MatchLabels, dep.Spec.Template.Labels = labels, labels, labels
+	dep.Spec.Template.Annotations = map[string]string{webhook.AnnotationPortMode: string(webhook.PortModeRename)}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gpu-metrics-by-number"},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: port, TargetPort: intstr.FromInt32(port)}}},
+	}
+	if _, err := cp.Clientset.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cp.Clientset.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod, err := story.WaitForPod(ctx, cp, ns, renamed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	// The webhook reads Services from its cache: wait for it to see the new one.
+	err = framework.Eventually(ctx, 30*time.Second, "the warning naming Service "+svc.Name, func(ctx context.Context) (bool, error) {
+		var err error
+		warnings, err = story.AdmissionWarnings(ctx, cp, pod, renamed)
+		for _, w := range warnings {
+			if strings.Contains(w, "Service "+svc.Name+" targets port 9400 by number") {
+				return true, err
+			}
+		}
+		return false, err
+	})
+	if err != nil {
+		t.Fatalf("%v; warnings: %q", err, warnings)
+	}
+	t.Logf("warnings: %q", warnings)
+}
+
+func testTakeover(ctx context.Context, t *testing.T, ns, proxyBin string) {
 	if _, err := cp.Clientset.AppsV1().Deployments(ns).Create(ctx, deployment(ns), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
