@@ -67,8 +67,12 @@ demo: tools ## Run the whole story on a local control plane: chart, injected exp
 tools: $(TOOLS) ## Build the test control plane and helm into bin/ (only what is missing).
 
 .PHONY: test
-test: tools build ## Run every test: unit and end to end on a real control plane.
+test: tools build test-deps ## Run every test: unit and end to end on a real control plane.
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: test-deps
+test-deps: ## System packages the tests use: iproute2 (the redirect test's network namespace).
+	@command -v ip >/dev/null || { echo ">> installing iproute2"; apt-get update -qq && apt-get install -y -qq --no-install-recommends iproute2; }
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.
