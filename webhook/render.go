@@ -28,6 +28,13 @@ const tokenExpirationSeconds = 3607
 // it reads nothing but its arguments and changes neither of them.
 func Render(pod *corev1.Pod, p *Policy) *corev1.Pod {
 	out := pod.DeepCopy()
+	renderInPlace(out, p)
+	return out
+}
+
+// renderInPlace injects the proxy into out itself, as Render does into its copy. The handler
+// uses it on the Pod it decoded for this request alone, sparing a deep copy per admission.
+func renderInPlace(out *corev1.Pod, p *Policy) {
 	spec := &out.Spec
 
 	var moved *corev1.ContainerPort
@@ -96,7 +103,6 @@ func Render(pod *corev1.Pod, p *Policy) *corev1.Pod {
 		out.Annotations[PrometheusSchemeAnnotation] = SchemeHTTPS
 	}
 	out.Annotations[AnnotationStatus] = StatusInjected
-	return out
 }
 
 func pointsAtTarget(v string, t PortTarget) bool {
