@@ -1,7 +1,7 @@
 package webhook
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -36,8 +36,8 @@ const (
 // proxyArgs renders the proxy's command line from the policy.
 func proxyArgs(p *Policy) []string {
 	args := []string{
-		fmt.Sprintf("%s=0.0.0.0:%d", FlagSecureListenAddress, p.ProxyPort),
-		fmt.Sprintf("%s=%s://127.0.0.1:%d/", FlagUpstream, p.UpstreamScheme, p.UpstreamPort),
+		FlagSecureListenAddress + "=0.0.0.0:" + strconv.Itoa(int(p.ProxyPort)),
+		FlagUpstream + "=" + p.UpstreamScheme + "://127.0.0.1:" + strconv.Itoa(int(p.UpstreamPort)) + "/",
 	}
 	if p.UpstreamScheme == SchemeHTTPS {
 		args = append(args, FlagUpstreamInsecureSkipVerify)
@@ -73,10 +73,10 @@ func proxyArgs(p *Policy) []string {
 		}
 		args = append(args, FlagResourceAttributes+"="+strings.Join(kv, ","))
 	}
-	args = append(args, fmt.Sprintf("%s=%d", FlagProxyEndpointsPort, p.EndpointsPort))
+	args = append(args, FlagProxyEndpointsPort+"="+strconv.Itoa(int(p.EndpointsPort)))
 	args = append(args, probeFlags(p.Probes)...)
 	if p.Verbosity > 0 {
-		args = append(args, fmt.Sprintf("%s=%d", FlagVerbosity, p.Verbosity))
+		args = append(args, FlagVerbosity+"="+strconv.Itoa(p.Verbosity))
 	}
 	return args
 }

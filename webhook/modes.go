@@ -171,24 +171,25 @@ func collectProbes(spec *corev1.PodSpec, p *Policy, errs *errorList) []proxy.Pro
 			if pr == nil {
 				continue
 			}
-			where := fmt.Sprintf("container %s %s", c.Name, slot.what)
+			// where names the probe in errors only: built on demand, not for every probe.
+			where := func() string { return "container " + c.Name + " " + slot.what }
 			switch {
 			case pr.HTTPGet != nil && pr.HTTPGet.Host == "" && probeRef(pr.HTTPGet.Port, c, p.Target):
 				pt, err := passthroughOf(pr.HTTPGet, p.UpstreamPort)
 				if err != nil {
-					errs.add(AnnotationPort, p.Target.String(), fmt.Sprintf("%s probes path %q, which the proxy cannot pass through (it must be absolute and clean, without escapes)", where, pr.HTTPGet.Path), "probes of the protected port with a plain path, or an exec probe")
+					errs.add(AnnotationPort, p.Target.String(), fmt.Sprintf("%s probes path %q, which the proxy cannot pass through (it must be absolute and clean, without escapes)", where(), pr.HTTPGet.Path), "probes of the protected port with a plain path, or an exec probe")
 					continue
 				}
 				if other, ok := seen[pt.ServedURI()]; ok {
 					if other != pt {
-						errs.add(AnnotationPort, p.Target.String(), fmt.Sprintf("%s probes %s over %s, another probe the same path over %s", where, pt.Path, pt.Scheme, other.Scheme), "probes of one path over one scheme")
+						errs.add(AnnotationPort, p.Target.String(), fmt.Sprintf("%s probes %s over %s, another probe the same path over %s", where(), pt.Path, pt.Scheme, other.Scheme), "probes of one path over one scheme")
 					}
 					continue
 				}
 				seen[pt.ServedURI()] = pt
 				out = append(out, pt)
 			case pr.GRPC != nil && pr.GRPC.Port == p.Target.Number && p.Mode != PortModeRename:
-				errs.add(AnnotationPortMode, string(p.Mode), where+" is a gRPC probe of the protected port, which the proxy cannot pass through", "rename, or an httpGet or exec probe")
+				errs.add(AnnotationPortMode, string(p.Mode), where()+" is a gRPC probe of the protected port, which the proxy cannot pass through", "rename, or an httpGet or exec probe")
 			}
 		}
 		if l := c.Lifecycle; l != nil && p.Mode != PortModeRename {

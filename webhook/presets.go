@@ -119,30 +119,43 @@ func imageName(image string) string {
 // detectPreset recognizes a container by its image name, then by env or args it already has.
 func detectPreset(c *corev1.Container) *Preset {
 	name := imageName(c.Image)
-	for _, p := range Presets() {
-		for _, img := range p.Images {
+	for i := range builtinPresets {
+		for _, img := range builtinPresets[i].Images {
 			if strings.Contains(name, img) {
-				return &p
+				return freshPreset(i)
 			}
 		}
 	}
-	for _, p := range Presets() {
+	for i := range builtinPresets {
+		p := &builtinPresets[i]
 		for _, e := range c.Env {
 			for _, want := range p.Env {
 				if e.Name == want {
-					return &p
+					return freshPreset(i)
 				}
 			}
 		}
-		for _, a := range append(append([]string{}, c.Command...), c.Args...) {
-			for _, want := range p.Args {
-				if a == want || strings.HasPrefix(a, want+"=") {
-					return &p
+		for _, args := range [][]string{c.Command, c.Args} {
+			for _, a := range args {
+				for _, want := range p.Args {
+					if a == want || strings.HasPrefix(a, want) && strings.HasPrefix(a[len(want):], "=") {
+						return freshPreset(i)
+					}
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// builtinPresets is Presets() built once, read (never changed, never handed out) by
+// detectPreset so that a Pod no preset recognizes costs no allocation.
+var builtinPresets = Presets()
+
+// freshPreset returns the i-th preset from a fresh Presets(): the caller may keep or change it
+// without touching builtinPresets.
+func freshPreset(i int) *Preset {
+	return &Presets()[i]
 }
 
 const upstreamListenAllowed = "comma-separated env:NAME=VALUE or arg:--flag=VALUE, VALUE may use {host} (127.0.0.1) and {port} (the internal port), at least one {port}, e.g. env:LISTEN_ADDR={host}:{port}"
