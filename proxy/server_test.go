@@ -19,6 +19,8 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
 )
 
 func allowMetricsFor(name string) func(authzv1.SubjectAccessReviewSpec) bool {
@@ -696,14 +698,7 @@ func TestCertificateRotationWithSymlinkSwap(t *testing.T) {
 		}
 	}()
 
-	servedBy := func() string {
-		conn, err := tls.Dial("tcp", strings.TrimPrefix(e.base, "https://"), &tls.Config{RootCAs: pool})
-		if err != nil {
-			return err.Error()
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].Issuer.CommonName
-	}
+	servedBy := func() string { return testpki.ServedBy(strings.TrimPrefix(e.base, "https://"), pool) }
 	if got := servedBy(); got != "test-ca" {
 		t.Fatalf("served by %q before rotation", got)
 	}

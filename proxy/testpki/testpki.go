@@ -137,3 +137,15 @@ func (ca *CA) sign(tmpl *x509.Certificate) (Pair, error) {
 		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
 	}, nil
 }
+
+// ServedBy dials addr over TLS, trusting roots, and returns the common name of
+// the issuer of the certificate served there — or the dial error's text, so a
+// test waiting for a rotation can compare it with the name it expects.
+func ServedBy(addr string, roots *x509.CertPool) string {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots})
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].Issuer.CommonName
+}

@@ -120,14 +120,7 @@ func TestCertificateRotationDataSymlinkSwap(t *testing.T) {
 			}
 		}()
 	}
-	issuer := func() string {
-		conn, err := tls.Dial("tcp", strings.TrimPrefix(p.base, "https://"), &tls.Config{RootCAs: pool})
-		if err != nil {
-			return err.Error()
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].Issuer.CommonName
-	}
+	issuer := func() string { return testpki.ServedBy(strings.TrimPrefix(p.base, "https://"), pool) }
 	if got := issuer(); got != "ca-one" {
 		t.Fatalf("serving certificate issued by %q", got)
 	}
