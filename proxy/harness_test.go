@@ -52,7 +52,7 @@ func (u *recorder) last(t *testing.T) seenRequest {
 
 // testEnv holds a PKI and a running proxy.
 type testEnv struct {
-	t        *testing.T
+	t        testing.TB
 	ca       *testpki.CA // signs the serving certificate and client certificates
 	dir      string
 	srv      *Server
@@ -62,7 +62,7 @@ type testEnv struct {
 	upstream *recorder
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	ca, err := testpki.NewCA("test-ca")
 	if err != nil {

@@ -33,7 +33,7 @@ func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, err
 		// The upstream is local: asking it to compress only costs CPU, and
 		// the caller's own Accept-Encoding is forwarded as is.
 		DisableCompression: true,
-		ReadBufferSize:     32 * 1024, // a scrape in few reads
+		ReadBufferSize:     64 * 1024, // a scrape in few reads
 		ForceAttemptHTTP2:  true,
 	}
 	if u.URL.Scheme == "unix" {
@@ -101,8 +101,9 @@ func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
 
 // newReverseProxy forwards to the upstream. The request path was already
 // cleaned and checked; Rewrite forwards exactly that path. Responses stream:
-// nothing is buffered beyond the copy buffer, and responses of unknown
-// length (or event streams) are flushed as they arrive.
+// a metrics exposition is prefetched up to prefetchLimit, nothing else is
+// buffered beyond the copy buffer, and other responses of unknown length
+// (or event streams) are flushed as they arrive.
 func newReverseProxy(u *url.URL, transport http.RoundTripper, log logr.Logger) *httputil.ReverseProxy {
 	scheme, host, base := u.Scheme, u.Host, u.Path
 	if scheme == "unix" {
@@ -117,8 +118,9 @@ func newReverseProxy(u *url.URL, transport http.RoundTripper, log logr.Logger) *
 			// Out.Host keeps the caller's Host header, as kube-rbac-proxy does.
 			pr.SetXForwarded()
 		},
-		Transport:  transport,
-		BufferPool: newBufferPool(),
+		Transport:      transport,
+		BufferPool:     newBufferPool(),
+		ModifyResponse: newPrefetcher().modifyResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				// The client went away; nobody to answer.

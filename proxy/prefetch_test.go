@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+)
+
+func TestIsExposition(t *testing.T) {
+	for _, tc := range []struct {
+		contentType string
+		want        bool
+	}{
+		{"text/plain; version=0.0.4; charset=utf-8; escaping=underscores", true}, // promhttp
+		{"text/plain;version=0.0.4", true},
+		{"TEXT/PLAIN; Version=0.0.4", true},
+		{"application/openmetrics-text; version=1.0.0; charset=utf-8", true},
+		{"application/openmetrics-text", true},
+		{"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited", true},
+		{"text/plain; charset=utf-8", false}, // could be a log stream
+		{"text/plain", false},
+		{"application/vnd.google.protobuf", false},
+		{"application/json", false},
+		{"text/event-stream", false},
+		{"", false},
+	} {
+		if got := isExposition(tc.contentType); got != tc.want {
+			t.Errorf("isExposition(%q) = %v, want %v", tc.contentType, got, tc.want)
+		}
+	}
+}
+
+// TestPrefetchedExpositions: a small exposition is answered whole with a
+// Content-Length; a large one streams on past the prefix; one that breaks
+// off is a 502, never a truncated 200. TestStreamingResponse shows other
+// bodies of unknown length still stream.
+func TestPrefetchedExpositions(t *testing.T) {
+	const exposition = "text/plain; version=0.0.4; charset=utf-8"
+	small := strings.Repeat("DCGM_FI_DEV_GPU_TEMP{gpu=\"0\"} 41\n", 1000) // 34 KB
+	release := make(chan struct{})
+	up := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/small":
+			w.Header().Set("Content-Type", exposition)
+			_, _ = io.WriteString(w, small[:1000]) // several chunks: the length is unknown upstream
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, small[1000:])
+		case "/large":
+			w.Header().Set("Content-Type", exposition)
+			_, _ = w.Write(bytes.Repeat([]byte("a"), prefetchLimit+1000))
+			w.(http.Flusher).Flush()
+			<-release // the rest comes only once the client has the beginning
+			_, _ = io.WriteString(w, "end\n")
+		case "/broken":
+			w.Header().Set("Content-Type", exposition)
+			_, _ = io.WriteString(w, "partial 1\n")
+			w.(http.Flusher).Flush()
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_ = conn.Close() // no terminating chunk
+			}
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = up.Serve(ln) }()
+	t.Cleanup(func() { _ = up.Close() })
+	api := newFakeAPI(t)
+	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
+	e := newTestEnv(t)
+	e.start(api, "--upstream=http://"+ln.Addr().String())
+	c := e.client()
+
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := c.Do(mustRequest(t, e.base+path, "tok"))
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp
+	}
+
+	t.Run("small exposition is answered whole", func(t *testing.T) {
+		resp := get("/small")
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || string(body) != small {
+			t.Fatalf("status %d, %d bytes, want 200 and %d bytes", resp.StatusCode, len(body), len(small))
+		}
+		if resp.ContentLength != int64(len(small)) {
+			t.Fatalf("Content-Length %d, want %d", resp.ContentLength, len(small))
+		}
+	})
+
+	t.Run("large exposition streams past the prefix", func(t *testing.T) {
+		resp := get("/large")
+		defer resp.Body.Close()
+		if resp.ContentLength != -1 {
+			t.Fatalf("Content-Length %d for a body longer than the prefix", resp.ContentLength)
+		}
+		got := make(chan int, 1)
+		go func() { n, _ := io.ReadFull(resp.Body, make([]byte, prefetchLimit+1000)); got <- n }()
+		select {
+		case n := <-got:
+			if n != prefetchLimit+1000 {
+				t.Fatalf("read %d bytes", n)
+			}
+		case <-time.After(3 * time.Second):
+			close(release)
+			t.Fatal("the beginning was held back until the response ended: not streamed")
+		}
+		close(release)
+		rest, _ := io.ReadAll(resp.Body)
+		if string(rest) != "end\n" {
+			t.Fatalf("rest %q", rest)
+		}
+	})
+
+	t.Run("broken exposition is a 502", func(t *testing.T) {
+		resp := get("/broken")
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("status %d, want 502", resp.StatusCode)
+		}
+	})
+
+}
