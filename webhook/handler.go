@@ -1,14 +1,12 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -46,9 +44,6 @@ type Handler struct {
 }
 
 var _ admission.Handler = (*Handler)(nil)
-
-// encodeBuffers hold the injected Pod's JSON while the patch is computed from it.
-var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Handle answers one AdmissionReview.
 func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
@@ -112,8 +107,8 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 	}
 	// The Pod was decoded for this request alone, and what follows reads only its labels and
 	// ServiceAccount, which the render leaves alone: inject into it instead of into a copy.
+	before := recordBefore(pod)
 	renderInPlace(pod, policy)
-	rendered := pod
 
 	var warnings []string
 	if c := policy.TLS.Certificate; c != nil {
@@ -129,18 +124,10 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 		warnings = append(warnings, fmt.Sprintf("rbac-proxy: the app still listens on port %d on the Pod's address; bind it to 127.0.0.1 or restrict it with a NetworkPolicy, or clients can bypass the proxy (%s=takeover moves it when a preset or %s says how)", policy.Target.Number, AnnotationPortMode, AnnotationUpstreamListen))
 	}
 
-	buf := encodeBuffers.Get().(*bytes.Buffer)
-	defer encodeBuffers.Put(buf)
-	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(rendered); err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the injected Pod: %w", err)), OutcomeError
-	}
-	// Encode is json.Marshal plus a newline; the patch is computed from the bytes alone and
-	// keeps none of them, so the buffer goes back to the pool.
-	raw := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	resp := admission.PatchResponseFromRaw(req.Object.Raw, raw)
-	if !resp.Allowed {
-		return resp, OutcomeError
+	patchType := admissionv1.PatchTypeJSONPatch
+	resp := admission.Response{
+		Patches:           before.patch(pod),
+		AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &patchType},
 	}
 	return resp.WithWarnings(warnings...), OutcomeInjected
 }

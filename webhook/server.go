@@ -100,6 +100,9 @@ func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.L
 		Logger: log,
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{&cmapi.Certificate{}: {Label: managed}},
+			// Nothing reads managedFields: dropping them shrinks the caches and every read's
+			// copy. An Update without them leaves the server's as they were.
+			DefaultTransform: cache.TransformStripManagedFields(),
 		},
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host:     o.Host,
