@@ -28,6 +28,12 @@ type proxyHandler struct {
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	h.serve(sw, r)
+	if cc := corkFrom(r.Context()); cc != nil && cc.isCorked() {
+		// A prefetched answer: push it through the server's buffer, then
+		// send every record in one write.
+		_ = http.NewResponseController(w).Flush()
+		cc.uncork()
+	}
 	sw.finish()
 	h.metrics.request(sw.status())
 }

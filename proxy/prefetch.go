@@ -43,6 +43,9 @@ func (p *prefetcher) modifyResponse(resp *http.Response) error {
 		resp.ContentLength = int64(n)
 		resp.TransferEncoding = nil
 		resp.Header.Set("Content-Length", strconv.Itoa(n))
+		if cc := corkFrom(resp.Request.Context()); cc != nil {
+			cc.cork() // the whole answer is in memory: send it in one write
+		}
 		return nil
 	case nil: // longer than the limit: the prefix, then the rest as it comes
 		resp.Body = &prefetchedBody{Reader: io.MultiReader(bytes.NewReader(*bp), resp.Body), rest: resp.Body, release: func() { p.pool.Put(bp) }}

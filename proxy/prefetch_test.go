@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -44,7 +45,8 @@ func TestIsExposition(t *testing.T) {
 func TestPrefetchedExpositions(t *testing.T) {
 	const exposition = "text/plain; version=0.0.4; charset=utf-8"
 	small := strings.Repeat("DCGM_FI_DEV_GPU_TEMP{gpu=\"0\"} 41\n", 1000) // 34 KB
-	release := make(chan struct{})
+	// One release per protocol: /large waits for its own.
+	release := map[string]chan struct{}{"1": make(chan struct{}), "2": make(chan struct{})}
 	up := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/small":
@@ -56,7 +58,7 @@ func TestPrefetchedExpositions(t *testing.T) {
 			w.Header().Set("Content-Type", exposition)
 			_, _ = w.Write(bytes.Repeat([]byte("a"), prefetchLimit+1000))
 			w.(http.Flusher).Flush()
-			<-release // the rest comes only once the client has the beginning
+			<-release[r.URL.Query().Get("proto")] // the rest comes only once the client has the beginning
 			_, _ = io.WriteString(w, "end\n")
 		case "/broken":
 			w.Header().Set("Content-Type", exposition)
@@ -79,59 +81,69 @@ func TestPrefetchedExpositions(t *testing.T) {
 	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	e := newTestEnv(t)
 	e.start(api, "--upstream=http://"+ln.Addr().String())
-	c := e.client()
+	// Small expositions are corked into one write on HTTP/1.1 (what Prometheus speaks) and never
+	// on HTTP/2, where streams share the connection: both must deliver the same.
+	for _, proto := range []string{"1", "2"} {
+		c := e.client()
+		if proto == "1" {
+			c.Transport.(*http.Transport).TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
 
-	get := func(path string) *http.Response {
-		t.Helper()
-		resp, err := c.Do(mustRequest(t, e.base+path, "tok"))
-		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
-		}
-		return resp
-	}
-
-	t.Run("small exposition is answered whole", func(t *testing.T) {
-		resp := get("/small")
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK || string(body) != small {
-			t.Fatalf("status %d, %d bytes, want 200 and %d bytes", resp.StatusCode, len(body), len(small))
-		}
-		if resp.ContentLength != int64(len(small)) {
-			t.Fatalf("Content-Length %d, want %d", resp.ContentLength, len(small))
-		}
-	})
-
-	t.Run("large exposition streams past the prefix", func(t *testing.T) {
-		resp := get("/large")
-		defer resp.Body.Close()
-		if resp.ContentLength != -1 {
-			t.Fatalf("Content-Length %d for a body longer than the prefix", resp.ContentLength)
-		}
-		got := make(chan int, 1)
-		go func() { n, _ := io.ReadFull(resp.Body, make([]byte, prefetchLimit+1000)); got <- n }()
-		select {
-		case n := <-got:
-			if n != prefetchLimit+1000 {
-				t.Fatalf("read %d bytes", n)
+		get := func(path string) *http.Response {
+			t.Helper()
+			resp, err := c.Do(mustRequest(t, e.base+path+"?proto="+proto, "tok"))
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
 			}
-		case <-time.After(3 * time.Second):
-			close(release)
-			t.Fatal("the beginning was held back until the response ended: not streamed")
+			if resp.ProtoMajor != int(proto[0]-'0') {
+				t.Fatalf("answered over %s, want HTTP/%s", resp.Proto, proto)
+			}
+			return resp
 		}
-		close(release)
-		rest, _ := io.ReadAll(resp.Body)
-		if string(rest) != "end\n" {
-			t.Fatalf("rest %q", rest)
-		}
-	})
 
-	t.Run("broken exposition is a 502", func(t *testing.T) {
-		resp := get("/broken")
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusBadGateway {
-			t.Fatalf("status %d, want 502", resp.StatusCode)
-		}
-	})
+		t.Run("HTTP/"+proto+": small exposition is answered whole", func(t *testing.T) {
+			resp := get("/small")
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || string(body) != small {
+				t.Fatalf("status %d, %d bytes, want 200 and %d bytes", resp.StatusCode, len(body), len(small))
+			}
+			if resp.ContentLength != int64(len(small)) {
+				t.Fatalf("Content-Length %d, want %d", resp.ContentLength, len(small))
+			}
+		})
 
+		t.Run("HTTP/"+proto+": large exposition streams past the prefix", func(t *testing.T) {
+			resp := get("/large")
+			defer resp.Body.Close()
+			if resp.ContentLength != -1 {
+				t.Fatalf("Content-Length %d for a body longer than the prefix", resp.ContentLength)
+			}
+			got := make(chan int, 1)
+			go func() { n, _ := io.ReadFull(resp.Body, make([]byte, prefetchLimit+1000)); got <- n }()
+			select {
+			case n := <-got:
+				if n != prefetchLimit+1000 {
+					t.Fatalf("read %d bytes", n)
+				}
+			case <-time.After(3 * time.Second):
+				close(release[proto])
+				t.Fatal("the beginning was held back until the response ended: not streamed")
+			}
+			close(release[proto])
+			rest, _ := io.ReadAll(resp.Body)
+			if string(rest) != "end\n" {
+				t.Fatalf("rest %q", rest)
+			}
+		})
+
+		t.Run("HTTP/"+proto+": broken exposition is a 502", func(t *testing.T) {
+			resp := get("/broken")
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Fatalf("status %d, want 502", resp.StatusCode)
+			}
+		})
+
+	}
 }

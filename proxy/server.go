@@ -48,6 +48,7 @@ type listening struct {
 	srv  *http.Server
 	ln   net.Listener
 	tls  bool
+	cork bool // TLS served through corkListener
 }
 
 // New wires a Server from a validated configuration. Files are loaded and
@@ -212,10 +213,21 @@ func (s *Server) Start() error {
 			return fmt.Errorf("listening on %s for the %s server: %w", addr, name, err)
 		}
 		srv := newServer(h, !useTLS)
+		l := &listening{name: name, srv: srv, ln: ln, tls: useTLS}
 		if useTLS {
 			srv.TLSConfig = s.tlsConf.Clone()
 		}
-		s.servers = append(s.servers, &listening{name: name, srv: srv, ln: ln, tls: useTLS})
+		if useTLS && name == "proxy" {
+			// Served from our own TLS listener (see corkConn), so the protocols
+			// ServeTLS would offer are set here.
+			srv.TLSConfig.NextProtos = []string{"http/1.1"}
+			if !cfg.HTTP2.Disable {
+				srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+			}
+			srv.ConnContext = withCork
+			l.cork = true
+		}
+		s.servers = append(s.servers, l)
 		return nil
 	}
 	var err error
@@ -282,9 +294,12 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Info("listening", "server", l.name, "address", l.ln.Addr().String(), "tls", l.tls)
 		go func(l *listening) {
 			var err error
-			if l.tls {
+			switch {
+			case l.cork:
+				err = l.srv.Serve(corkListener{Listener: l.ln, config: l.srv.TLSConfig})
+			case l.tls:
 				err = l.srv.ServeTLS(l.ln, "", "")
-			} else {
+			default:
 				err = l.srv.Serve(l.ln)
 			}
 			if !errors.Is(err, http.ErrServerClosed) {

@@ -132,12 +132,16 @@ func run(duration time.Duration, conns, rounds int) error {
 			if s.cmd != nil {
 				cpu0 = cpuTime(s.cmd.Process.Pid)
 			}
+			self0, busy0, all0 := cpuTime(os.Getpid()), 0.0, 0.0
+			busy0, all0 = machineCPU()
 			r, err := load(s.url, ca, s.token, conns, duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			perRound[s.name] = append(perRound[s.name], r)
-			line := fmt.Sprintf("round %d %-16s %s", round, s.name, r)
+			busy1, all1 := machineCPU()
+			line := fmt.Sprintf("round %d %-16s %s, load+upstream CPU %.0f µs/scrape, machine %.0f%% busy", round, s.name, r,
+				float64((cpuTime(os.Getpid())-self0).Microseconds())/float64(r.total), 100*(busy1-busy0)/(all1-all0))
 			if s.cmd != nil {
 				line += fmt.Sprintf(", %.2f× direct", r.rps/perRound["direct"][round-1].rps)
 			}
@@ -371,6 +375,24 @@ func cpuTime(pid int) time.Duration {
 	fmt.Sscan(fields[11], &utime)
 	fmt.Sscan(fields[12], &stime)
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// machineCPU returns the busy and total jiffies of all CPUs since boot.
+func machineCPU() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		var v float64
+		fmt.Sscan(f, &v)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
 }
 
 func rssKB(pid int) int64 {
