@@ -65,6 +65,14 @@ func (c *reviewCache[V]) get(ctx context.Context, key string, review func(contex
 	}
 
 	ch := c.flight.DoChan(key, func() (any, error) {
+		// A caller that missed just as another flight for key ended starts
+		// a flight of its own; that flight's result is already stored.
+		c.mu.RLock()
+		e, found := c.entries[key]
+		c.mu.RUnlock()
+		if found && c.now().Before(e.expires) {
+			return e.value, nil
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 		defer cancel()
 		v, err := review(rctx)

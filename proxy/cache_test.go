@@ -296,3 +296,28 @@ func TestCacheTimeoutBoundsReview(t *testing.T) {
 		t.Fatalf("err=%v after %v, want deadline exceeded after ~200ms", err, time.Since(start))
 	}
 }
+
+// TestCacheMissesAfterAFlightEndsShareItsResult: callers that find no entry
+// just as the flight for their key ends must not start a second review.
+// The window is small, so many bursts of fast reviews are tried.
+func TestCacheMissesAfterAFlightEndsShareItsResult(t *testing.T) {
+	for burst := range 200 {
+		c := newReviewCache(func(int) time.Duration { return time.Hour }, 0, time.Second, 10)
+		var reviews atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, _, _ = c.get(context.Background(), "k", func(context.Context) (int, error) { return int(reviews.Add(1)), nil })
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if n := reviews.Load(); n != 1 {
+			t.Fatalf("burst %d: %d reviews for one key, want 1", burst, n)
+		}
+	}
+}
