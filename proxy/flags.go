@@ -114,7 +114,7 @@ func NewFlags(name string) *Flags {
 	// Upstream.
 	fs.StringVar(&f.Upstream, "upstream", "", "The upstream URL authorized requests are proxied to: http://host:port/, https://host:port/ or unix:///path/to.sock.")
 	fs.BoolVar(&f.UpstreamForceH2C, "upstream-force-h2c", false, "Speak HTTP/2 cleartext (h2c) to the upstream, for upstreams that speak only h2c.")
-	fs.StringVar(&f.UpstreamCAFile, "upstream-ca-file", "", "The CA bundle the upstream's TLS certificate is verified against. Default: the system roots.")
+	fs.StringVar(&f.UpstreamCAFile, "upstream-ca-file", "", "The CA bundle the upstream's TLS certificate is verified against; reloaded when it changes. Default: the system roots.")
 	fs.StringVar(&f.UpstreamClientCertFile, "upstream-client-cert-file", "", "Client certificate presented to the upstream; reloaded when it changes. Requires --upstream-client-key-file.")
 	fs.StringVar(&f.UpstreamClientKeyFile, "upstream-client-key-file", "", "The key of --upstream-client-cert-file. Requires --upstream-client-cert-file.")
 	fs.BoolVar(&f.UpstreamInsecureSkipVerify, "upstream-insecure-skip-verify", false, "Do not verify the upstream's TLS certificate. Only allowed for a loopback upstream (127.0.0.0/8, ::1, localhost).")

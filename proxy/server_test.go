@@ -853,3 +853,79 @@ func TestHTTPSUpstreamVerification(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPSUpstreamCARotation: a new --upstream-ca-file is trusted within
+// seconds, the old CA no longer is, and the upstream's host name is still
+// checked against its certificate.
+func TestHTTPSUpstreamCARotation(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.setAllow(allowMetricsFor("alice"))
+	e := newTestEnv(t)
+
+	oldCA, newCA := e.ca, mustCA(t, "upstream-ca-2")
+	oldCert, _ := oldCA.Server("127.0.0.1")
+	newCert, _ := newCA.Server("127.0.0.1")
+	wrongName, _ := oldCA.Server("elsewhere.example")
+	var serving atomic.Pointer[tls.Certificate]
+	use := func(p testpki.Pair) { c := p.TLS(); serving.Store(&c) }
+	use(oldCert)
+	up := &http.Server{
+		ReadHeaderTimeout: time.Second,
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }),
+		TLSConfig:         &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return serving.Load(), nil }},
+	}
+	up.SetKeepAlivesEnabled(false) // every request a new handshake
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = up.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = up.Close() })
+
+	caFile := filepath.Join(e.dir, "upstream-ca.crt")
+	if err := os.WriteFile(caFile, oldCA.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.start(api, "--upstream=https://"+ln.Addr().String()+"/", "--upstream-ca-file="+caFile)
+	c := e.client()
+	get := func() int { code, _ := e.get(c, "/metrics", bearer("tok")); return code }
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("upstream signed by the configured CA: %d", code)
+	}
+	use(wrongName)
+	if code := get(); code != http.StatusBadGateway {
+		t.Fatalf("upstream certificate for another host name: %d, want 502", code)
+	}
+	use(newCert)
+	if code := get(); code != http.StatusBadGateway {
+		t.Fatalf("upstream signed by a CA not yet configured: %d, want 502", code)
+	}
+	tmp := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(tmp, newCA.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, caFile); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for get() != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated --upstream-ca-file was not trusted within 5s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	use(oldCert)
+	if code := get(); code != http.StatusBadGateway {
+		t.Fatalf("upstream signed by the replaced CA: %d, want 502", code)
+	}
+}
+
+func mustCA(t *testing.T, name string) *testpki.CA {
+	t.Helper()
+	ca, err := testpki.NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,15 +44,9 @@ func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, err
 	if u.URL.Scheme == "https" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: u.InsecureSkipVerify} //nolint:gosec // validated: loopback only
 		if u.CAFile != "" {
-			pem, err := os.ReadFile(u.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("reading --upstream-ca-file: %w", err)
+			if err := verifyWithReloadedCA(tc, t, u, r); err != nil {
+				return nil, err
 			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fieldErr("--upstream-ca-file", u.CAFile, "must contain at least one PEM certificate")
-			}
-			tc.RootCAs = pool
 		}
 		if u.ClientCertFile != "" {
 			var current atomic.Pointer[tls.Certificate]
@@ -87,6 +80,51 @@ func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, err
 		t.Protocols = p
 	}
 	return t, nil
+}
+
+// verifyWithReloadedCA makes tc verify the upstream against --upstream-ca-file
+// as last loaded. crypto/tls only verifies against a fixed RootCAs, so its own
+// check is replaced by the same x509 verification (chain and the upstream's
+// host name) against the current pool; a rotated CA applies to the next
+// connection, and pooled ones are closed when the file changes.
+func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u UpstreamConfig, r *reloader) error {
+	var roots atomic.Pointer[x509.CertPool]
+	files := &watchedFiles{
+		name:  "upstream-ca",
+		paths: []string{u.CAFile},
+		apply: func(c [][]byte) error {
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(c[0]) {
+				return fieldErr("--upstream-ca-file", u.CAFile, "must contain at least one PEM certificate")
+			}
+			roots.Store(pool)
+			t.CloseIdleConnections()
+			return nil
+		},
+	}
+	if _, err := files.refresh(); err != nil {
+		return err
+	}
+	r.files = append(r.files, files)
+	if u.InsecureSkipVerify {
+		return nil
+	}
+	host := u.URL.Hostname()
+	tc.InsecureSkipVerify = true //nolint:gosec // verified in VerifyConnection below
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("the upstream presented no certificate")
+		}
+		opts := x509.VerifyOptions{Roots: roots.Load(), DNSName: host, Intermediates: x509.NewCertPool()}
+		for _, c := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+			return fmt.Errorf("verifying the upstream's certificate against --upstream-ca-file %s: %w", u.CAFile, err)
+		}
+		return nil
+	}
+	return nil
 }
 
 // bufferPool recycles the ReverseProxy's copy buffers.
