@@ -56,21 +56,14 @@ func newReviewCache[V any](ttl func(V) time.Duration, staleTTL, timeout time.Dur
 // cancellation so that callers sharing it are not failed by the first one
 // leaving; the caller itself stops waiting when its context ends.
 func (c *reviewCache[V]) get(ctx context.Context, key string, review func(context.Context) (V, error)) (V, lookup, error) {
-	now := c.now()
-	c.mu.RLock()
-	e, found := c.entries[key]
-	c.mu.RUnlock()
-	if found && now.Before(e.expires) {
+	if e, found := c.entry(key); found && c.now().Before(e.expires) {
 		return e.value, lookupHit, nil
 	}
 
 	ch := c.flight.DoChan(key, func() (any, error) {
 		// A caller that missed just as another flight for key ended starts
 		// a flight of its own; that flight's result is already stored.
-		c.mu.RLock()
-		e, found := c.entries[key]
-		c.mu.RUnlock()
-		if found && c.now().Before(e.expires) {
+		if e, found := c.entry(key); found && c.now().Before(e.expires) {
 			return e.value, nil
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
@@ -99,18 +92,20 @@ func (c *reviewCache[V]) get(ctx context.Context, key string, review func(contex
 	if res.Err != nil {
 		// The API server could not answer: fall back on an expired result
 		// if it is still within the stale window.
-		if c.staleTTL > 0 {
-			c.mu.RLock()
-			e, found = c.entries[key]
-			c.mu.RUnlock()
-			if found && c.now().Before(e.expires.Add(c.staleTTL)) {
-				return e.value, lookupStale, nil
-			}
+		if e, found := c.entry(key); found && c.staleTTL > 0 && c.now().Before(e.expires.Add(c.staleTTL)) {
+			return e.value, lookupStale, nil
 		}
 		var zero V
 		return zero, how, res.Err
 	}
 	return res.Val.(V), how, nil
+}
+
+func (c *reviewCache[V]) entry(key string) (cacheEntry[V], bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, found := c.entries[key]
+	return e, found
 }
 
 // store inserts an entry, evicting to stay within max entries: first dead
