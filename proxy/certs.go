@@ -147,6 +147,15 @@ func (r *reloader) loadAll() error {
 	return nil
 }
 
+// add loads w now, failing as loadAll does, and keeps it reloaded.
+func (r *reloader) add(w *watchedFiles) error {
+	if _, err := w.refresh(); err != nil {
+		return err
+	}
+	r.files = append(r.files, w)
+	return nil
+}
+
 func (r *reloader) run(ctx context.Context) {
 	if len(r.files) == 0 {
 		return

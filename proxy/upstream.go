@@ -64,10 +64,9 @@ func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, err
 					return nil
 				},
 			}
-			if _, err := files.refresh(); err != nil {
+			if err := r.add(files); err != nil {
 				return nil, err
 			}
-			r.files = append(r.files, files)
 			tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 				return current.Load(), nil
 			}
@@ -102,10 +101,9 @@ func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u UpstreamConfig, r
 			return nil
 		},
 	}
-	if _, err := files.refresh(); err != nil {
+	if err := r.add(files); err != nil {
 		return err
 	}
-	r.files = append(r.files, files)
 	if u.InsecureSkipVerify {
 		return nil
 	}
