@@ -21,13 +21,13 @@ type corkConn struct {
 	net.Conn
 	tls *tls.Conn // the connection above, to tell HTTP/2 apart
 
+	buffers *bufferPool // of corkLimit bytes
+
 	mu     sync.Mutex
 	corked bool
 	buf    []byte
 	err    error
 }
-
-var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, corkLimit); return &b }}
 
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
@@ -62,7 +62,7 @@ func (c *corkConn) cork() {
 		return
 	}
 	c.corked = true
-	c.buf = (*corkBuffers.Get().(*[]byte))[:0]
+	c.buf = c.buffers.Get()[:0]
 }
 
 func (c *corkConn) isCorked() bool {
@@ -81,9 +81,8 @@ func (c *corkConn) uncork() {
 	}
 	_ = c.flushLocked()
 	c.corked = false
-	b := c.buf[:0]
+	c.buffers.Put(c.buf)
 	c.buf = nil
-	corkBuffers.Put(&b)
 }
 
 func (c *corkConn) flushLocked() error {
@@ -102,7 +101,8 @@ func (c *corkConn) flushLocked() error {
 // corkListener accepts TLS connections with a corkConn beneath each.
 type corkListener struct {
 	net.Listener
-	config *tls.Config
+	config  *tls.Config
+	buffers *bufferPool // of corkLimit bytes, shared by its connections
 }
 
 func (l corkListener) Accept() (net.Conn, error) {
@@ -110,7 +110,7 @@ func (l corkListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc := &corkConn{Conn: raw}
+	cc := &corkConn{Conn: raw, buffers: l.buffers}
 	cc.tls = tls.Server(cc, l.config)
 	return cc.tls, nil
 }

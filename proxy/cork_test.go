@@ -31,7 +31,7 @@ func (c *countingConn) Close() error { c.closed = true; return nil }
 func TestCorkConn(t *testing.T) {
 	t.Run("uncorked writes go straight through", func(t *testing.T) {
 		raw := &countingConn{}
-		cc := &corkConn{Conn: raw}
+		cc := &corkConn{Conn: raw, buffers: newBufferPool(corkLimit)}
 		for _, p := range []string{"a", "bb"} {
 			if n, err := cc.Write([]byte(p)); n != len(p) || err != nil {
 				t.Fatalf("Write %q = %d, %v", p, n, err)
@@ -44,7 +44,7 @@ func TestCorkConn(t *testing.T) {
 
 	t.Run("corked records leave in one write", func(t *testing.T) {
 		raw := &countingConn{}
-		cc := &corkConn{Conn: raw}
+		cc := &corkConn{Conn: raw, buffers: newBufferPool(corkLimit)}
 		cc.cork()
 		for _, p := range []string{"header", "record-1", "record-2"} {
 			if n, err := cc.Write([]byte(p)); n != len(p) || err != nil {
@@ -65,7 +65,7 @@ func TestCorkConn(t *testing.T) {
 
 	t.Run("a corked connection never holds more than its limit", func(t *testing.T) {
 		raw := &countingConn{}
-		cc := &corkConn{Conn: raw}
+		cc := &corkConn{Conn: raw, buffers: newBufferPool(corkLimit)}
 		cc.cork()
 		big := make([]byte, corkLimit-10)
 		_, _ = cc.Write(big)
@@ -82,7 +82,7 @@ func TestCorkConn(t *testing.T) {
 
 	t.Run("a failed flush closes the connection", func(t *testing.T) {
 		raw := &countingConn{fail: errors.New("broken pipe")}
-		cc := &corkConn{Conn: raw}
+		cc := &corkConn{Conn: raw, buffers: newBufferPool(corkLimit)}
 		cc.cork()
 		_, _ = cc.Write([]byte("response"))
 		cc.uncork()

@@ -21,11 +21,9 @@ const prefetchLimit = 64 << 10
 // Only expositions qualify: an exporter writes a scrape as fast as it can,
 // so waiting for its end delays nothing a scraper would see, whereas other
 // bodies of unknown length may be streams whose first bytes must not wait.
-type prefetcher struct{ pool sync.Pool }
+type prefetcher struct{ buffers *bufferPool }
 
-func newPrefetcher() *prefetcher {
-	return &prefetcher{pool: sync.Pool{New: func() any { b := make([]byte, prefetchLimit); return &b }}}
-}
+func newPrefetcher() *prefetcher { return &prefetcher{buffers: newBufferPool(prefetchLimit)} }
 
 // modifyResponse is the ReverseProxy's ModifyResponse hook. An error reading
 // the body is returned, so the caller gets a 502 instead of a truncated scrape.
@@ -34,12 +32,12 @@ func (p *prefetcher) modifyResponse(resp *http.Response) error {
 		!isExposition(resp.Header.Get("Content-Type")) {
 		return nil
 	}
-	bp := p.pool.Get().(*[]byte)
-	n, err := readFull(resp.Body, *bp)
+	buf := p.buffers.Get()
+	n, err := readFull(resp.Body, buf)
 	switch err {
 	case io.EOF: // the whole body is in
 		_ = resp.Body.Close()
-		resp.Body = &prefetchedBody{Reader: bytes.NewReader((*bp)[:n]), release: func() { p.pool.Put(bp) }}
+		resp.Body = &prefetchedBody{Reader: bytes.NewReader(buf[:n]), buf: buf, buffers: p.buffers}
 		resp.ContentLength = int64(n)
 		resp.TransferEncoding = nil
 		resp.Header.Set("Content-Length", strconv.Itoa(n))
@@ -48,10 +46,10 @@ func (p *prefetcher) modifyResponse(resp *http.Response) error {
 		}
 		return nil
 	case nil: // longer than the limit: the prefix, then the rest as it comes
-		resp.Body = &prefetchedBody{Reader: io.MultiReader(bytes.NewReader(*bp), resp.Body), rest: resp.Body, release: func() { p.pool.Put(bp) }}
+		resp.Body = &prefetchedBody{Reader: io.MultiReader(bytes.NewReader(buf), resp.Body), rest: resp.Body, buf: buf, buffers: p.buffers}
 		return nil
 	default:
-		p.pool.Put(bp)
+		p.buffers.Put(buf)
 		_ = resp.Body.Close()
 		return err
 	}
@@ -76,7 +74,8 @@ func readFull(r io.Reader, buf []byte) (int, error) {
 type prefetchedBody struct {
 	io.Reader
 	rest    io.Closer
-	release func()
+	buf     []byte
+	buffers *bufferPool
 	once    sync.Once
 }
 
@@ -86,7 +85,7 @@ func (b *prefetchedBody) Close() error {
 		if b.rest != nil {
 			err = b.rest.Close()
 		}
-		b.release()
+		b.buffers.Put(b.buf)
 	})
 	return err
 }

@@ -296,7 +296,7 @@ func (s *Server) Run(ctx context.Context) error {
 			var err error
 			switch {
 			case l.cork:
-				err = l.srv.Serve(corkListener{Listener: l.ln, config: l.srv.TLSConfig})
+				err = l.srv.Serve(corkListener{Listener: l.ln, config: l.srv.TLSConfig, buffers: newBufferPool(corkLimit)})
 			case l.tls:
 				err = l.srv.ServeTLS(l.ln, "", "")
 			default:

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -125,16 +124,6 @@ func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u UpstreamConfig, r
 	return nil
 }
 
-// bufferPool recycles the ReverseProxy's copy buffers.
-type bufferPool struct{ p sync.Pool }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32*1024); return &b }}}
-}
-
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(v []byte) { b.p.Put(&v) }
-
 // newReverseProxy forwards to the upstream. The request path was already
 // cleaned and checked; Rewrite forwards exactly that path. Responses stream:
 // a metrics exposition is prefetched up to prefetchLimit, nothing else is
@@ -155,7 +144,7 @@ func newReverseProxy(u *url.URL, transport http.RoundTripper, log logr.Logger) *
 			pr.SetXForwarded()
 		},
 		Transport:      transport,
-		BufferPool:     newBufferPool(),
+		BufferPool:     newBufferPool(32 << 10),
 		ModifyResponse: newPrefetcher().modifyResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
