@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,15 +27,9 @@ type podBefore struct {
 
 func recordBefore(pod *corev1.Pod) podBefore {
 	b := podBefore{
-		annotations:    pod.Annotations,
+		annotations:    maps.Clone(pod.Annotations),
 		initContainers: slices.Clip(pod.Spec.InitContainers),
 		volumes:        slices.Clip(pod.Spec.Volumes),
-	}
-	if len(pod.Annotations) > 0 {
-		b.annotations = make(map[string]string, len(pod.Annotations))
-		for k, v := range pod.Annotations {
-			b.annotations[k] = v
-		}
 	}
 	b.containers = make([]corev1.Container, len(pod.Spec.Containers))
 	for i := range pod.Spec.Containers {
@@ -94,7 +89,7 @@ func sliceOps[T any](ops []jsonpatch.JsonPatchOperation, path string, before, af
 		return ops
 	}
 	for k := 0; k+len(before) <= len(after); k++ {
-		if !equalSlices(before, after[k:k+len(before)]) {
+		if !slices.EqualFunc(before, after[k:k+len(before)], semanticEqual[T]) {
 			continue
 		}
 		for i := 0; i < k; i++ {
@@ -107,7 +102,7 @@ func sliceOps[T any](ops []jsonpatch.JsonPatchOperation, path string, before, af
 	}
 	common := min(len(before), len(after))
 	for i := 0; i < common; i++ {
-		if !equality.Semantic.DeepEqual(before[i], after[i]) {
+		if !semanticEqual(before[i], after[i]) {
 			ops = append(ops, jsonpatch.NewOperation("replace", path+"/"+strconv.Itoa(i), &after[i]))
 		}
 	}
@@ -120,14 +115,7 @@ func sliceOps[T any](ops []jsonpatch.JsonPatchOperation, path string, before, af
 	return ops
 }
 
-func equalSlices[T any](a, b []T) bool {
-	for i := range a {
-		if !equality.Semantic.DeepEqual(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
-}
+func semanticEqual[T any](a, b T) bool { return equality.Semantic.DeepEqual(a, b) }
 
 // escapePointer escapes a JSON Pointer reference token (RFC 6901): annotation keys hold "/".
 func escapePointer(s string) string {
