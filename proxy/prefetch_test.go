@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"crypto/tls"
 	"io"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +47,7 @@ func TestPrefetchedExpositions(t *testing.T) {
 	small := strings.Repeat("DCGM_FI_DEV_GPU_TEMP{gpu=\"0\"} 41\n", 1000) // 34 KB
 	// One release per protocol: /large waits for its own.
 	release := map[string]chan struct{}{"1": make(chan struct{}), "2": make(chan struct{})}
-	up := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/small":
 			w.Header().Set("Content-Type", exposition)
@@ -69,18 +69,13 @@ func TestPrefetchedExpositions(t *testing.T) {
 				_ = conn.Close() // no terminating chunk
 			}
 		}
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = up.Serve(ln) }()
-	t.Cleanup(func() { _ = up.Close() })
+	}))
+	t.Cleanup(up.Close)
 	api := newFakeAPI(t)
 	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
 	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	e := newTestEnv(t)
-	e.start(api, "--upstream=http://"+ln.Addr().String())
+	e.start(api, "--upstream="+up.URL)
 	// Small expositions are corked into one write on HTTP/1.1 (what Prometheus speaks) and never
 	// on HTTP/2, where streams share the connection: both must deliver the same.
 	for _, proto := range []string{"1", "2"} {
