@@ -132,8 +132,8 @@ func run(duration time.Duration, conns, rounds int) error {
 			if s.cmd != nil {
 				cpu0 = cpuTime(s.cmd.Process.Pid)
 			}
-			self0, busy0, all0 := cpuTime(os.Getpid()), 0.0, 0.0
-			busy0, all0 = machineCPU()
+			self0 := cpuTime(os.Getpid())
+			busy0, all0 := machineCPU()
 			r, err := load(s.url, ca, s.token, conns, duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
