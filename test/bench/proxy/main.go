@@ -144,8 +144,6 @@ func run(duration time.Duration, conns, rounds int) error {
 				float64((cpuTime(os.Getpid())-self0).Microseconds())/float64(r.total), 100*(busy1-busy0)/(all1-all0))
 			if s.cmd != nil {
 				line += fmt.Sprintf(", %.2f× direct", r.rps/perRound["direct"][round-1].rps)
-			}
-			if s.cmd != nil {
 				us := float64((cpuTime(s.cmd.Process.Pid) - cpu0).Microseconds()) / float64(r.total)
 				cpuPerReq[s.name] = append(cpuPerReq[s.name], us)
 				line += fmt.Sprintf(", proxy CPU %.0f µs/scrape", us)
