@@ -239,27 +239,14 @@ func rewriteNamedPort(port *intstr.IntOrString, name string, number int32) {
 	}
 }
 
-func rewriteHandlerPorts(h *corev1.ProbeHandler, name string, number int32) {
-	if h == nil {
-		return
+// rewriteActionPorts rewrites the ports of a probe's or lifecycle hook's actions; Probe and
+// LifecycleHandler are different types with the same two port-carrying actions.
+func rewriteActionPorts(get *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction, name string, number int32) {
+	if get != nil {
+		rewriteNamedPort(&get.Port, name, number)
 	}
-	if h.HTTPGet != nil {
-		rewriteNamedPort(&h.HTTPGet.Port, name, number)
-	}
-	if h.TCPSocket != nil {
-		rewriteNamedPort(&h.TCPSocket.Port, name, number)
-	}
-}
-
-func rewriteLifecyclePorts(h *corev1.LifecycleHandler, name string, number int32) {
-	if h == nil {
-		return
-	}
-	if h.HTTPGet != nil {
-		rewriteNamedPort(&h.HTTPGet.Port, name, number)
-	}
-	if h.TCPSocket != nil {
-		rewriteNamedPort(&h.TCPSocket.Port, name, number)
+	if tcp != nil {
+		rewriteNamedPort(&tcp.Port, name, number)
 	}
 }
 
@@ -276,11 +263,14 @@ func rewireAppContainer(c *corev1.Container, t PortTarget) {
 	}
 	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
 		if p != nil {
-			rewriteHandlerPorts(&p.ProbeHandler, t.Name, t.Number)
+			rewriteActionPorts(p.HTTPGet, p.TCPSocket, t.Name, t.Number)
 		}
 	}
 	if c.Lifecycle != nil {
-		rewriteLifecyclePorts(c.Lifecycle.PostStart, t.Name, t.Number)
-		rewriteLifecyclePorts(c.Lifecycle.PreStop, t.Name, t.Number)
+		for _, h := range []*corev1.LifecycleHandler{c.Lifecycle.PostStart, c.Lifecycle.PreStop} {
+			if h != nil {
+				rewriteActionPorts(h.HTTPGet, h.TCPSocket, t.Name, t.Number)
+			}
+		}
 	}
 }
