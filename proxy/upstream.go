@@ -76,8 +76,19 @@ func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, err
 		p := new(http.Protocols)
 		p.SetUnencryptedHTTP2(true)
 		t.Protocols = p
+		return t, nil
 	}
-	return t, nil
+	if u.URL.Scheme == "https" {
+		return t, nil
+	}
+	// Plain HTTP/1 over tcp or a unix socket (whose DialContext above
+	// ignores the address): scrapes take the direct path.
+	return &h1Transport{
+		dial:        func(ctx context.Context) (net.Conn, error) { return t.DialContext(ctx, "tcp", u.URL.Host) },
+		fallback:    t,
+		maxIdle:     t.MaxIdleConnsPerHost,
+		idleTimeout: t.IdleConnTimeout,
+	}, nil
 }
 
 // verifyWithReloadedCA makes tc verify the upstream against --upstream-ca-file

@@ -1,0 +1,345 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawUpstream accepts TCP connections and answers each request read from
+// them with the next of replies (raw HTTP/1.x bytes); after the last, or
+// after one that ends with the connection, it closes the connection. It counts the connections it accepted.
+type rawUpstream struct {
+	ln    net.Listener
+	conns atomic.Int64
+}
+
+func newRawUpstream(t *testing.T, replies ...string) *rawUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUpstream{ln: ln}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u.conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for _, reply := range replies {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, reply); err != nil {
+						return
+					}
+					if strings.HasPrefix(reply, "HTTP/1.0") || strings.Contains(reply, "Connection: close") {
+						return // the end of the body is the end of the connection
+					}
+				}
+			}()
+		}
+	}()
+	return u
+}
+
+// countingServer is an httptest server that counts new connections.
+func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
+	s := httptest.NewUnstartedServer(h)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s, &conns
+}
+
+// recordingTransport is a fallback that records what it was given.
+type recordingTransport struct{ got atomic.Int64 }
+
+func (f *recordingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	f.got.Add(1)
+	return &http.Response{StatusCode: 299, Body: http.NoBody, Header: http.Header{}}, nil
+}
+
+func newH1(addr string, fallback http.RoundTripper) *h1Transport {
+	d := &net.Dialer{}
+	return &h1Transport{
+		dial:        func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
+		fallback:    fallback,
+		maxIdle:     8,
+		idleTimeout: time.Minute,
+	}
+}
+
+func get(t *testing.T, rt http.RoundTripper, ctx context.Context, method, url string) (*http.Response, string, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+func TestH1TransportReusesConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		method  string
+		want    string
+	}{
+		{"content length", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }, http.MethodGet, "ok"},
+		{"chunked", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, strings.Repeat("x", 5000))
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "end")
+		}, http.MethodGet, strings.Repeat("x", 5000) + "end"},
+		{"no body", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }, http.MethodGet, ""},
+		{"head", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ignored") }, http.MethodHead, ""},
+		{"interim 103 first", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Link", "</style.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			_, _ = io.WriteString(w, "after hints")
+		}, http.MethodGet, "after hints"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up, conns := countingServer(t, tc.handler)
+			fallback := &recordingTransport{}
+			rt := newH1(up.Listener.Addr().String(), fallback)
+			for i := 0; i < 5; i++ {
+				resp, body, err := get(t, rt, context.Background(), tc.method, up.URL+"/metrics")
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				if resp.StatusCode >= 300 || body != tc.want {
+					t.Fatalf("request %d: status %d, body %q; want 2xx, %q", i, resp.StatusCode, body, tc.want)
+				}
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("5 sequential requests used %d connections, want 1", n)
+			}
+			if fallback.got.Load() != 0 {
+				t.Error("a scrape-shaped request went to the fallback")
+			}
+		})
+	}
+}
+
+func TestH1TransportHandsOtherRequestsToFallback(t *testing.T) {
+	up, conns := countingServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for name, mk := range map[string]func() *http.Request{
+		"post with a body": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, up.URL, strings.NewReader("x"))
+			return r
+		},
+		"put without a body": func() *http.Request { r, _ := http.NewRequest(http.MethodPut, up.URL, nil); return r },
+		"upgrade": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, up.URL, nil)
+			r.Header.Set("Connection", "Upgrade")
+			r.Header.Set("Upgrade", "websocket")
+			return r
+		},
+		"https": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, "https://example.invalid/", nil)
+			return r
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fallback := &recordingTransport{}
+			resp, err := newH1(up.Listener.Addr().String(), fallback).RoundTrip(mk())
+			if err != nil || resp.StatusCode != 299 || fallback.got.Load() != 1 {
+				t.Fatalf("got %v, %v; want the fallback's 299", resp, err)
+			}
+		})
+	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("the direct path connected %d times for requests it does not take", n)
+	}
+}
+
+func TestH1TransportDoesNotReuseWhatItCannot(t *testing.T) {
+	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	for _, tc := range []struct {
+		name    string
+		replies []string
+		read    func(io.Reader) // how the caller consumes the first body
+	}{
+		{"connection close", []string{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", ok}, readAll},
+		{"HTTP/1.0 without length", []string{"HTTP/1.0 200 OK\r\n\r\nok", ok}, readAll},
+		{"body abandoned", []string{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", ok}, func(r io.Reader) { _, _ = r.Read(make([]byte, 2)) }},
+		{"bytes after the body", []string{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokGARBAGE", ok}, readAll},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newRawUpstream(t, tc.replies...)
+			rt := newH1(up.ln.Addr().String(), nil)
+			for i := 0; i < 2; i++ {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+up.ln.Addr().String()+"/", nil)
+				resp, err := rt.RoundTrip(req)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				tc.read(resp.Body)
+				_ = resp.Body.Close()
+			}
+			if n := up.conns.Load(); n != 2 {
+				t.Errorf("used %d connections, want 2: the first one must not be reused", n)
+			}
+		})
+	}
+}
+
+func readAll(r io.Reader) { _, _ = io.ReadAll(r) }
+
+func TestH1TransportRetriesAPooledConnectionTheUpstreamClosed(t *testing.T) {
+	// Each connection answers one request, then the upstream closes it.
+	up := newRawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	rt := newH1(up.ln.Addr().String(), nil)
+	for i := 0; i < 3; i++ {
+		_, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+up.ln.Addr().String()+"/")
+		if err != nil || body != "ok" {
+			t.Fatalf("request %d: %q, %v; want ok", i, body, err)
+		}
+		time.Sleep(20 * time.Millisecond) // let the close reach the pooled connection
+	}
+	if n := up.conns.Load(); n != 3 {
+		t.Errorf("used %d connections, want 3", n)
+	}
+}
+
+func TestH1TransportFailsOnBadUpstreams(t *testing.T) {
+	for _, tc := range []struct {
+		name, reply, want string
+	}{
+		{"malformed status line", "HTTP/1.1 abc\r\n\r\n", "malformed HTTP status code"},
+		{"switching protocols unasked", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", "switched protocols"},
+		{"closed before responding", "", "closed the connection before responding"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newRawUpstream(t, tc.reply)
+			_, _, err := get(t, newH1(up.ln.Addr().String(), nil), context.Background(), http.MethodGet, "http://"+up.ln.Addr().String()+"/")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestH1TransportCancellation(t *testing.T) {
+	up, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/midway" {
+			_, _ = io.WriteString(w, "first part")
+			w.(http.Flusher).Flush()
+		}
+		<-r.Context().Done() // the proxy's side went away
+	}))
+	for _, path := range []string{"/head", "/midway"} {
+		t.Run(path, func(t *testing.T) {
+			rt := newH1(up.Listener.Addr().String(), nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			start := time.Now()
+			_, _, err := get(t, rt, ctx, http.MethodGet, up.URL+path)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v, want the caller's cancellation", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("cancellation took %v", d)
+			}
+			if len(rt.idle) != 0 {
+				t.Error("a cancelled exchange's connection was pooled")
+			}
+		})
+	}
+}
+
+func TestH1TransportClosesIdleConnections(t *testing.T) {
+	up, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	rt := newH1(up.Listener.Addr().String(), nil)
+	rt.idleTimeout = 50 * time.Millisecond
+	if _, _, err := get(t, rt, context.Background(), http.MethodGet, up.URL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rt.mu.Lock()
+		n := len(rt.idle)
+		rt.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an idle connection outlived the idle timeout with no request coming")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rt.idleTimeout = time.Minute
+	for i := 0; i < 2; i++ {
+		if _, _, err := get(t, rt, context.Background(), http.MethodGet, up.URL); err != nil {
+			t.Fatal(err)
+		}
+		rt.CloseIdleConnections()
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("used %d connections, want 3: expiry and CloseIdleConnections each end one", n)
+	}
+}
+
+func TestH1TransportPoolIsBounded(t *testing.T) {
+	release := make(chan struct{})
+	up, _ := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		<-release
+		_, _ = io.WriteString(w, "ok")
+	}))
+	rt := newH1(up.Listener.Addr().String(), nil)
+	rt.maxIdle = 2
+	errs := make(chan error)
+	for i := 0; i < 5; i++ {
+		go func() { _, _, err := get(t, rt, context.Background(), http.MethodGet, up.URL); errs <- err }()
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	for i := 0; i < 5; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(rt.idle); n != 2 {
+		t.Errorf("pooled %d connections after 5 concurrent requests, want maxIdle 2", n)
+	}
+}
+
+func TestH1TransportDropsAConnectionWhoseBodyBrokeOff(t *testing.T) {
+	up := newRawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234")
+	rt := newH1(up.ln.Addr().String(), nil)
+	_, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+up.ln.Addr().String()+"/")
+	if !errors.Is(err, io.ErrUnexpectedEOF) || body != "01234" {
+		t.Fatalf("got %q, %v; want the 5 bytes sent and io.ErrUnexpectedEOF", body, err)
+	}
+	if n := len(rt.idle); n != 0 {
+		t.Errorf("%d connections pooled after a body broke off, want 0", n)
+	}
+}
