@@ -23,7 +23,10 @@ func cleanRequestPath(p string) (cleaned string, ok bool) {
 	if p == "" || p == "/" {
 		return "/", true
 	}
-	c := path.Clean("/" + p)
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	c := path.Clean(p) // without a copy when p is clean already
 	if strings.HasSuffix(p, "/") && c != "/" {
 		c += "/"
 	}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // prefetchLimit is how much of a metrics exposition is read before the
@@ -76,18 +75,19 @@ type prefetchedBody struct {
 	rest    io.Closer
 	buf     []byte
 	buffers *bufferPool
-	once    sync.Once
+	closed  bool // the ReverseProxy closes a body more than once, from one goroutine
 }
 
 func (b *prefetchedBody) Close() error {
-	var err error
-	b.once.Do(func() {
-		if b.rest != nil {
-			err = b.rest.Close()
-		}
-		b.buffers.Put(b.buf)
-	})
-	return err
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.buffers.Put(b.buf)
+	if b.rest != nil {
+		return b.rest.Close()
+	}
+	return nil
 }
 
 // isExposition reports whether a Content-Type is a Prometheus exposition:
