@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -108,13 +109,36 @@ func run(duration time.Duration, conns, rounds int) error {
 		return err
 	}
 
+	// Each proxy runs in two layouts. "shared": the load generator, the
+	// upstream and the proxy share every core. "own cores": the proxy is
+	// confined to half of the CPUs and the load generator with the upstream
+	// to the other half, as on a node whose scraper runs elsewhere. The
+	// direct upstream always has every core, so each layout compares the
+	// same hardware.
+	split, splitErr := splitCores()
 	type setup struct {
-		name, bin, url, token string
-		cmd                   *exec.Cmd
+		name, proxy, bin, url, token string
+		ownCores                     bool
+		cmd                          *exec.Cmd
 	}
-	setups := []*setup{{name: "direct", url: "https://" + upstreamTLS + "/metrics"}, {name: "rbac-proxy", bin: rbacProxy}, {name: "kube-rbac-proxy", bin: krp}}
+	setups := []*setup{{name: "direct", url: "https://" + upstreamTLS + "/metrics"}}
+	proxies := []struct{ name, bin string }{{"rbac-proxy", rbacProxy}, {"kube-rbac-proxy", krp}}
+	for _, p := range proxies {
+		setups = append(setups, &setup{name: p.name + " shared", proxy: p.name, bin: p.bin})
+		if splitErr == nil {
+			setups = append(setups, &setup{name: p.name + " own cores", proxy: p.name, bin: p.bin, ownCores: true})
+		}
+	}
+	if splitErr != nil {
+		fmt.Println("only the shared layout:", splitErr)
+	}
+	upstreamURL := "http://" + upstreamHTTP + "/"
 	for _, s := range setups[1:] {
-		cmd, addr, err := startProxy(s.bin, "http://"+upstreamHTTP+"/", certFile, keyFile, front.kubeconfig)
+		start := (*exec.Cmd).Start
+		if s.ownCores {
+			start = split.startOnProxyCores
+		}
+		cmd, addr, err := startProxy(s.bin, upstreamURL, certFile, keyFile, front.kubeconfig, start)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -132,16 +156,27 @@ func run(duration time.Duration, conns, rounds int) error {
 			if s.cmd != nil {
 				cpu0 = cpuTime(s.cmd.Process.Pid)
 			}
+			if s.ownCores {
+				if err := confineLoad(&split.load); err != nil {
+					return err
+				}
+			}
 			self0 := cpuTime(os.Getpid())
 			busy0, all0 := machineCPU()
 			r, err := load(s.url, ca, s.token, conns, duration)
+			busy1, all1 := machineCPU()
+			self1 := cpuTime(os.Getpid())
+			if s.ownCores {
+				if err := confineLoad(&split.all); err != nil {
+					return err
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			perRound[s.name] = append(perRound[s.name], r)
-			busy1, all1 := machineCPU()
-			line := fmt.Sprintf("round %d %-16s %s, load+upstream CPU %.0f µs/scrape, machine %.0f%% busy", round, s.name, r,
-				float64((cpuTime(os.Getpid())-self0).Microseconds())/float64(r.total), 100*(busy1-busy0)/(all1-all0))
+			line := fmt.Sprintf("round %d %-26s %s, load+upstream CPU %.0f µs/scrape, machine %.0f%% busy", round, s.name, r,
+				float64((self1-self0).Microseconds())/float64(r.total), 100*(busy1-busy0)/(all1-all0))
 			if s.cmd != nil {
 				line += fmt.Sprintf(", %.2f× direct", r.rps/perRound["direct"][round-1].rps)
 				us := float64((cpuTime(s.cmd.Process.Pid) - cpu0).Microseconds()) / float64(r.total)
@@ -154,15 +189,11 @@ func run(duration time.Duration, conns, rounds int) error {
 	// Ratios come from the rounds themselves: each pairs setups measured
 	// seconds apart, so load from elsewhere on the machine cancels out
 	// better than in a ratio of medians taken from different rounds.
-	vsDirect := map[string]float64{}
-	for _, name := range []string{"rbac-proxy", "kube-rbac-proxy"} {
-		vsDirect[name] = medianRatio(perRound[name], perRound["direct"])
-	}
-	rpVsKRP := medianRatio(perRound["rbac-proxy"], perRound["kube-rbac-proxy"])
 	results := map[string]result{}
 	for name, rs := range perRound {
-		sort.Slice(rs, func(i, j int) bool { return rs[i].rps < rs[j].rps })
-		results[name] = rs[len(rs)/2]
+		sorted := slices.Clone(rs)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i].rps < sorted[j].rps })
+		results[name] = sorted[len(sorted)/2]
 	}
 	cpu := map[string]float64{}
 	for name, v := range cpuPerReq {
@@ -176,8 +207,8 @@ func run(duration time.Duration, conns, rounds int) error {
 
 	// The burst, on fresh processes with empty caches.
 	bursts := map[string][2]int64{}
-	for _, s := range setups[1:] {
-		cmd, addr, err := startProxy(s.bin, "http://"+upstreamHTTP+"/", certFile, keyFile, front.kubeconfig)
+	for _, p := range proxies {
+		cmd, addr, err := startProxy(p.bin, upstreamURL, certFile, keyFile, front.kubeconfig, (*exec.Cmd).Start)
 		if err != nil {
 			return err
 		}
@@ -185,21 +216,37 @@ func run(duration time.Duration, conns, rounds int) error {
 		ok, err := burst("https://"+addr+"/metrics", ca, token, 50, 2000)
 		stop(cmd)
 		if err != nil {
-			return fmt.Errorf("%s burst: %w", s.name, err)
+			return fmt.Errorf("%s burst: %w", p.name, err)
 		}
 		tr, sar := front.counts()
-		bursts[s.name] = [2]int64{tr, sar}
-		fmt.Printf("%-16s burst: %d/2000 scrapes OK from 50 clients, one token: %d TokenReviews, %d SubjectAccessReviews\n", s.name, ok, tr, sar)
+		bursts[p.name] = [2]int64{tr, sar}
+		fmt.Printf("%-16s burst: %d/2000 scrapes OK from 50 clients, one token: %d TokenReviews, %d SubjectAccessReviews\n", p.name, ok, tr, sar)
 	}
 
-	d, rp, k := results["direct"], results["rbac-proxy"], results["kube-rbac-proxy"]
+	d := results["direct"]
 	fmt.Println()
-	fmt.Println("| setup | req/s | p99 | vs direct | proxy CPU per scrape | TokenReviews / SARs for 2,000 scrapes | RSS |")
-	fmt.Println("|---|---|---|---|---|---|---|")
-	fmt.Printf("| upstream direct (TLS) | %.0f | %v | 1.00× | — | — | — |\n", d.rps, d.p99.Round(10*time.Microsecond))
-	fmt.Printf("| rbac-proxy | %.0f | %v | %.2f× | %.0f µs | %d / %d | %d MiB |\n", rp.rps, rp.p99.Round(10*time.Microsecond), vsDirect["rbac-proxy"], cpu["rbac-proxy"], bursts["rbac-proxy"][0], bursts["rbac-proxy"][1], rss["rbac-proxy"]/1024)
-	fmt.Printf("| kube-rbac-proxy v0.19.1 | %.0f | %v | %.2f× | %.0f µs | %d / %d | %d MiB |\n", k.rps, k.p99.Round(10*time.Microsecond), vsDirect["kube-rbac-proxy"], cpu["kube-rbac-proxy"], bursts["kube-rbac-proxy"][0], bursts["kube-rbac-proxy"][1], rss["kube-rbac-proxy"]/1024)
-	fmt.Printf("\nrbac-proxy / kube-rbac-proxy throughput: %.2f×\n", rpVsKRP)
+	fmt.Println("| setup | layout | req/s | p99 | vs direct | proxy CPU per scrape | TokenReviews / SARs for 2,000 scrapes | RSS |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Printf("| upstream direct (TLS) | every core | %.0f | %v | 1.00× | — | — | — |\n", d.rps, d.p99.Round(10*time.Microsecond))
+	for _, s := range setups[1:] {
+		r, b := results[s.name], bursts[s.proxy]
+		layout := "shared"
+		if s.ownCores {
+			layout = "own cores"
+		}
+		label := s.proxy
+		if s.proxy == "kube-rbac-proxy" {
+			label += " v0.19.1"
+		}
+		fmt.Printf("| %s | %s | %.0f | %v | %.2f× | %.0f µs | %d / %d | %d MiB |\n", label, layout, r.rps, r.p99.Round(10*time.Microsecond),
+			medianRatio(perRound[s.name], perRound["direct"]), cpu[s.name], b[0], b[1], rss[s.name]/1024)
+	}
+	fmt.Println()
+	for _, layout := range []string{"shared", "own cores"} {
+		if a, ok := perRound["rbac-proxy "+layout]; ok {
+			fmt.Printf("rbac-proxy / kube-rbac-proxy throughput, %s: %.2f×\n", layout, medianRatio(a, perRound["kube-rbac-proxy "+layout]))
+		}
+	}
 	fmt.Println("(req/s, p99 and CPU: each setup's median round; ratios: the median of the per-round ratios)")
 	return nil
 }
@@ -327,7 +374,8 @@ func serveUpstream(payload []byte, cert *tls.Certificate) (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startProxy(bin, upstream, certFile, keyFile, kubeconfig string) (*exec.Cmd, string, error) {
+// startProxy runs a proxy binary in front of upstream, started by start.
+func startProxy(bin, upstream, certFile, keyFile, kubeconfig string, start func(*exec.Cmd) error) (*exec.Cmd, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
@@ -337,7 +385,7 @@ func startProxy(bin, upstream, certFile, keyFile, kubeconfig string) (*exec.Cmd,
 	cmd := exec.Command(bin, "--secure-listen-address="+addr, "--upstream="+upstream,
 		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile, "--kubeconfig="+kubeconfig)
 	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		return nil, "", err
 	}
 	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(50 * time.Millisecond) {
