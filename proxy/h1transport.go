@@ -38,10 +38,10 @@ type h1Conn struct {
 	idleSince time.Time
 }
 
-// errNothingRead marks a pooled connection that failed before any byte of
-// a response: the upstream had closed it while idle, so a GET may be
-// retried on a new one.
-var errNothingRead = errors.New("the upstream closed the connection before responding")
+// errNothingRead marks an exchange that failed before any byte of a
+// response. On a pooled connection that means the upstream had closed it
+// while idle, so the scrape is sent again on a new one.
+var errNothingRead = errors.New("no response from the upstream")
 
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !scrapeShaped(req) {

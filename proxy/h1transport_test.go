@@ -236,7 +236,7 @@ func TestH1TransportFailsOnBadUpstreams(t *testing.T) {
 	}{
 		{"malformed status line", "HTTP/1.1 abc\r\n\r\n", "malformed HTTP status code"},
 		{"switching protocols unasked", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", "switched protocols"},
-		{"closed before responding", "", "closed the connection before responding"},
+		{"closed before responding", "", "no response from the upstream"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newRawUpstream(t, tc.reply)
