@@ -3,7 +3,9 @@
 // throughput and p99 latency of a DCGM-like 32 KB scrape over 32 keep-alive
 // connections, the TokenReviews and SubjectAccessReviews the API server
 // receives for a burst of 2,000 scrapes from 50 concurrent clients with one
-// token, and each proxy's resident memory.
+// token, and each proxy's resident memory. Each proxy is measured with every
+// core shared by the load, the upstream and the proxy, and again on cores of
+// its own (see cores.go).
 //
 //	go run ./test/bench/proxy [-duration 4s] [-rounds 5]
 package main
