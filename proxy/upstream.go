@@ -83,12 +83,22 @@ func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, err
 	}
 	// Plain HTTP/1 over tcp or a unix socket (whose DialContext above
 	// ignores the address): scrapes take the direct path.
+	addr := dialAddress(u.URL)
 	return &h1Transport{
-		dial:        func(ctx context.Context) (net.Conn, error) { return t.DialContext(ctx, "tcp", u.URL.Host) },
+		dial:        func(ctx context.Context) (net.Conn, error) { return t.DialContext(ctx, "tcp", addr) },
 		fallback:    t,
 		maxIdle:     t.MaxIdleConnsPerHost,
 		idleTimeout: t.IdleConnTimeout,
 	}, nil
+}
+
+// dialAddress is host:port of an http upstream, port 80 when the URL has
+// none, as http.Transport dials it.
+func dialAddress(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 // verifyWithReloadedCA makes tc verify the upstream against --upstream-ca-file
