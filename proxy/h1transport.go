@@ -11,7 +11,13 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
+
+// maxResponseHead bounds the status line and headers of an upstream's
+// response, 1xx replies included, as http.Transport's default does.
+const maxResponseHead = 10 << 20
 
 // h1Transport forwards scrapes (GET and HEAD without a body) to a plain
 // HTTP/1 upstream over pooled connections that the calling goroutine writes
@@ -33,9 +39,36 @@ type h1Transport struct {
 
 type h1Conn struct {
 	net.Conn
+	head      *headLimit // under br
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+}
+
+// headLimit counts what is read from the connection while a response head
+// is, so an upstream streaming headers without end is cut off at
+// maxResponseHead instead of growing the proxy's memory.
+type headLimit struct {
+	r       io.Reader
+	left    int64
+	limited bool
+}
+
+var errResponseHeadTooLarge = fmt.Errorf("the upstream's response head exceeds %d bytes", maxResponseHead)
+
+func (l *headLimit) Read(p []byte) (int, error) {
+	if !l.limited {
+		return l.r.Read(p)
+	}
+	if l.left <= 0 {
+		return 0, errResponseHeadTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // errNothingRead marks an exchange that failed before any byte of a
@@ -63,11 +96,27 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// scrapeShaped reports whether req can take the direct path.
+// scrapeShaped reports whether req can take the direct path. Request.Write
+// does not check header names and values the way http.Transport does, so
+// a request with one that is not valid on the wire goes to the fallback,
+// which refuses it.
 func scrapeShaped(req *http.Request) bool {
-	return (req.Method == http.MethodGet || req.Method == http.MethodHead) &&
-		(req.Body == nil || req.Body == http.NoBody) &&
-		req.URL.Scheme == "http" && req.Header.Get("Upgrade") == ""
+	if (req.Method != http.MethodGet && req.Method != http.MethodHead) ||
+		(req.Body != nil && req.Body != http.NoBody) ||
+		req.URL.Scheme != "http" || req.Header.Get("Upgrade") != "" {
+		return false
+	}
+	for name, values := range req.Header {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return false
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // exchange writes req on c and reads its response head. The body, when
@@ -89,6 +138,7 @@ func (t *h1Transport) exchange(c *h1Conn, req *http.Request) (*http.Response, er
 	if err := c.bw.Flush(); err != nil {
 		return fail(fmt.Errorf("%w: %w", errNothingRead, err))
 	}
+	c.head.limited, c.head.left = true, maxResponseHead
 	if _, err := c.br.Peek(1); err != nil {
 		return fail(fmt.Errorf("%w: %w", errNothingRead, err))
 	}
@@ -96,6 +146,11 @@ func (t *h1Transport) exchange(c *h1Conn, req *http.Request) (*http.Response, er
 	// Interim responses (100 Continue, 103 Early Hints) are not forwarded.
 	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 		resp, err = http.ReadResponse(c.br, req)
+	}
+	c.head.limited = false
+	if err != nil && c.head.left <= 0 {
+		// The parser may have seen a line cut short rather than this error.
+		return fail(errResponseHeadTooLarge)
 	}
 	if err != nil {
 		return fail(fmt.Errorf("reading the upstream's response: %w", err))
@@ -122,11 +177,15 @@ type h1Body struct {
 	stop     func() bool
 	reusable bool
 	done     bool
+	err      error // what ended the body, returned again by later reads
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	if b.done {
-		return 0, io.EOF
+		if b.err == nil {
+			return 0, errors.New("read on a closed upstream response body")
+		}
+		return 0, b.err
 	}
 	n, err := b.body.Read(p)
 	if err != nil {
@@ -134,6 +193,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		if err != io.EOF && b.ctx.Err() != nil {
 			err = fmt.Errorf("reading the upstream's response: %w", b.ctx.Err())
 		}
+		b.err = err
 	}
 	return n, err
 }
@@ -157,22 +217,31 @@ func (b *h1Body) finish(clean bool) {
 	_ = b.c.Close()
 }
 
-// conn returns a pooled connection, newest first, or dials one.
+// conn returns a pooled connection, newest first, on which nothing came
+// while it was idle; or dials one.
 func (t *h1Transport) conn(ctx context.Context) (*h1Conn, bool, error) {
-	t.mu.Lock()
-	if n := len(t.idle); n > 0 {
+	for {
+		t.mu.Lock()
+		n := len(t.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			break
+		}
 		c := t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		return c, true, nil
+		if quietSinceIdle(c.Conn) {
+			return c, true, nil
+		}
+		_ = c.Close()
 	}
-	t.mu.Unlock()
 	nc, err := t.dial(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("connecting to the upstream: %w", err)
 	}
-	return &h1Conn{Conn: nc, br: bufio.NewReaderSize(nc, prefetchLimit), bw: bufio.NewWriterSize(nc, 4<<10)}, false, nil
+	head := &headLimit{r: nc}
+	return &h1Conn{Conn: nc, head: head, br: bufio.NewReaderSize(head, prefetchLimit), bw: bufio.NewWriterSize(nc, 4<<10)}, false, nil
 }
 
 // put pools c, unless maxIdle are pooled already.

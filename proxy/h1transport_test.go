@@ -163,6 +163,16 @@ func TestH1TransportHandsOtherRequestsToFallback(t *testing.T) {
 			r.Header.Set("Upgrade", "websocket")
 			return r
 		},
+		"a header value not valid on the wire": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, up.URL, nil)
+			r.Header.Set("X-Remote-User", "alice\x00admin")
+			return r
+		},
+		"a header name not valid on the wire": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodGet, up.URL, nil)
+			r.Header["X Remote User"] = []string{"alice"}
+			return r
+		},
 		"https": func() *http.Request {
 			r, _ := http.NewRequest(http.MethodGet, "https://example.invalid/", nil)
 			return r
@@ -339,7 +349,121 @@ func TestH1TransportDropsAConnectionWhoseBodyBrokeOff(t *testing.T) {
 	if !errors.Is(err, io.ErrUnexpectedEOF) || body != "01234" {
 		t.Fatalf("got %q, %v; want the 5 bytes sent and io.ErrUnexpectedEOF", body, err)
 	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+up.ln.Addr().String()+"/", nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.ReadAll(resp.Body)
+	for i := 0; i < 2; i++ {
+		if _, err := resp.Body.Read(make([]byte, 1)); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("read %d after the break: %v, want io.ErrUnexpectedEOF again", i, err)
+		}
+	}
 	if n := len(rt.idle); n != 0 {
 		t.Errorf("%d connections pooled after a body broke off, want 0", n)
+	}
+}
+
+// scriptedUpstream runs script on each accepted connection, with the
+// connection's number from 0.
+func scriptedUpstream(t *testing.T, script func(n int64, c net.Conn, br *bufio.Reader)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for n := int64(0); ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				script(n, c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestH1TransportDropsAConnectionTheUpstreamSpokeOnWhileIdle(t *testing.T) {
+	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	for _, tc := range []struct {
+		name   string
+		method string
+		first  string // the answer to the first request
+		unsaid string // sent afterwards, while the connection is pooled
+	}{
+		{"a 408 before closing", http.MethodGet, ok, "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"},
+		{"a body after a HEAD", http.MethodHead, "HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n", "HTTP/1.1 666 Wrong\r\n\r\n"},
+		{"a body after a 204", http.MethodGet, "HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 666 Wrong\r\nContent-Length: 0\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int64
+			addr := scriptedUpstream(t, func(n int64, c net.Conn, br *bufio.Reader) {
+				conns.Add(1)
+				if n == 0 {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, tc.first)
+					time.Sleep(20 * time.Millisecond) // the caller has pooled the connection by now
+					_, _ = io.WriteString(c, tc.unsaid)
+					_, _ = br.ReadByte() // hold the connection open until the caller closes it
+					return
+				}
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, ok)
+				}
+			})
+			rt := newH1(addr, nil)
+			if _, _, err := get(t, rt, context.Background(), tc.method, "http://"+addr+"/"); err != nil {
+				t.Fatal(err)
+			}
+			if len(rt.idle) != 1 {
+				t.Fatal("the first connection was not pooled; the test shows nothing")
+			}
+			time.Sleep(100 * time.Millisecond)
+			resp, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+addr+"/")
+			if err != nil || resp.StatusCode != http.StatusOK || body != "ok" {
+				t.Fatalf("second request: %v, %q, %v; want 200 ok from a new connection", resp, body, err)
+			}
+			if n := conns.Load(); n != 2 {
+				t.Errorf("used %d connections, want 2", n)
+			}
+		})
+	}
+}
+
+func TestH1TransportBoundsTheResponseHead(t *testing.T) {
+	for name, head := range map[string]struct{ start, repeat string }{
+		"endless headers":     {"HTTP/1.1 200 OK\r\n", "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"},
+		"endless 1xx replies": {"", "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			addr := scriptedUpstream(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, head.start)
+				chunk := strings.Repeat(head.repeat, 64)
+				for sent := 0; sent < 2*maxResponseHead; sent += len(chunk) {
+					if _, err := io.WriteString(c, chunk); err != nil {
+						return // the transport gave up, as it should
+					}
+				}
+			})
+			_, _, err := get(t, newH1(addr, nil), context.Background(), http.MethodGet, "http://"+addr+"/")
+			if !errors.Is(err, errResponseHeadTooLarge) {
+				t.Fatalf("got %v, want %v", err, errResponseHeadTooLarge)
+			}
+		})
 	}
 }
