@@ -467,3 +467,36 @@ func TestH1TransportBoundsTheResponseHead(t *testing.T) {
 		})
 	}
 }
+
+func TestH1TransportReusesUnixSocketConnections(t *testing.T) {
+	sock := t.TempDir() + "/up.sock"
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int64
+	s := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	d := &net.Dialer{}
+	rt := &h1Transport{
+		dial:        func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "unix", sock) },
+		maxIdle:     8,
+		idleTimeout: time.Minute,
+	}
+	for i := 0; i < 5; i++ {
+		if _, body, err := get(t, rt, context.Background(), http.MethodGet, "http://localhost/metrics"); err != nil || body != "ok" {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("5 sequential requests over a unix socket used %d connections, want 1", n)
+	}
+}
