@@ -27,7 +27,9 @@ func quietSinceIdle(c net.Conn) bool {
 	var buf [1]byte
 	quiet := false
 	err = raw.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// The net package's sockets are non-blocking, so MSG_PEEK alone
+		// never waits (and MSG_DONTWAIT is missing on some unix ports).
+		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK)
 		quiet = errors.Is(rerr, syscall.EAGAIN)
 		return true // never wait: an answer either way is the answer
 	})

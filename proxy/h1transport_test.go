@@ -404,6 +404,7 @@ func TestH1TransportDropsAConnectionTheUpstreamSpokeOnWhileIdle(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var conns atomic.Int64
+			pooled, said := make(chan struct{}), make(chan struct{})
 			addr := scriptedUpstream(t, func(n int64, c net.Conn, br *bufio.Reader) {
 				conns.Add(1)
 				if n == 0 {
@@ -411,8 +412,9 @@ func TestH1TransportDropsAConnectionTheUpstreamSpokeOnWhileIdle(t *testing.T) {
 						return
 					}
 					_, _ = io.WriteString(c, tc.first)
-					time.Sleep(20 * time.Millisecond) // the caller has pooled the connection by now
+					<-pooled
 					_, _ = io.WriteString(c, tc.unsaid)
+					close(said)
 					_, _ = br.ReadByte() // hold the connection open until the caller closes it
 					return
 				}
@@ -430,7 +432,15 @@ func TestH1TransportDropsAConnectionTheUpstreamSpokeOnWhileIdle(t *testing.T) {
 			if len(rt.idle) != 1 {
 				t.Fatal("the first connection was not pooled; the test shows nothing")
 			}
-			time.Sleep(100 * time.Millisecond)
+			close(pooled)
+			<-said
+			// Wait until the unasked bytes are there to be read; peeking
+			// leaves them in place.
+			for deadline := time.Now().Add(5 * time.Second); quietSinceIdle(rt.idle[0].Conn); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the upstream's unasked bytes never arrived")
+				}
+			}
 			resp, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+addr+"/")
 			if err != nil || resp.StatusCode != http.StatusOK || body != "ok" {
 				t.Fatalf("second request: %v, %q, %v; want 200 ok from a new connection", resp, body, err)
