@@ -14,24 +14,23 @@ import (
 	"time"
 )
 
-// rawUpstream accepts TCP connections and answers each request read from
-// them with the next of replies (raw HTTP/1.x bytes); after the last, or
-// after one that ends with the connection, it closes the connection. It counts the connections it accepted.
-type rawUpstream struct {
-	ln    net.Listener
+// scriptedUpstream accepts TCP connections and runs a script on each,
+// numbered from 0. It counts the connections it accepted.
+type scriptedUpstream struct {
+	addr  string
 	conns atomic.Int64
 }
 
-func newRawUpstream(t *testing.T, replies ...string) *rawUpstream {
+func newScriptedUpstream(t *testing.T, script func(n int64, c net.Conn, br *bufio.Reader)) *scriptedUpstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &rawUpstream{ln: ln}
 	t.Cleanup(func() { _ = ln.Close() })
+	u := &scriptedUpstream{addr: ln.Addr().String()}
 	go func() {
-		for {
+		for n := int64(0); ; n++ {
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -39,29 +38,49 @@ func newRawUpstream(t *testing.T, replies ...string) *rawUpstream {
 			u.conns.Add(1)
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for _, reply := range replies {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, reply); err != nil {
-						return
-					}
-					if strings.HasPrefix(reply, "HTTP/1.0") || strings.Contains(reply, "Connection: close") {
-						return // the end of the body is the end of the connection
-					}
-				}
+				script(n, c, bufio.NewReader(c))
 			}()
 		}
 	}()
 	return u
 }
 
+// newRawUpstream answers each request on a connection with the next of
+// replies (raw HTTP/1.x bytes); after the last, or after one that ends
+// with the connection, it closes the connection.
+func newRawUpstream(t *testing.T, replies ...string) *scriptedUpstream {
+	t.Helper()
+	return newScriptedUpstream(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+		for _, reply := range replies {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, reply); err != nil {
+				return
+			}
+			if strings.HasPrefix(reply, "HTTP/1.0") || strings.Contains(reply, "Connection: close") {
+				return // the end of the body is the end of the connection
+			}
+		}
+	})
+}
+
 // countingServer is an httptest server that counts new connections.
 func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
+	return countingServerOn(t, nil, h)
+}
+
+// countingServerOn is countingServer serving on ln, or on a loopback TCP
+// port when ln is nil.
+func countingServerOn(t *testing.T, ln net.Listener, h http.Handler) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
 	var conns atomic.Int64
 	s := httptest.NewUnstartedServer(h)
+	if ln != nil {
+		_ = s.Listener.Close()
+		s.Listener = ln
+	}
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			conns.Add(1)
@@ -205,9 +224,9 @@ func TestH1TransportDoesNotReuseWhatItCannot(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newRawUpstream(t, tc.replies...)
-			rt := newH1(up.ln.Addr().String(), nil)
+			rt := newH1(up.addr, nil)
 			for i := 0; i < 2; i++ {
-				req, _ := http.NewRequest(http.MethodGet, "http://"+up.ln.Addr().String()+"/", nil)
+				req, _ := http.NewRequest(http.MethodGet, "http://"+up.addr+"/", nil)
 				resp, err := rt.RoundTrip(req)
 				if err != nil {
 					t.Fatalf("request %d: %v", i, err)
@@ -227,9 +246,9 @@ func readAll(r io.Reader) { _, _ = io.ReadAll(r) }
 func TestH1TransportRetriesAPooledConnectionTheUpstreamClosed(t *testing.T) {
 	// Each connection answers one request, then the upstream closes it.
 	up := newRawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-	rt := newH1(up.ln.Addr().String(), nil)
+	rt := newH1(up.addr, nil)
 	for i := 0; i < 3; i++ {
-		_, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+up.ln.Addr().String()+"/")
+		_, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+up.addr+"/")
 		if err != nil || body != "ok" {
 			t.Fatalf("request %d: %q, %v; want ok", i, body, err)
 		}
@@ -250,7 +269,7 @@ func TestH1TransportFailsOnBadUpstreams(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newRawUpstream(t, tc.reply)
-			_, _, err := get(t, newH1(up.ln.Addr().String(), nil), context.Background(), http.MethodGet, "http://"+up.ln.Addr().String()+"/")
+			_, _, err := get(t, newH1(up.addr, nil), context.Background(), http.MethodGet, "http://"+up.addr+"/")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
 			}
@@ -344,12 +363,12 @@ func TestH1TransportPoolIsBounded(t *testing.T) {
 
 func TestH1TransportDropsAConnectionWhoseBodyBrokeOff(t *testing.T) {
 	up := newRawUpstream(t, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234")
-	rt := newH1(up.ln.Addr().String(), nil)
-	_, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+up.ln.Addr().String()+"/")
+	rt := newH1(up.addr, nil)
+	_, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+up.addr+"/")
 	if !errors.Is(err, io.ErrUnexpectedEOF) || body != "01234" {
 		t.Fatalf("got %q, %v; want the 5 bytes sent and io.ErrUnexpectedEOF", body, err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+up.ln.Addr().String()+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+up.addr+"/", nil)
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
@@ -366,30 +385,6 @@ func TestH1TransportDropsAConnectionWhoseBodyBrokeOff(t *testing.T) {
 	}
 }
 
-// scriptedUpstream runs script on each accepted connection, with the
-// connection's number from 0.
-func scriptedUpstream(t *testing.T, script func(n int64, c net.Conn, br *bufio.Reader)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for n := int64(0); ; n++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				script(n, c, bufio.NewReader(c))
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 func TestH1TransportDropsAConnectionTheUpstreamSpokeOnWhileIdle(t *testing.T) {
 	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	for _, tc := range []struct {
@@ -403,10 +398,8 @@ func TestH1TransportDropsAConnectionTheUpstreamSpokeOnWhileIdle(t *testing.T) {
 		{"a body after a 204", http.MethodGet, "HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 666 Wrong\r\nContent-Length: 0\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var conns atomic.Int64
 			pooled, said := make(chan struct{}), make(chan struct{})
-			addr := scriptedUpstream(t, func(n int64, c net.Conn, br *bufio.Reader) {
-				conns.Add(1)
+			up := newScriptedUpstream(t, func(n int64, c net.Conn, br *bufio.Reader) {
 				if n == 0 {
 					if _, err := http.ReadRequest(br); err != nil {
 						return
@@ -425,8 +418,8 @@ func TestH1TransportDropsAConnectionTheUpstreamSpokeOnWhileIdle(t *testing.T) {
 					_, _ = io.WriteString(c, ok)
 				}
 			})
-			rt := newH1(addr, nil)
-			if _, _, err := get(t, rt, context.Background(), tc.method, "http://"+addr+"/"); err != nil {
+			rt := newH1(up.addr, nil)
+			if _, _, err := get(t, rt, context.Background(), tc.method, "http://"+up.addr+"/"); err != nil {
 				t.Fatal(err)
 			}
 			if len(rt.idle) != 1 {
@@ -441,11 +434,11 @@ func TestH1TransportDropsAConnectionTheUpstreamSpokeOnWhileIdle(t *testing.T) {
 					t.Fatal("the upstream's unasked bytes never arrived")
 				}
 			}
-			resp, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+addr+"/")
+			resp, body, err := get(t, rt, context.Background(), http.MethodGet, "http://"+up.addr+"/")
 			if err != nil || resp.StatusCode != http.StatusOK || body != "ok" {
 				t.Fatalf("second request: %v, %q, %v; want 200 ok from a new connection", resp, body, err)
 			}
-			if n := conns.Load(); n != 2 {
+			if n := up.conns.Load(); n != 2 {
 				t.Errorf("used %d connections, want 2", n)
 			}
 		})
@@ -458,7 +451,7 @@ func TestH1TransportBoundsTheResponseHead(t *testing.T) {
 		"endless 1xx replies": {"", "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			addr := scriptedUpstream(t, func(_ int64, c net.Conn, br *bufio.Reader) {
+			up := newScriptedUpstream(t, func(_ int64, c net.Conn, br *bufio.Reader) {
 				if _, err := http.ReadRequest(br); err != nil {
 					return
 				}
@@ -470,7 +463,7 @@ func TestH1TransportBoundsTheResponseHead(t *testing.T) {
 					}
 				}
 			})
-			_, _, err := get(t, newH1(addr, nil), context.Background(), http.MethodGet, "http://"+addr+"/")
+			_, _, err := get(t, newH1(up.addr, nil), context.Background(), http.MethodGet, "http://"+up.addr+"/")
 			if !errors.Is(err, errResponseHeadTooLarge) {
 				t.Fatalf("got %v, want %v", err, errResponseHeadTooLarge)
 			}
@@ -484,17 +477,7 @@ func TestH1TransportReusesUnixSocketConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns atomic.Int64
-	s := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }),
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			if st == http.StateNew {
-				conns.Add(1)
-			}
-		},
-	}
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Close() })
+	_, conns := countingServerOn(t, ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 	d := &net.Dialer{}
 	rt := &h1Transport{
 		dial:        func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "unix", sock) },
