@@ -10,10 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cores splits this machine's CPUs between the load (this process: the
-// load generator and the plain upstream) and a proxy, for the layout in
-// which the proxy has cores of its own, as on a node where the scraper
-// runs elsewhere. Without the split, all three share every core and each
+// cores splits this machine's CPUs between the load (this process, the
+// load generator, with the plain upstream's process) and a proxy, for the
+// layout in which the proxy has cores of its own, as on a node where the
+// scraper runs elsewhere. Without the split, all three share every core and each
 // request crosses processes that preempt one another on the same CPUs.
 type cores struct {
 	all, load, proxy unix.CPUSet
@@ -45,15 +45,21 @@ func splitCores() (*cores, error) {
 	return c, nil
 }
 
-// startOnProxyCores starts cmd confined to the proxy's CPUs. A child
-// inherits the affinity of the thread that forks it, so the fork runs on a
-// locked thread that holds that affinity for the moment; the child's Go
-// runtime then sizes GOMAXPROCS to it, as in a container given those cores.
-func (c *cores) startOnProxyCores(cmd *exec.Cmd) error {
+// startOnProxyCores starts cmd confined to the proxy's CPUs.
+func (c *cores) startOnProxyCores(cmd *exec.Cmd) error { return c.startOn(&c.proxy, cmd) }
+
+// startOnLoadCores starts cmd confined to the load's CPUs.
+func (c *cores) startOnLoadCores(cmd *exec.Cmd) error { return c.startOn(&c.load, cmd) }
+
+// startOn starts cmd confined to set. A child inherits the affinity of the
+// thread that forks it, so the fork runs on a locked thread that holds set
+// for the moment; the child's Go runtime then sizes GOMAXPROCS to it, as in
+// a container given those cores.
+func (c *cores) startOn(set *unix.CPUSet, cmd *exec.Cmd) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := unix.SchedSetaffinity(0, &c.proxy); err != nil {
-		return fmt.Errorf("confining the proxy's CPUs: %w", err)
+	if err := unix.SchedSetaffinity(0, set); err != nil {
+		return fmt.Errorf("confining a child's CPUs: %w", err)
 	}
 	startErr := cmd.Start()
 	if err := unix.SchedSetaffinity(0, &c.all); err != nil {

@@ -3,7 +3,8 @@
 // throughput and p99 latency of a DCGM-like 32 KB scrape over 32 keep-alive
 // connections, the TokenReviews and SubjectAccessReviews the API server
 // receives for a burst of 2,000 scrapes from 50 concurrent clients with one
-// token, and each proxy's resident memory. Each proxy is measured with every
+// token, and each proxy's resident memory. The upstream is a process of its
+// own (upstream.go), as an exporter is. Each proxy is measured with every
 // core shared by the load, the upstream and the proxy, and again on cores of
 // its own (see cores.go).
 //
@@ -42,6 +43,13 @@ import (
 )
 
 func main() {
+	if spec, ok := os.LookupEnv(upstreamEnv); ok {
+		if err := serveUpstreamProcess(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "proxy-bench upstream:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	duration := flag.Duration("duration", 4*time.Second, "measuring time per setup and round")
 	conns := flag.Int("connections", 32, "keep-alive connections of the load")
 	rounds := flag.Int("rounds", 5, "interleaved rounds per setup")
@@ -100,17 +108,6 @@ func run(duration time.Duration, conns, rounds int) error {
 	if err != nil {
 		return err
 	}
-	payload := dcgmPayload(32 * 1024)
-	upstreamHTTP, err := serveUpstream(payload, nil)
-	if err != nil {
-		return err
-	}
-	servingTLS := serving.TLS()
-	upstreamTLS, err := serveUpstream(payload, &servingTLS)
-	if err != nil {
-		return err
-	}
-
 	// Each proxy runs in two layouts. "shared": the load generator, the
 	// upstream and the proxy share every core. "own cores": the proxy is
 	// confined to half of the CPUs and the load generator with the upstream
@@ -118,12 +115,24 @@ func run(duration time.Duration, conns, rounds int) error {
 	// direct upstream always has every core, so each layout compares the
 	// same hardware.
 	split, splitErr := splitCores()
+	const payloadSize = 32 * 1024
+	upstreamTLS, err := startUpstream(payloadSize, certFile, keyFile, (*exec.Cmd).Start)
+	if err != nil {
+		return err
+	}
+	defer stop(upstreamTLS.cmd)
+	upstreamPlain, err := startUpstream(payloadSize, "", "", (*exec.Cmd).Start)
+	if err != nil {
+		return err
+	}
+	defer stop(upstreamPlain.cmd)
 	type setup struct {
 		name, proxy, bin, url, token string
 		ownCores                     bool
 		cmd                          *exec.Cmd
+		upstream                     *upstream
 	}
-	setups := []*setup{{name: "direct", url: "https://" + upstreamTLS + "/metrics"}}
+	setups := []*setup{{name: "direct", url: "https://" + upstreamTLS.addr + "/metrics", upstream: upstreamTLS}}
 	proxies := []struct{ name, bin string }{{"rbac-proxy", rbacProxy}, {"kube-rbac-proxy", krp}}
 	for _, p := range proxies {
 		setups = append(setups, &setup{name: p.name + " shared", proxy: p.name, bin: p.bin})
@@ -134,22 +143,30 @@ func run(duration time.Duration, conns, rounds int) error {
 	if splitErr != nil {
 		fmt.Println("only the shared layout:", splitErr)
 	}
-	upstreamURL := "http://" + upstreamHTTP + "/"
-	for _, s := range setups[1:] {
-		start := (*exec.Cmd).Start
-		if s.ownCores {
-			start = split.startOnProxyCores
+	// A proxy on cores of its own fronts an upstream that runs on the
+	// load's cores, started there so that its runtime sizes itself to them.
+	var upstreamLoadCores *upstream
+	if splitErr == nil {
+		if upstreamLoadCores, err = startUpstream(payloadSize, "", "", split.startOnLoadCores); err != nil {
+			return err
 		}
-		cmd, addr, err := startProxy(s.bin, upstreamURL, certFile, keyFile, front.kubeconfig, start)
+		defer stop(upstreamLoadCores.cmd)
+	}
+	for _, s := range setups[1:] {
+		start, up := (*exec.Cmd).Start, upstreamPlain
+		if s.ownCores {
+			start, up = split.startOnProxyCores, upstreamLoadCores
+		}
+		cmd, addr, err := startProxy(s.bin, "http://"+up.addr+"/", certFile, keyFile, front.kubeconfig, start)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 		defer stop(cmd)
-		s.cmd, s.url, s.token = cmd, "https://"+addr+"/metrics", token
+		s.cmd, s.url, s.token, s.upstream = cmd, "https://"+addr+"/metrics", token, up
 	}
 	// Rounds interleave the setups so that load from elsewhere on the
 	// machine hits all of them alike; each setup's figure is its median round.
-	fmt.Printf("load: %d keep-alive connections, %d rounds of %v per setup, %d-byte payload\n", conns, rounds, duration, len(payload))
+	fmt.Printf("load: %d keep-alive connections, %d rounds of %v per setup, %d-byte payload\n", conns, rounds, duration, payloadSize)
 	perRound := map[string][]result{}
 	cpuPerReq := map[string][]float64{}
 	for round := 1; round <= rounds; round++ {
@@ -163,11 +180,11 @@ func run(duration time.Duration, conns, rounds int) error {
 					return err
 				}
 			}
-			self0 := cpuTime(os.Getpid())
+			self0, up0 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
 			busy0, all0 := machineCPU()
 			r, err := load(s.url, ca, s.token, conns, duration)
 			busy1, all1 := machineCPU()
-			self1 := cpuTime(os.Getpid())
+			self1, up1 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
 			if s.ownCores {
 				if err := confineLoad(&split.all); err != nil {
 					return err
@@ -177,8 +194,9 @@ func run(duration time.Duration, conns, rounds int) error {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			perRound[s.name] = append(perRound[s.name], r)
-			line := fmt.Sprintf("round %d %-26s %s, load+upstream CPU %.0f µs/scrape, machine %.0f%% busy", round, s.name, r,
-				float64((self1-self0).Microseconds())/float64(r.total), 100*(busy1-busy0)/(all1-all0))
+			perScrape := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.total) }
+			line := fmt.Sprintf("round %d %-26s %s, load CPU %.0f µs/scrape, upstream %.0f µs, machine %.0f%% busy", round, s.name, r,
+				perScrape(self1-self0), perScrape(up1-up0), 100*(busy1-busy0)/(all1-all0))
 			if s.cmd != nil {
 				line += fmt.Sprintf(", %.2f× direct", r.rps/perRound["direct"][round-1].rps)
 				us := float64((cpuTime(s.cmd.Process.Pid) - cpu0).Microseconds()) / float64(r.total)
@@ -210,7 +228,7 @@ func run(duration time.Duration, conns, rounds int) error {
 	// The burst, on fresh processes with empty caches.
 	bursts := map[string][2]int64{}
 	for _, p := range proxies {
-		cmd, addr, err := startProxy(p.bin, upstreamURL, certFile, keyFile, front.kubeconfig, (*exec.Cmd).Start)
+		cmd, addr, err := startProxy(p.bin, "http://"+upstreamPlain.addr+"/", certFile, keyFile, front.kubeconfig, (*exec.Cmd).Start)
 		if err != nil {
 			return err
 		}
@@ -356,24 +374,6 @@ func dcgmPayload(size int) []byte {
 			m, gpu, i, gpu, gpu, 1000+i)
 	}
 	return []byte(b.String()[:size])
-}
-
-func serveUpstream(payload []byte, cert *tls.Certificate) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		_, _ = w.Write(payload)
-	})}
-	if cert != nil {
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}}
-		go func() { _ = srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { _ = srv.Serve(ln) }()
-	}
-	return ln.Addr().String(), nil
 }
 
 // startProxy runs a proxy binary in front of upstream, started by start.
