@@ -181,9 +181,9 @@ func run(duration time.Duration, conns, rounds int) error {
 				}
 			}
 			self0, up0 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
-			busy0, all0 := machineCPU()
+			m0 := readMachine()
 			r, err := load(s.url, ca, s.token, conns, duration)
-			busy1, all1 := machineCPU()
+			m1 := readMachine()
 			self1, up1 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
 			if s.ownCores {
 				if err := confineLoad(&split.all); err != nil {
@@ -195,8 +195,8 @@ func run(duration time.Duration, conns, rounds int) error {
 			}
 			perRound[s.name] = append(perRound[s.name], r)
 			perScrape := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.total) }
-			line := fmt.Sprintf("round %d %-26s %s, load CPU %.0f µs/scrape, upstream %.0f µs, machine %.0f%% busy", round, s.name, r,
-				perScrape(self1-self0), perScrape(up1-up0), 100*(busy1-busy0)/(all1-all0))
+			line := fmt.Sprintf("round %d %-26s %s, load CPU %.0f µs/scrape, upstream %.0f µs, machine %.0f%% busy, %.1f context switches/scrape", round, s.name, r,
+				perScrape(self1-self0), perScrape(up1-up0), 100*(m1.busy-m0.busy)/(m1.total-m0.total), (m1.switches-m0.switches)/float64(r.total))
 			if s.cmd != nil {
 				line += fmt.Sprintf(", %.2f× direct", r.rps/perRound["direct"][round-1].rps)
 				us := float64((cpuTime(s.cmd.Process.Pid) - cpu0).Microseconds()) / float64(r.total)
@@ -425,22 +425,33 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
 
-// machineCPU returns the busy and total jiffies of all CPUs since boot.
-func machineCPU() (busy, total float64) {
+// machine is the busy and total jiffies of all CPUs and the context
+// switches since boot.
+type machine struct{ busy, total, switches float64 }
+
+func readMachine() machine {
+	var m machine
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 1
+		return machine{total: 1}
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	for i, f := range strings.Fields(line)[1:] {
-		var v float64
-		fmt.Sscan(f, &v)
-		total += v
-		if i != 3 && i != 4 { // idle, iowait
-			busy += v
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		switch {
+		case len(fields) > 1 && fields[0] == "cpu":
+			for i, f := range fields[1:] {
+				var v float64
+				fmt.Sscan(f, &v)
+				m.total += v
+				if i != 3 && i != 4 { // idle, iowait
+					m.busy += v
+				}
+			}
+		case len(fields) == 2 && fields[0] == "ctxt":
+			fmt.Sscan(fields[1], &m.switches)
 		}
 	}
-	return busy, total
+	return m
 }
 
 func rssKB(pid int) int64 {
