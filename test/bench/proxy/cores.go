@@ -10,67 +10,94 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cores splits this machine's CPUs between the load (this process, the
-// load generator, with the plain upstream's process) and a proxy, for the
-// layout in which the proxy has cores of its own, as on a node where the
-// scraper runs elsewhere. Without the split, all three share every core and each
-// request crosses processes that preempt one another on the same CPUs.
-type cores struct {
-	all, load, proxy unix.CPUSet
+// layout says where a setup's processes run: the load generator (this
+// process, the scraper) and the node's processes (the upstream and, when
+// there is one, the proxy in front of it).
+type layout struct {
+	name string
+	// scraper is the CPU set this process moves to for a round, and all
+	// the one it returns to; both nil when the load keeps every core.
+	scraper, all *unix.CPUSet
+	// startOnNode starts the upstream and the proxy.
+	startOnNode func(*exec.Cmd) error
 }
 
-// splitCores gives the first half of the CPUs this process may use to the
-// load and the rest to the proxy. It fails with fewer than two.
-func splitCores() (*cores, error) {
-	c := &cores{}
-	if err := unix.SchedGetaffinity(0, &c.all); err != nil {
-		return nil, fmt.Errorf("reading this process's CPU affinity: %w", err)
+// shared is the layout in which the load generator, the upstream and the
+// proxy share every core, so each scrape crosses processes that preempt
+// one another on the same CPUs.
+func shared() layout {
+	return layout{name: "shared", startOnNode: (*exec.Cmd).Start}
+}
+
+// split is the layout of a GPU node scraped from elsewhere: the first half
+// of the CPUs this process may use runs the load generator, the rest the
+// upstream and the proxy. It fails with fewer than two CPUs.
+func split() (layout, error) {
+	var all, scraper, node unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		return layout{}, fmt.Errorf("reading this process's CPU affinity: %w", err)
 	}
 	var cpus []int
-	for i := 0; i < len(c.all)*64; i++ {
-		if c.all.IsSet(i) {
+	for i := 0; i < len(all)*64; i++ {
+		if all.IsSet(i) {
 			cpus = append(cpus, i)
 		}
 	}
 	if len(cpus) < 2 {
-		return nil, fmt.Errorf("%d CPU available, the split layout needs 2", len(cpus))
+		return layout{}, fmt.Errorf("%d CPU available, the split layout needs 2", len(cpus))
 	}
 	for i, cpu := range cpus {
 		if i < len(cpus)/2 {
-			c.load.Set(cpu)
+			scraper.Set(cpu)
 		} else {
-			c.proxy.Set(cpu)
+			node.Set(cpu)
 		}
 	}
-	return c, nil
+	return layout{
+		name:        "split",
+		scraper:     &scraper,
+		all:         &all,
+		startOnNode: func(cmd *exec.Cmd) error { return startOn(&node, &all, cmd) },
+	}, nil
 }
 
-// startOnProxyCores starts cmd confined to the proxy's CPUs.
-func (c *cores) startOnProxyCores(cmd *exec.Cmd) error { return c.startOn(&c.proxy, cmd) }
+// enter moves the load generator onto the layout's scraper CPUs for a round.
+func (l layout) enter() error {
+	if l.scraper == nil {
+		return nil
+	}
+	return confine(l.scraper)
+}
 
-// startOnLoadCores starts cmd confined to the load's CPUs.
-func (c *cores) startOnLoadCores(cmd *exec.Cmd) error { return c.startOn(&c.load, cmd) }
+// leave gives the load generator back every core after a round.
+func (l layout) leave() error {
+	if l.all == nil {
+		return nil
+	}
+	return confine(l.all)
+}
 
-// startOn starts cmd confined to set. A child inherits the affinity of the
-// thread that forks it, so the fork runs on a locked thread that holds set
-// for the moment; the child's Go runtime then sizes GOMAXPROCS to it, as in
-// a container given those cores.
-func (c *cores) startOn(set *unix.CPUSet, cmd *exec.Cmd) error {
+// startOn starts cmd confined to set, then restores this thread's CPUs to
+// all. A child inherits the affinity of the thread that forks it, so the
+// fork runs on a locked thread that holds set for the moment; the child's
+// Go runtime then sizes GOMAXPROCS to it, as in a container given those
+// cores.
+func startOn(set, all *unix.CPUSet, cmd *exec.Cmd) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := unix.SchedSetaffinity(0, set); err != nil {
 		return fmt.Errorf("confining a child's CPUs: %w", err)
 	}
 	startErr := cmd.Start()
-	if err := unix.SchedSetaffinity(0, &c.all); err != nil {
+	if err := unix.SchedSetaffinity(0, all); err != nil {
 		return fmt.Errorf("restoring this thread's CPUs: %w", err)
 	}
 	return startErr
 }
 
-// confineLoad moves every thread of this process onto set (threads started
+// confine moves every thread of this process onto set (threads started
 // later inherit it from theirs) and sizes GOMAXPROCS to it.
-func confineLoad(set *unix.CPUSet) error {
+func confine(set *unix.CPUSet) error {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return err

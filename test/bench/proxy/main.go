@@ -4,9 +4,11 @@
 // connections, the TokenReviews and SubjectAccessReviews the API server
 // receives for a burst of 2,000 scrapes from 50 concurrent clients with one
 // token, and each proxy's resident memory. The upstream is a process of its
-// own (upstream.go), as an exporter is. Each proxy is measured with every
-// core shared by the load, the upstream and the proxy, and again on cores of
-// its own (see cores.go).
+// own (upstream.go), as an exporter is. Every setup is measured with every
+// core shared by the load, the upstream and the proxy, and again with the
+// load on half of the CPUs and the upstream and the proxy on the other half,
+// as on a GPU node scraped from elsewhere (cores.go); each proxy is compared
+// with the direct scrape in the same layout.
 //
 //	go run ./test/bench/proxy [-duration 4s] [-rounds 5]
 package main
@@ -43,8 +45,8 @@ import (
 )
 
 func main() {
-	if spec, ok := os.LookupEnv(upstreamEnv); ok {
-		if err := serveUpstreamProcess(spec); err != nil {
+	if _, ok := os.LookupEnv(upstreamEnv); ok {
+		if err := serveUpstreamProcess(os.Args[1:]); err != nil {
 			fmt.Fprintln(os.Stderr, "proxy-bench upstream:", err)
 			os.Exit(1)
 		}
@@ -108,61 +110,43 @@ func run(duration time.Duration, conns, rounds int) error {
 	if err != nil {
 		return err
 	}
-	// Each proxy runs in two layouts. "shared": the load generator, the
-	// upstream and the proxy share every core. "own cores": the proxy is
-	// confined to half of the CPUs and the load generator with the upstream
-	// to the other half, as on a node whose scraper runs elsewhere. The
-	// direct upstream always has every core, so each layout compares the
-	// same hardware.
-	split, splitErr := splitCores()
+	// Each setup runs in every layout the machine allows (cores.go), against
+	// the direct scrape of the same layout.
+	layouts := []layout{shared()}
+	if l, err := split(); err != nil {
+		fmt.Println("only the shared layout:", err)
+	} else {
+		layouts = append(layouts, l)
+	}
 	const payloadSize = 32 * 1024
-	upstreamTLS, err := startUpstream(payloadSize, certFile, keyFile, (*exec.Cmd).Start)
-	if err != nil {
-		return err
-	}
-	defer stop(upstreamTLS.cmd)
-	upstreamPlain, err := startUpstream(payloadSize, "", "", (*exec.Cmd).Start)
-	if err != nil {
-		return err
-	}
-	defer stop(upstreamPlain.cmd)
-	type setup struct {
-		name, proxy, bin, url, token string
-		ownCores                     bool
-		cmd                          *exec.Cmd
-		upstream                     *upstream
-	}
-	setups := []*setup{{name: "direct", url: "https://" + upstreamTLS.addr + "/metrics", upstream: upstreamTLS}}
 	proxies := []struct{ name, bin string }{{"rbac-proxy", rbacProxy}, {"kube-rbac-proxy", krp}}
-	for _, p := range proxies {
-		setups = append(setups, &setup{name: p.name + " shared", proxy: p.name, bin: p.bin})
-		if splitErr == nil {
-			setups = append(setups, &setup{name: p.name + " own cores", proxy: p.name, bin: p.bin, ownCores: true})
-		}
-	}
-	if splitErr != nil {
-		fmt.Println("only the shared layout:", splitErr)
-	}
-	// A proxy on cores of its own fronts an upstream that runs on the
-	// load's cores, started there so that its runtime sizes itself to them.
-	var upstreamLoadCores *upstream
-	if splitErr == nil {
-		if upstreamLoadCores, err = startUpstream(payloadSize, "", "", split.startOnLoadCores); err != nil {
+	var setups []*setup
+	var burstUpstream *upstream
+	for _, l := range layouts {
+		overTLS, err := startUpstream(payloadSize, certFile, keyFile, l.startOnNode)
+		if err != nil {
 			return err
 		}
-		defer stop(upstreamLoadCores.cmd)
-	}
-	for _, s := range setups[1:] {
-		start, up := (*exec.Cmd).Start, upstreamPlain
-		if s.ownCores {
-			start, up = split.startOnProxyCores, upstreamLoadCores
-		}
-		cmd, addr, err := startProxy(s.bin, "http://"+up.addr+"/", certFile, keyFile, front.kubeconfig, start)
+		defer stop(overTLS.cmd)
+		plain, err := startUpstream(payloadSize, "", "", l.startOnNode)
 		if err != nil {
-			return fmt.Errorf("%s: %w", s.name, err)
+			return err
 		}
-		defer stop(cmd)
-		s.cmd, s.url, s.token, s.upstream = cmd, "https://"+addr+"/metrics", token, up
+		defer stop(plain.cmd)
+		if burstUpstream == nil {
+			burstUpstream = plain
+		}
+		direct := &setup{name: "direct " + l.name, layout: l, url: "https://" + overTLS.addr + "/metrics", upstream: overTLS}
+		setups = append(setups, direct)
+		for _, p := range proxies {
+			cmd, addr, err := startProxy(p.bin, "http://"+plain.addr+"/", certFile, keyFile, front.kubeconfig, l.startOnNode)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", p.name, l.name, err)
+			}
+			defer stop(cmd)
+			setups = append(setups, &setup{name: p.name + " " + l.name, proxy: p.name, layout: l, cmd: cmd,
+				url: "https://" + addr + "/metrics", token: token, upstream: plain, direct: direct})
+		}
 	}
 	// Rounds interleave the setups so that load from elsewhere on the
 	// machine hits all of them alike; each setup's figure is its median round.
@@ -175,20 +159,16 @@ func run(duration time.Duration, conns, rounds int) error {
 			if s.cmd != nil {
 				cpu0 = cpuTime(s.cmd.Process.Pid)
 			}
-			if s.ownCores {
-				if err := confineLoad(&split.load); err != nil {
-					return err
-				}
+			if err := s.layout.enter(); err != nil {
+				return err
 			}
 			self0, up0 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
 			m0 := readMachine()
 			r, err := load(s.url, ca, s.token, conns, duration)
 			m1 := readMachine()
 			self1, up1 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
-			if s.ownCores {
-				if err := confineLoad(&split.all); err != nil {
-					return err
-				}
+			if err := s.layout.leave(); err != nil {
+				return err
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
@@ -198,8 +178,8 @@ func run(duration time.Duration, conns, rounds int) error {
 			line := fmt.Sprintf("round %d %-26s %s, load CPU %.0f µs/scrape, upstream %.0f µs, machine %.0f%% busy, %.1f context switches/scrape", round, s.name, r,
 				perScrape(self1-self0), perScrape(up1-up0), 100*(m1.busy-m0.busy)/(m1.total-m0.total), (m1.switches-m0.switches)/float64(r.total))
 			if s.cmd != nil {
-				line += fmt.Sprintf(", %.2f× direct", r.rps/perRound["direct"][round-1].rps)
-				us := float64((cpuTime(s.cmd.Process.Pid) - cpu0).Microseconds()) / float64(r.total)
+				line += fmt.Sprintf(", %.2f× direct", r.rps/perRound[s.direct.name][round-1].rps)
+				us := perScrape(cpuTime(s.cmd.Process.Pid) - cpu0)
 				cpuPerReq[s.name] = append(cpuPerReq[s.name], us)
 				line += fmt.Sprintf(", proxy CPU %.0f µs/scrape", us)
 			}
@@ -221,14 +201,16 @@ func run(duration time.Duration, conns, rounds int) error {
 		cpu[name] = v[len(v)/2]
 	}
 	rss := map[string]int64{}
-	for _, s := range setups[1:] {
-		rss[s.name] = rssKB(s.cmd.Process.Pid)
+	for _, s := range setups {
+		if s.cmd != nil {
+			rss[s.name] = rssKB(s.cmd.Process.Pid)
+		}
 	}
 
 	// The burst, on fresh processes with empty caches.
 	bursts := map[string][2]int64{}
 	for _, p := range proxies {
-		cmd, addr, err := startProxy(p.bin, "http://"+upstreamPlain.addr+"/", certFile, keyFile, front.kubeconfig, (*exec.Cmd).Start)
+		cmd, addr, err := startProxy(p.bin, "http://"+burstUpstream.addr+"/", certFile, keyFile, front.kubeconfig, (*exec.Cmd).Start)
 		if err != nil {
 			return err
 		}
@@ -243,42 +225,51 @@ func run(duration time.Duration, conns, rounds int) error {
 		fmt.Printf("%-16s burst: %d/2000 scrapes OK from 50 clients, one token: %d TokenReviews, %d SubjectAccessReviews\n", p.name, ok, tr, sar)
 	}
 
-	d := results["direct"]
 	fmt.Println()
-	fmt.Println("| setup | layout | req/s | p99 | vs direct | proxy CPU per scrape | TokenReviews / SARs for 2,000 scrapes | RSS |")
+	fmt.Println("| setup | layout | req/s | p99 | vs direct (rounds) | proxy CPU per scrape | TokenReviews / SARs for 2,000 scrapes | RSS |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
-	fmt.Printf("| upstream direct (TLS) | every core | %.0f | %v | 1.00× | — | — | — |\n", d.rps, d.p99.Round(10*time.Microsecond))
-	for _, s := range setups[1:] {
-		r, b := results[s.name], bursts[s.proxy]
-		layout := "shared"
-		if s.ownCores {
-			layout = "own cores"
+	for _, s := range setups {
+		r := results[s.name]
+		if s.cmd == nil {
+			fmt.Printf("| upstream direct (TLS) | %s | %.0f | %v | 1.00× | — | — | — |\n", s.layout.name, r.rps, r.p99.Round(10*time.Microsecond))
+			continue
 		}
 		label := s.proxy
 		if s.proxy == "kube-rbac-proxy" {
 			label += " v0.19.1"
 		}
-		fmt.Printf("| %s | %s | %.0f | %v | %.2f× | %.0f µs | %d / %d | %d MiB |\n", label, layout, r.rps, r.p99.Round(10*time.Microsecond),
-			medianRatio(perRound[s.name], perRound["direct"]), cpu[s.name], b[0], b[1], rss[s.name]/1024)
+		b := bursts[s.proxy]
+		fmt.Printf("| %s | %s | %.0f | %v | %s | %.0f µs | %d / %d | %d MiB |\n", label, s.layout.name, r.rps, r.p99.Round(10*time.Microsecond),
+			ratios(perRound[s.name], perRound[s.direct.name]), cpu[s.name], b[0], b[1], rss[s.name]/1024)
 	}
 	fmt.Println()
-	for _, layout := range []string{"shared", "own cores"} {
-		if a, ok := perRound["rbac-proxy "+layout]; ok {
-			fmt.Printf("rbac-proxy / kube-rbac-proxy throughput, %s: %.2f×\n", layout, medianRatio(a, perRound["kube-rbac-proxy "+layout]))
-		}
+	for _, l := range layouts {
+		fmt.Printf("rbac-proxy / kube-rbac-proxy throughput, %s: %s\n", l.name,
+			ratios(perRound["rbac-proxy "+l.name], perRound["kube-rbac-proxy "+l.name]))
 	}
-	fmt.Println("(req/s, p99 and CPU: each setup's median round; ratios: the median of the per-round ratios)")
+	fmt.Println("(req/s, p99 and CPU: each setup's median round; ratios: the median of the per-round ratios, then their range)")
 	return nil
 }
 
-// medianRatio is the median over rounds of a[i].rps / b[i].rps.
-func medianRatio(a, b []result) float64 {
+// setup is one thing measured in one layout: the upstream scraped directly,
+// or a proxy in front of it.
+type setup struct {
+	name, proxy, url, token string
+	layout                  layout
+	cmd                     *exec.Cmd // the proxy; nil for the direct scrape
+	upstream                *upstream
+	direct                  *setup // the direct scrape of the same layout, for a proxy
+}
+
+// ratios is the median over rounds of a[i].rps / b[i].rps, then the lowest
+// and highest of them.
+func ratios(a, b []result) string {
 	r := make([]float64, 0, len(a))
 	for i := range a {
 		r = append(r, a[i].rps/b[i].rps)
 	}
 	sort.Float64s(r)
-	return r[len(r)/2]
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", r[len(r)/2], r[0], r[len(r)-1])
 }
 
 func goBuild(dir, out, pkg string) error {

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,9 +19,11 @@ import (
 // never leave one Go runtime, while a proxied one crosses two processes
 // and back, and the ratio would charge the proxy for that difference too.
 //
-// The bench starts its own binary again with upstreamEnv set to the
-// payload size; the child listens, prints its address on one line and
-// serves until it is killed.
+// The bench starts its own binary again with upstreamEnv set and the
+// payload size, certificate and key files (both empty for plain HTTP) as
+// arguments. The child listens, prints its address on one line and serves
+// until its standard input closes, which happens when the bench exits in
+// any way, killed included.
 const upstreamEnv = "PROXY_BENCH_UPSTREAM"
 
 // upstream is a running upstream process.
@@ -35,14 +39,21 @@ func startUpstream(size int, certFile, keyFile string, start func(*exec.Cmd) err
 	if err != nil {
 		return nil, fmt.Errorf("finding this binary to start the upstream: %w", err)
 	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d,%s,%s", upstreamEnv, size, certFile, keyFile))
+	cmd := exec.Command(self, strconv.Itoa(size), certFile, keyFile)
+	cmd.Env = append(os.Environ(), upstreamEnv+"=1")
 	cmd.Stderr = os.Stderr
+	// The child exits when this pipe closes; nothing is ever written to it.
+	if _, err := cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
 	if err := start(cmd); err != nil {
+		if cmd.Process != nil {
+			stop(cmd)
+		}
 		return nil, fmt.Errorf("starting the upstream: %w", err)
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
@@ -53,34 +64,39 @@ func startUpstream(size int, certFile, keyFile string, start func(*exec.Cmd) err
 	return &upstream{cmd: cmd, addr: strings.TrimSpace(line)}, nil
 }
 
-// serveUpstreamProcess is the child's main: spec is upstreamEnv's value,
-// "size,certFile,keyFile", with both files empty for plain HTTP.
-func serveUpstreamProcess(spec string) error {
-	var size int
-	parts := strings.SplitN(spec, ",", 3)
-	if len(parts) != 3 {
-		return fmt.Errorf("%s=%q: want size,certFile,keyFile", upstreamEnv, spec)
+// serveUpstreamProcess is the child's main; args are the payload size, the
+// certificate file and the key file.
+func serveUpstreamProcess(args []string) error {
+	if len(args) != 3 {
+		return fmt.Errorf("arguments %q: want size, certificate file and key file", args)
 	}
-	if _, err := fmt.Sscan(parts[0], &size); err != nil {
-		return fmt.Errorf("%s=%q: size: %w", upstreamEnv, spec, err)
+	size, err := strconv.Atoi(args[0])
+	if err != nil {
+		return fmt.Errorf("payload size %q: %w", args[0], err)
 	}
 	payload := dcgmPayload(size)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		_, _ = w.Write(payload)
 	})}
+	if args[1] != "" {
+		cert, err := tls.LoadX509KeyPair(args[1], args[2])
+		if err != nil {
+			return fmt.Errorf("loading the upstream's certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
 	fmt.Println(ln.Addr().String())
-	if parts[1] == "" {
+	if srv.TLSConfig == nil {
 		return srv.Serve(ln)
 	}
-	cert, err := tls.LoadX509KeyPair(parts[1], parts[2])
-	if err != nil {
-		return fmt.Errorf("loading the upstream's certificate: %w", err)
-	}
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	return srv.ServeTLS(ln, "", "")
 }
