@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -56,14 +57,18 @@ func main() {
 	conns := flag.Int("connections", 32, "keep-alive connections of the load")
 	rounds := flag.Int("rounds", 5, "interleaved rounds per setup")
 	flag.Parse()
-	if err := run(*duration, *conns, *rounds); err != nil {
+	// An interrupt stops the load at once and ends the run through its
+	// deferred stops, so no proxy, upstream or control plane outlives it.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, *duration, *conns, *rounds)
+	cancel()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxy-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration time.Duration, conns, rounds int) error {
-	ctx := context.Background()
+func run(ctx context.Context, duration time.Duration, conns, rounds int) error {
 	work, err := os.MkdirTemp("", "proxy-bench-")
 	if err != nil {
 		return err
@@ -164,7 +169,7 @@ func run(duration time.Duration, conns, rounds int) error {
 			}
 			self0, up0 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
 			m0 := readMachine()
-			r, err := load(s.url, ca, s.token, conns, duration)
+			r, err := load(ctx, s.url, ca, s.token, conns, duration)
 			m1 := readMachine()
 			self1, up1 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
 			if err := s.layout.leave(); err != nil {
@@ -215,7 +220,7 @@ func run(duration time.Duration, conns, rounds int) error {
 			return err
 		}
 		front.reset()
-		ok, err := burst("https://"+addr+"/metrics", ca, token, 50, 2000)
+		ok, err := burst(ctx, "https://"+addr+"/metrics", ca, token, 50, 2000)
 		stop(cmd)
 		if err != nil {
 			return fmt.Errorf("%s burst: %w", p.name, err)
@@ -499,7 +504,7 @@ func scrape(c *http.Client, u, token string) error {
 }
 
 // load runs conns closed-loop clients for d after a 2s warm-up.
-func load(u string, ca *testpki.CA, token string, conns int, d time.Duration) (result, error) {
+func load(ctx context.Context, u string, ca *testpki.CA, token string, conns int, d time.Duration) (result, error) {
 	clients := make([]*http.Client, conns)
 	for i := range clients {
 		clients[i] = newClient(ca)
@@ -519,7 +524,7 @@ func load(u string, ca *testpki.CA, token string, conns int, d time.Duration) (r
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			for time.Now().Before(stopAt) {
+			for time.Now().Before(stopAt) && ctx.Err() == nil {
 				t0 := time.Now()
 				err := scrape(clients[i], u, token)
 				if err == nil {
@@ -537,6 +542,9 @@ func load(u string, ca *testpki.CA, token string, conns int, d time.Duration) (r
 		}(i)
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return result{}, err
+	}
 	elapsed := time.Since(start)
 	var all []time.Duration
 	for _, l := range lat {
@@ -556,7 +564,7 @@ func load(u string, ca *testpki.CA, token string, conns int, d time.Duration) (r
 }
 
 // burst sends total scrapes from clients concurrent clients, all at once.
-func burst(u string, ca *testpki.CA, token string, clients, total int) (int64, error) {
+func burst(ctx context.Context, u string, ca *testpki.CA, token string, clients, total int) (int64, error) {
 	var ok atomic.Int64
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
@@ -566,7 +574,7 @@ func burst(u string, ca *testpki.CA, token string, clients, total int) (int64, e
 			defer wg.Done()
 			c := newClient(ca)
 			<-gate
-			for j := 0; j < total/clients; j++ {
+			for j := 0; j < total/clients && ctx.Err() == nil; j++ {
 				if scrape(c, u, token) == nil {
 					ok.Add(1)
 				}
@@ -575,5 +583,5 @@ func burst(u string, ca *testpki.CA, token string, clients, total int) (int64, e
 	}
 	close(gate)
 	wg.Wait()
-	return ok.Load(), nil
+	return ok.Load(), ctx.Err()
 }
