@@ -45,6 +45,10 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
 
+// payloadSize is the size of the upstream's exposition, which every
+// scrape checks it received whole.
+const payloadSize = 32 * 1024
+
 func main() {
 	if _, ok := os.LookupEnv(upstreamEnv); ok {
 		if err := serveUpstreamProcess(os.Args[1:]); err != nil {
@@ -123,7 +127,6 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int) error {
 	} else {
 		layouts = append(layouts, l)
 	}
-	const payloadSize = 32 * 1024
 	proxies := []struct{ name, bin string }{{"rbac-proxy", rbacProxy}, {"kube-rbac-proxy", krp}}
 	var setups []*setup
 	var burstUpstream *upstream
@@ -497,7 +500,7 @@ func scrape(c *http.Client, u, token string) error {
 	}
 	n, _ := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || n != 32*1024 {
+	if resp.StatusCode != 200 || n != payloadSize {
 		return fmt.Errorf("status %d, %d bytes", resp.StatusCode, n)
 	}
 	return nil
