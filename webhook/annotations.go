@@ -38,6 +38,10 @@ const (
 	AnnotationUpstreamListen     = Prefix + "upstream-listen"
 	AnnotationUpstreamPort       = Prefix + "upstream-port"
 
+	// LabelStatus carries StatusInjected too, as a label: the certificate controller's informer
+	// selects injected Pods by it. A Pod author can set it; the controller verifies the Pod.
+	LabelStatus = Prefix + "status"
+
 	// StatusInjected is the value of AnnotationStatus on a Pod the injector has rendered.
 	StatusInjected = "injected"
 
@@ -130,13 +134,13 @@ func Annotations() []AnnotationSpec {
 		},
 		{
 			Name:        AnnotationAllowedClients,
-			Allowed:     "comma-separated user names / certificate CNs (`static` only)",
+			Allowed:     "comma-separated user names / certificate CNs, without double quotes (`\"`) (`static` only)",
 			Flags:       []string{FlagAllowedUsers},
 			Description: "Clients allowed with `authz: static`.",
 		},
 		{
 			Name:        AnnotationAllowedGroups,
-			Allowed:     "comma-separated group names / certificate Os (`static` only)",
+			Allowed:     "comma-separated group names / certificate Os, without double quotes (`\"`) (`static` only)",
 			Flags:       []string{FlagAllowedGroups},
 			Description: "Groups allowed with `authz: static`.",
 		},
@@ -148,25 +152,25 @@ func Annotations() []AnnotationSpec {
 		},
 		{
 			Name:        AnnotationClientCA,
-			Allowed:     "`issuer`, `configmap:NAME[/KEY]`, `secret:NAME[/KEY]` (KEY defaults to `ca.crt`)",
+			Allowed:     "`scrapers`, `configmap:NAME[/KEY]`, `secret:NAME[/KEY]` (KEY defaults to `ca.crt`)",
 			Flags:       []string{FlagClientCAFile},
-			Description: "Turns on client-certificate authentication; `issuer` trusts the `ca.crt` of the proxy's own TLS Secret.",
+			Description: "Turns on client-certificate authentication. `scrapers` trusts the injector's own CA of scrapers' client certificates (webhook `--scrapers-ca-secret`), which signs no workload's serving certificate; the injector keeps it in the ConfigMap `" + ScrapersCAConfigMap + "` of the Pod's namespace. `issuer` is refused: the CA that signs serving certificates must never authenticate clients.",
 		},
 		{
 			Name:        AnnotationTokenAudiences,
-			Allowed:     "comma-separated audiences",
+			Allowed:     "comma-separated audiences, without double quotes (`\"`)",
 			Flags:       []string{FlagAuthTokenAudiences},
 			Description: "Audiences a bearer token must carry.",
 		},
 		{
 			Name:        AnnotationAllowPaths,
-			Allowed:     "comma-separated paths starting with `/` (`*` globs); not with `ignore-paths`",
+			Allowed:     "comma-separated `path.Match` patterns starting with `/` (`*`, `?`, `[a-z]`, `\\` escapes), without double quotes (`\"`); not with `ignore-paths`",
 			Flags:       []string{FlagAllowPaths},
 			Description: "Only these paths are proxied; everything else is refused.",
 		},
 		{
 			Name:        AnnotationIgnorePaths,
-			Allowed:     "comma-separated paths starting with `/` (`*` globs); not with `allow-paths`",
+			Allowed:     "comma-separated `path.Match` patterns starting with `/` (`*`, `?`, `[a-z]`, `\\` escapes), without double quotes (`\"`); not with `allow-paths`",
 			Flags:       []string{FlagIgnorePaths},
 			Description: "These paths are proxied without authentication or authorization.",
 		},
@@ -179,13 +183,13 @@ func Annotations() []AnnotationSpec {
 		},
 		{
 			Name:        AnnotationIssuer,
-			Allowed:     "`Issuer/NAME`, `ClusterIssuer/NAME`, `KIND.GROUP/NAME` (external issuers)",
+			Allowed:     "`Issuer/NAME`, `ClusterIssuer/NAME`, `KIND.GROUP/NAME` (external issuers), among those the webhook allows (`--allowed-issuers`)",
 			Default:     "webhook `--default-issuer`",
-			Description: "The issuer that signs the workload's Certificate.",
+			Description: "The issuer that signs the workload's Certificate. Only the default issuer, the issuers listed in `--allowed-issuers` and, with `Issuer/*` there, the Issuers of the Pod's own namespace; anything else denies the Pod.",
 		},
 		{
 			Name:        AnnotationDNSNames,
-			Allowed:     "comma-separated DNS names (`*.` wildcards allowed)",
+			Allowed:     "comma-separated DNS names inside the Pod's namespace (`X.NS.svc`, `X.NS.svc.<cluster domain>`, `X.NS`, `*.` wildcards of these) or under a suffix the webhook allows (`--allowed-dns-suffixes`); never the API server's names",
 			Description: "Extra SANs on the workload's Certificate, besides `NAME`, `NAME.NS`, `NAME.NS.svc` and `NAME.NS.svc.<cluster domain>`.",
 		},
 	}

@@ -47,23 +47,22 @@ func proxyArgs(p *Policy) []string {
 		FlagTLSPrivateKeyFile+"="+tlsMountPath+"/tls.key",
 	)
 	if p.ClientCA != nil {
-		path := tlsMountPath + "/" + defaultCAKey
-		if p.ClientCA.Source != ClientCAIssuer {
-			path = clientCAMountPath + "/" + defaultCAKey
-		}
-		args = append(args, FlagClientCAFile+"="+path)
+		args = append(args, FlagClientCAFile+"="+clientCAMountPath+"/"+defaultCAKey)
 	}
-	list := func(flag string, values []string) {
-		if len(values) > 0 {
-			args = append(args, flag+"="+strings.Join(values, ","))
+	lists := policyLists(p)
+	list := func(flag string) {
+		for _, l := range lists {
+			if l.Flag == flag && len(l.Values) > 0 {
+				args = append(args, flag+"="+strings.Join(l.Values, ","))
+			}
 		}
 	}
-	list(FlagAuthTokenAudiences, p.TokenAudiences)
-	list(FlagAllowPaths, p.AllowPaths)
-	list(FlagIgnorePaths, p.IgnorePaths)
+	list(FlagAuthTokenAudiences)
+	list(FlagAllowPaths)
+	list(FlagIgnorePaths)
 	args = append(args, FlagAuthz+"="+string(p.Authz))
-	list(FlagAllowedUsers, p.AllowedUsers)
-	list(FlagAllowedGroups, p.AllowedGroups)
+	list(FlagAllowedUsers)
+	list(FlagAllowedGroups)
 	if ra := p.ResourceAttributes; ra != nil {
 		var kv []string
 		for _, k := range resourceAttributeKeys(ra) {
@@ -79,4 +78,23 @@ func proxyArgs(p *Policy) []string {
 		args = append(args, FlagVerbosity+"="+strconv.Itoa(p.Verbosity))
 	}
 	return args
+}
+
+// policyList is one of the Policy's lists and the proxy flag it is rendered to, comma-joined.
+type policyList struct {
+	Flag   string
+	Values []string
+}
+
+// policyLists are the Policy's lists by flag. proxyArgs renders them from here and
+// checkProxyArgs compares the proxy's reading of the rendered flags with them, so the two cannot
+// disagree about which list goes to which flag.
+func policyLists(p *Policy) []policyList {
+	return []policyList{
+		{FlagAuthTokenAudiences, p.TokenAudiences},
+		{FlagAllowPaths, p.AllowPaths},
+		{FlagIgnorePaths, p.IgnorePaths},
+		{FlagAllowedUsers, p.AllowedUsers},
+		{FlagAllowedGroups, p.AllowedGroups},
+	}
 }

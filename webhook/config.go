@@ -48,6 +48,19 @@ type Config struct {
 	ProxyVerbosity int `json:"proxyVerbosity"`
 	// ClusterDomain is the suffix of the Certificate's fully qualified DNS name.
 	ClusterDomain string `json:"clusterDomain"`
+	// AllowedIssuers are the issuers a Pod may name in rbac-proxy.io/issuer besides the default
+	// one, in the annotation's syntax; "Issuer/*" allows every Issuer of the Pod's own namespace.
+	// Empty: only the default issuer.
+	AllowedIssuers []string `json:"allowedIssuers"`
+	// AllowedDNSSuffixes are domains outside the cluster under which rbac-proxy.io/dns-names may
+	// ask for names (gpu.corp.example allows x.gpu.corp.example and *.gpu.corp.example). Names in
+	// the Pod's own namespace are always allowed.
+	AllowedDNSSuffixes []string `json:"allowedDNSSuffixes"`
+	// ScrapersCASecret is NAMESPACE/NAME of the Secret of the CA of scrapers' client certificates
+	// (a cert-manager CA Certificate's Secret; its tls.crt is the CA), trusted by
+	// rbac-proxy.io/client-ca: scrapers. It must never be a CA that also signs workloads' serving
+	// certificates. Empty: client-ca scrapers is refused.
+	ScrapersCASecret string `json:"scrapersCASecret"`
 }
 
 // ResourceConfig holds the proxy container's requests and limits.
@@ -86,7 +99,21 @@ type Defaults struct {
 	Resources     corev1.ResourceRequirements
 	Verbosity     int
 	ClusterDomain string
+	// AllowedIssuers are the issuers Pods may name, the default one included.
+	AllowedIssuers IssuerAllowList
+	// DNSSuffixes are the allowed domains outside the namespace, each without a leading dot.
+	DNSSuffixes []string
+	// ScrapersCA locates the scrapers' CA Secret; nil when none is configured.
+	ScrapersCA *SecretRef
 }
+
+// SecretRef names a Secret in a namespace.
+type SecretRef struct {
+	Namespace string
+	Name      string
+}
+
+func (r SecretRef) String() string { return r.Namespace + "/" + r.Name }
 
 // Compile validates the Config and returns the Defaults; the error names every bad setting by
 // its config-file key.
@@ -135,6 +162,43 @@ func (c Config) Compile() (*Defaults, error) {
 	}
 	if msgs := dnsSubdomainErrors(c.ClusterDomain); len(msgs) > 0 {
 		bad("clusterDomain", c.ClusterDomain, "a DNS domain ("+strings.Join(msgs, "; ")+")")
+	}
+	d.AllowedIssuers = IssuerAllowList{Default: d.Issuer}
+	for i, v := range c.AllowedIssuers {
+		key := fmt.Sprintf("allowedIssuers[%d]", i)
+		if v == namespacedIssuers {
+			d.AllowedIssuers.Namespaced = true
+			continue
+		}
+		ref, problem := parseIssuer(v)
+		if problem != "" {
+			bad(key, v, issuerAllowed+" or "+namespacedIssuers+" ("+problem+")")
+			continue
+		}
+		d.AllowedIssuers.Named = append(d.AllowedIssuers.Named, *ref)
+	}
+	for i, v := range c.AllowedDNSSuffixes {
+		suffix := strings.TrimPrefix(v, ".")
+		msgs := dnsSubdomainErrors(suffix)
+		if len(msgs) == 0 && !strings.Contains(suffix, ".") {
+			msgs = []string{"a top-level domain alone would allow every name under it"}
+		}
+		if len(msgs) == 0 && clusterSuffix(suffix, c.ClusterDomain) {
+			msgs = []string{"names inside the cluster are allowed per namespace, never by suffix"}
+		}
+		if len(msgs) > 0 {
+			bad(fmt.Sprintf("allowedDNSSuffixes[%d]", i), v, "a DNS domain outside the cluster, e.g. gpu.corp.example ("+strings.Join(msgs, "; ")+")")
+			continue
+		}
+		d.DNSSuffixes = append(d.DNSSuffixes, suffix)
+	}
+	if c.ScrapersCASecret != "" {
+		ns, name, ok := strings.Cut(c.ScrapersCASecret, "/")
+		if !ok || len(dnsLabelErrors(ns)) > 0 || len(dnsSubdomainErrors(name)) > 0 {
+			bad("scrapersCASecret", c.ScrapersCASecret, "NAMESPACE/NAME of the Secret of the scrapers' CA (its tls.crt)")
+		} else {
+			d.ScrapersCA = &SecretRef{Namespace: ns, Name: name}
+		}
 	}
 	res := corev1.ResourceRequirements{}
 	quantity := func(key, value string, name corev1.ResourceName, list *corev1.ResourceList) {

@@ -66,7 +66,8 @@ func inputProblems(pod *corev1.Pod) bool {
 
 // FuzzInject admits arbitrary Pods with arbitrary annotations. Whatever comes in: no panic; a
 // denial names an rbac-proxy.io annotation; a patch applies to the request's Pod and gives exactly
-// Render's output; and the injected Pod keeps the invariants podProblems checks.
+// Render's output; the injected Pod keeps the invariants podProblems checks; and its proxy's
+// arguments parse and validate with the proxy's own flags, with every list as the policy has it.
 func FuzzInject(f *testing.F) {
 	files, err := filepath.Glob("testdata/mutation/*.yaml")
 	if err != nil {
@@ -86,6 +87,23 @@ func FuzzInject(f *testing.F) {
 		f.Add(raw, encodeAnnotations(ann), c.NamespaceLabels == nil, false)
 	}
 	f.Add([]byte(`{"spec":{"containers":[{"name":"a","ports":[{"name":"metrics","containerPort":1}]}]}}`), "rbac-proxy.io/proxy-port=1", true, true)
+	// Values the webhook once admitted and the proxy then refused at start (or read as another
+	// list): path.Match syntax errors, and double quotes, which pflag's CSV reading of list flags
+	// either refuses or takes as quoting.
+	bare := []byte(`{"metadata":{"name":"web"},"spec":{"containers":[{"name":"app","ports":[{"name":"metrics","containerPort":9090}]}]}}`)
+	for _, ann := range []map[string]string{
+		{AnnotationAllowPaths: "/["},
+		{AnnotationAllowPaths: `/metrics"`},
+		{AnnotationIgnorePaths: `/[a-],/healthz\`},
+		{AnnotationTokenAudiences: `"rbac-proxy`},
+		{AnnotationTokenAudiences: `""`},
+		{AnnotationAuthz: "static", AnnotationAllowedGroups: `"a,b"`},
+		{AnnotationAuthz: "static", AnnotationAllowedGroups: `team"a`},
+		{AnnotationAuthz: "static", AnnotationAllowedClients: `"admin"`},
+		{AnnotationResourceAttributes: "resource={{"},
+	} {
+		f.Add(bare, encodeAnnotations(ann), true, false)
+	}
 
 	f.Fuzz(func(t *testing.T, podJSON []byte, annotations string, nsEnabled, containerMode bool) {
 		pod := &corev1.Pod{}
@@ -158,6 +176,15 @@ func FuzzInject(f *testing.F) {
 		}
 		if !IsInjected(&out) {
 			t.Fatal("the injected Pod is not recognized as injected")
+		}
+		// The proxy starts with what was admitted and enforces the lists the webhook parsed: a
+		// Pod admitted with flags the proxy refuses never runs.
+		c := injectedProxy(&out)
+		if c == nil {
+			t.Fatal("the injected Pod has no proxy container")
+		}
+		if problems := proxyArgsProblems(c.Args, p); len(problems) > 0 {
+			t.Fatalf("admitted, but %s\nannotations: %q", strings.Join(problems, "; "), pod.Annotations)
 		}
 		// Admitting the result again changes nothing.
 		resp2, outcome2 := e.handler.admit(context.Background(), request(t, &out, admissionv1.Create, false))

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,17 +21,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
 
-// Handler is the admission handler for Pod CREATE: decision → policy → render → Certificate →
-// patch and warnings.
+// Handler is the admission handler for Pod CREATE: decision → policy → render → patch and
+// warnings. It has no side effects: the Certificate is the certificate controller's, from the Pod
+// the API server stores, so a forged, replayed or dry-run AdmissionReview changes nothing.
 type Handler struct {
 	Defaults *Defaults
 	// Cache reads Namespaces (as metadata); API, when set, is asked on a cache miss only.
 	Cache client.Reader
 	API   client.Reader
-	// Owners finds the workload of a Pod.
+	// Owners finds the workload of a Pod, which names its Certificate and Secret.
 	Owners *OwnerResolver
-	// Certificates ensures the workload's Certificate.
-	Certificates *CertificateEnsurer
 	// Services, when set, lists the namespace's Services (from the cache) for the rename-mode
 	// warnings; nil when the webhook may not watch them.
 	Services client.Reader
@@ -76,7 +74,6 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 	if namespace == "" {
 		namespace = pod.Namespace
 	}
-	dryRun := req.DryRun != nil && *req.DryRun
 
 	nsLabels, err := h.namespaceLabels(ctx, namespace)
 	if err != nil {
@@ -90,11 +87,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 	case VerdictSkip:
 		return admission.Allowed("rbac-proxy: " + decision.Reason), OutcomeSkipped
 	case VerdictInjected:
-		warnings, err := h.ensureForInjected(ctx, pod, namespace, dryRun)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, err), OutcomeError
-		}
-		return admission.Allowed("rbac-proxy: " + decision.Reason).WithWarnings(warnings...), OutcomeAlreadyInjected
+		return admission.Allowed("rbac-proxy: " + decision.Reason), OutcomeAlreadyInjected
 	}
 
 	workload, err := h.Owners.Resolve(ctx, pod, namespace)
@@ -110,15 +103,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 	before := recordBefore(pod)
 	renderInPlace(pod, policy)
 
-	var warnings []string
-	if c := policy.TLS.Certificate; c != nil {
-		w, err := h.ensureCertificate(ctx, NewCertificate(c, namespace, workload), dryRun)
-		if err != nil {
-			return admission.Errored(http.StatusInternalServerError, err), OutcomeError
-		}
-		warnings = append(warnings, w...)
-	}
-	warnings = append(warnings, h.accessWarnings(ctx, pod, namespace, policy)...)
+	warnings := h.accessWarnings(ctx, pod, namespace, policy)
 	if policy.Mode == PortModeRename {
 		warnings = append(warnings, h.serviceWarnings(ctx, pod, namespace, policy)...)
 		warnings = append(warnings, fmt.Sprintf("rbac-proxy: the app still listens on port %d on the Pod's address; bind it to 127.0.0.1 or restrict it with a NetworkPolicy, or clients can bypass the proxy (%s=takeover moves it when a preset or %s says how)", policy.Target.Number, AnnotationPortMode, AnnotationUpstreamListen))
@@ -130,55 +115,6 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 		AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &patchType},
 	}
 	return resp.WithWarnings(warnings...), OutcomeInjected
-}
-
-// ensureCertificate creates or updates the workload's Certificate, except on dry-run.
-func (h *Handler) ensureCertificate(ctx context.Context, cert *cmapi.Certificate, dryRun bool) ([]string, error) {
-	var warnings []string
-	if len(cert.OwnerReferences) == 0 {
-		warnings = append(warnings, fmt.Sprintf("rbac-proxy: Certificate %s has no owner (the Pod has no controller, and no UID before it is created); delete it and its Secret when the Pod is gone", cert.Name))
-	}
-	if dryRun {
-		return warnings, nil
-	}
-	res, err := h.Certificates.Ensure(ctx, cert)
-	if err != nil {
-		return nil, err
-	}
-	if res != CertificateExists {
-		h.Log.Info("certificate "+string(res), "namespace", cert.Namespace, "certificate", cert.Name)
-	}
-	return warnings, nil
-}
-
-// ensureForInjected ensures the Certificate of a Pod injected before admission (inject -f): the
-// Pod is left as it is, but the Secret it mounts must come from somewhere.
-func (h *Handler) ensureForInjected(ctx context.Context, pod *corev1.Pod, namespace string, dryRun bool) ([]string, error) {
-	if _, ok := pod.Annotations[AnnotationTLSSecret]; ok {
-		return nil, nil
-	}
-	secret := ""
-	for _, v := range pod.Spec.Volumes {
-		if v.Name == volumeTLS && v.Secret != nil {
-			secret = v.Secret.SecretName
-		}
-	}
-	if secret == "" {
-		return nil, nil
-	}
-	workload, err := h.Owners.Resolve(ctx, pod, namespace)
-	if err != nil {
-		return nil, err
-	}
-	errs := &errorList{}
-	tls := parseTLS(pod.Annotations, PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload}, errs)
-	switch {
-	case errs.err() != nil:
-		return []string{"rbac-proxy: the Pod was injected before admission; no Certificate for Secret " + secret + ": " + errs.err().Error()}, nil
-	case tls.Certificate == nil || tls.SecretName != secret:
-		return []string{fmt.Sprintf("rbac-proxy: the Pod was injected before admission and mounts Secret %s, but its workload %s %s has Certificate %s; no Certificate was ensured", secret, workload.Kind, workload.Name, tls.SecretName)}, nil
-	}
-	return h.ensureCertificate(ctx, NewCertificate(tls.Certificate, namespace, workload), dryRun)
 }
 
 // accessWarnings tells the user when the Pod's ServiceAccount cannot make the reviews the proxy

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	evanjsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -39,22 +38,23 @@ const testNamespace = "team"
 func testConfig() Config {
 	c := DefaultConfig("rbac-proxy:test")
 	c.DefaultIssuer = "ClusterIssuer/rbac-proxy-ca"
+	c.ScrapersCASecret = "rbac-proxy/rbac-proxy-scrapers-ca"
 	return c
 }
 
-// env is a handler over fake clients that records what it writes.
+// env is a handler over fake clients that records what it writes: admission must write nothing.
 type env struct {
 	handler *Handler
 	cache   client.Client
-	// writes are the Certificate creates and updates, in order.
-	writes []certWrite
+	// writes are the objects created or updated, in order; SubjectAccessReviews are not writes.
+	writes []objectWrite
 	// reviews counts the SubjectAccessReviews made.
 	reviews int
 }
 
-type certWrite struct {
-	Action string             `json:"action"`
-	Object *cmapi.Certificate `json:"object"`
+type objectWrite struct {
+	Action string        `json:"action"`
+	Object client.Object `json:"object"`
 }
 
 type envOptions struct {
@@ -82,28 +82,22 @@ func newEnv(t testing.TB, o envOptions) *env {
 				e.reviews++
 				obj.Status.Allowed = !slices.Contains(o.deniedServiceAccounts, obj.Spec.User)
 				return nil
-			case *cmapi.Certificate:
-				e.writes = append(e.writes, certWrite{"create", obj.DeepCopy()})
-				return e.cache.Create(ctx, obj)
 			}
+			e.writes = append(e.writes, objectWrite{"create", obj.DeepCopyObject().(client.Object)})
 			return c.Create(ctx, obj, opts...)
 		},
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			if cert, ok := obj.(*cmapi.Certificate); ok {
-				e.writes = append(e.writes, certWrite{"update", cert.DeepCopy()})
-				return e.cache.Update(ctx, obj)
-			}
+			e.writes = append(e.writes, objectWrite{"update", obj.DeepCopyObject().(client.Object)})
 			return c.Update(ctx, obj, opts...)
 		},
 	})
 	e.handler = &Handler{
-		Defaults:     defaults,
-		Cache:        e.cache,
-		Services:     e.cache,
-		Owners:       &OwnerResolver{Cache: e.cache},
-		Certificates: &CertificateEnsurer{Cache: e.cache, Client: writer},
-		Access:       &AccessChecker{Client: writer, TTL: time.Minute},
-		Log:          logr.Discard(),
+		Defaults: defaults,
+		Cache:    e.cache,
+		Services: e.cache,
+		Owners:   &OwnerResolver{Cache: e.cache},
+		Access:   &AccessChecker{Client: writer, TTL: time.Minute},
+		Log:      logr.Discard(),
 	}
 	return e
 }

@@ -11,14 +11,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 )
 
-// podBefore is what the render may change of a Pod, as it was before: its annotations, app
-// containers, init containers and volumes. Nothing else of a Pod is touched by renderInPlace;
+// podBefore is what the render may change of a Pod, as it was before: its labels, annotations,
+// app containers, init containers and volumes. Nothing else of a Pod is touched by renderInPlace;
 // the mutation and fuzz tests apply every patch and compare with Render's output, so a render
 // that starts changing another field fails them.
 //
 // The patch is built from these typed fields rather than by diffing the whole Pod as JSON: a
 // generic diff decodes both documents into maps, which was half of an admission's allocations.
 type podBefore struct {
+	labels         map[string]string
 	annotations    map[string]string
 	containers     []corev1.Container // deep copies: the render edits app containers in place
 	initContainers []corev1.Container // the render only adds to these two
@@ -27,6 +28,7 @@ type podBefore struct {
 
 func recordBefore(pod *corev1.Pod) podBefore {
 	b := podBefore{
+		labels:         maps.Clone(pod.Labels),
 		annotations:    maps.Clone(pod.Annotations),
 		initContainers: slices.Clip(pod.Spec.InitContainers),
 		volumes:        slices.Clip(pod.Spec.Volumes),
@@ -40,17 +42,19 @@ func recordBefore(pod *corev1.Pod) podBefore {
 
 // patch returns the JSON patch that turns the Pod as it was into after.
 func (b podBefore) patch(after *corev1.Pod) []jsonpatch.JsonPatchOperation {
-	ops := annotationOps(nil, b.annotations, after.Annotations)
+	ops := mapOps(nil, "/metadata/labels", b.labels, after.Labels)
+	ops = mapOps(ops, "/metadata/annotations", b.annotations, after.Annotations)
 	ops = sliceOps(ops, "/spec/containers", b.containers, after.Spec.Containers)
 	ops = sliceOps(ops, "/spec/initContainers", b.initContainers, after.Spec.InitContainers)
 	ops = sliceOps(ops, "/spec/volumes", b.volumes, after.Spec.Volumes)
 	return ops
 }
 
-func annotationOps(ops []jsonpatch.JsonPatchOperation, before, after map[string]string) []jsonpatch.JsonPatchOperation {
+// mapOps patches a string map (labels or annotations) at path.
+func mapOps(ops []jsonpatch.JsonPatchOperation, path string, before, after map[string]string) []jsonpatch.JsonPatchOperation {
 	if len(before) == 0 {
 		if len(after) > 0 {
-			ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations", after))
+			ops = append(ops, jsonpatch.NewOperation("add", path, after))
 		}
 		return ops
 	}
@@ -63,7 +67,7 @@ func annotationOps(ops []jsonpatch.JsonPatchOperation, before, after map[string]
 	slices.Sort(keys) // a stable patch for the same change
 	for _, k := range keys {
 		// "add" on an existing member replaces it (RFC 6902, 4.1).
-		ops = append(ops, jsonpatch.NewOperation("add", "/metadata/annotations/"+escapePointer(k), after[k]))
+		ops = append(ops, jsonpatch.NewOperation("add", path+"/"+escapePointer(k), after[k]))
 	}
 	var removed []string
 	for k := range before {
@@ -73,7 +77,7 @@ func annotationOps(ops []jsonpatch.JsonPatchOperation, before, after map[string]
 	}
 	slices.Sort(removed)
 	for _, k := range removed {
-		ops = append(ops, jsonpatch.NewOperation("remove", "/metadata/annotations/"+escapePointer(k), nil))
+		ops = append(ops, jsonpatch.NewOperation("remove", path+"/"+escapePointer(k), nil))
 	}
 	return ops
 }

@@ -7,6 +7,7 @@ import (
 	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy"
 )
@@ -167,7 +168,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	parseAuthz(ann, p, errs)
 
 	if v, ok := ann[AnnotationClientCA]; ok {
-		ca, problem := parseClientCA(v)
+		ca, problem := parseClientCA(v, d)
 		if problem != "" {
 			errs.add(AnnotationClientCA, v, problem, clientCAAllowed)
 		}
@@ -189,7 +190,18 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	}
 
 	p.TLS = parseTLS(ann, in, errs)
+	if p.TLS.Certificate != nil {
+		if problem := checkControllerKind(metav1.GetControllerOfNoCopy(pod)); problem != "" {
+			errs.addUnset(AnnotationTLSSecret, problem+", so the injector would make no Certificate and the proxy would never start", "an existing Secret in "+AnnotationTLSSecret+", or a Pod whose controller is "+verifiableControllers)
+		}
+	}
 
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	// Last, and only on a policy without errors: a partial one renders flags the proxy would
+	// refuse for reasons already reported.
+	checkProxyArgs(p, ann, errs)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}

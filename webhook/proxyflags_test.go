@@ -42,17 +42,7 @@ func TestRenderedArgsAcceptedByProxy(t *testing.T) {
 		if err := json.Unmarshal(golden.Pod, &pod); err != nil {
 			t.Fatal(err)
 		}
-		var c *corev1.Container
-		for i := range pod.Spec.InitContainers {
-			if pod.Spec.InitContainers[i].Name == ContainerName {
-				c = &pod.Spec.InitContainers[i]
-			}
-		}
-		for i := range pod.Spec.Containers {
-			if pod.Spec.Containers[i].Name == ContainerName {
-				c = &pod.Spec.Containers[i]
-			}
-		}
+		c := injectedProxy(&pod)
 		if c == nil {
 			t.Fatalf("%s: no proxy container", path)
 		}
@@ -91,6 +81,19 @@ func TestRenderedArgsAcceptedByProxy(t *testing.T) {
 	if checked < 40 {
 		t.Fatalf("checked %d injected Pods, want at least 40", checked)
 	}
+}
+
+// injectedProxy is the injected proxy, a native sidecar (init container) or a container; nil
+// when the Pod has none.
+func injectedProxy(pod *corev1.Pod) *corev1.Container {
+	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range cs {
+			if cs[i].Name == ContainerName {
+				return &cs[i]
+			}
+		}
+	}
+	return nil
 }
 
 func mountedFile(c *corev1.Container, path string) bool {

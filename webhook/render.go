@@ -69,7 +69,7 @@ func renderInPlace(out *corev1.Pod, p *Policy) {
 		Name:         volumeTLS,
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: p.TLS.SecretName}},
 	})
-	if ca := p.ClientCA; ca != nil && ca.Source != ClientCAIssuer {
+	if ca := p.ClientCA; ca != nil {
 		spec.Volumes = append(spec.Volumes, clientCAVolume(ca))
 		proxy.VolumeMounts = append(proxy.VolumeMounts, corev1.VolumeMount{Name: volumeClientCA, MountPath: clientCAMountPath, ReadOnly: true})
 	}
@@ -103,6 +103,11 @@ func renderInPlace(out *corev1.Pod, p *Policy) {
 		out.Annotations[PrometheusSchemeAnnotation] = SchemeHTTPS
 	}
 	out.Annotations[AnnotationStatus] = StatusInjected
+	// The label lets the certificate controller watch injected Pods alone.
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	out.Labels[LabelStatus] = StatusInjected
 }
 
 func pointsAtTarget(v string, t PortTarget) bool {

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,12 +20,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -39,6 +44,13 @@ type ServerOptions struct {
 	CertDir  string
 	CertName string
 	KeyName  string
+	// ClientCAName, when set, is a CA file in CertDir: the server then requires a client
+	// certificate it signed, as the API server presents with an admission kubeconfig
+	// (docs/webhook.md). Read once at start.
+	ClientCAName string
+	// ClientNames, when set, are the only client certificate common names accepted (with
+	// ClientCAName).
+	ClientNames []string
 	// HealthAddr serves /healthz and /readyz, MetricsAddr /metrics; "0" disables either.
 	HealthAddr  string
 	MetricsAddr string
@@ -64,14 +76,17 @@ func metadataOf(gvk schema.GroupVersionKind) *metav1.PartialObjectMetadata {
 	return m
 }
 
-// cachedObjects are what the handler reads: Namespaces (labels), ReplicaSets and Jobs (owners)
-// as metadata only, and the Certificates the webhook manages.
+// cachedObjects are what the handler and the certificate controller read: Namespaces (labels),
+// ReplicaSets and Jobs (owners) as metadata only, the injected Pods, and the Certificates and
+// ConfigMaps the injector manages.
 func cachedObjects() []client.Object {
 	return []client.Object{
 		metadataOf(corev1.SchemeGroupVersion.WithKind("Namespace")),
 		metadataOf(appsv1.SchemeGroupVersion.WithKind("ReplicaSet")),
 		metadataOf(batchv1.SchemeGroupVersion.WithKind("Job")),
 		&cmapi.Certificate{},
+		&corev1.Pod{},
+		&corev1.ConfigMap{},
 	}
 }
 
@@ -95,21 +110,35 @@ func canWatchServices(ctx context.Context, c client.Client) (bool, error) {
 // NewServer wires the injector from explicit options. Nothing runs until Run.
 func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.Logger) (*Server, error) {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
+	if len(o.ClientNames) > 0 && o.ClientCAName == "" {
+		return nil, errors.New("client names to accept need a client CA to verify them with")
+	}
+	var tlsOpts []func(*tls.Config)
+	if len(o.ClientNames) > 0 {
+		tlsOpts = append(tlsOpts, requireClientNames(o.ClientNames))
+	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme: NewScheme(),
 		Logger: log,
 		Cache: cache.Options{
-			ByObject: map[client.Object]cache.ByObject{&cmapi.Certificate{}: {Label: managed}},
+			ByObject: map[client.Object]cache.ByObject{
+				&cmapi.Certificate{}: {Label: managed},
+				&corev1.ConfigMap{}:  {Label: managed},
+				// Only injected Pods: the certificate controller's work, not every Pod of the cluster.
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelStatus: StatusInjected})},
+			},
 			// Nothing reads managedFields: dropping them shrinks the caches and every read's
 			// copy. An Update without them leaves the server's as they were.
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
 		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
-			Host:     o.Host,
-			Port:     o.Port,
-			CertDir:  o.CertDir,
-			CertName: o.CertName,
-			KeyName:  o.KeyName,
+			Host:         o.Host,
+			Port:         o.Port,
+			CertDir:      o.CertDir,
+			CertName:     o.CertName,
+			KeyName:      o.KeyName,
+			ClientCAName: o.ClientCAName,
+			TLSOpts:      tlsOpts,
 		}),
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.HealthAddr,
@@ -127,13 +156,33 @@ func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.L
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
 	h := &Handler{
+		Defaults: defaults,
+		Cache:    mgr.GetClient(),
+		API:      mgr.GetAPIReader(),
+		Owners:   &OwnerResolver{Cache: mgr.GetClient(), API: mgr.GetAPIReader()},
+		Metrics:  metrics,
+		Log:      log.WithName("injector"),
+	}
+	certs := &CertificateController{
 		Defaults:     defaults,
 		Cache:        mgr.GetClient(),
-		API:          mgr.GetAPIReader(),
-		Owners:       &OwnerResolver{Cache: mgr.GetClient(), API: mgr.GetAPIReader()},
+		Workloads:    &WorkloadVerifier{API: mgr.GetAPIReader()},
 		Certificates: &CertificateEnsurer{Cache: mgr.GetClient(), Client: mgr.GetClient()},
+		Events:       mgr.GetEventRecorder(ManagedByValue),
 		Metrics:      metrics,
-		Log:          log.WithName("injector"),
+		Log:          log.WithName("certificates"),
+	}
+	if ref := defaults.ScrapersCA; ref != nil {
+		certs.ScrapersCA = &ScrapersCAPublisher{Source: *ref, API: mgr.GetAPIReader(), Cache: mgr.GetClient(), Client: mgr.GetClient()}
+	}
+	err = builder.ControllerManagedBy(mgr).
+		Named("certificates").
+		// A Pod's template and owners do not change after creation; a resync revisits it.
+		For(&corev1.Pod{}, builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4, SkipNameValidation: ptr.To(true)}).
+		Complete(certs)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the certificate controller: %w", err)
 	}
 	if o.AccessCheckTTL > 0 {
 		h.Access = &AccessChecker{Client: mgr.GetClient(), TTL: o.AccessCheckTTL}

@@ -71,25 +71,41 @@ func isKindName(s string) bool {
 type ClientCASource string
 
 const (
-	// ClientCAIssuer is the ca.crt key of the proxy's own TLS Secret.
-	ClientCAIssuer    ClientCASource = "issuer"
+	// ClientCAScrapers is the webhook's dedicated CA of scrapers' client certificates, published
+	// by the injector as the ConfigMap ScrapersCAConfigMap in the Pod's namespace.
+	ClientCAScrapers  ClientCASource = "scrapers"
 	ClientCAConfigMap ClientCASource = "configmap"
 	ClientCASecret    ClientCASource = "secret"
+	// clientCAIssuer was the ca.crt of the proxy's own serving Secret: the CA that signs every
+	// workload's serving certificate, so anyone allowed a Certificate could pose as a scraper.
+	clientCAIssuer = "issuer"
 )
+
+// ScrapersCAConfigMap is the ConfigMap the injector keeps in each namespace with a Pod that
+// trusts the scrapers' CA; its key ca.crt is that CA's certificate.
+const ScrapersCAConfigMap = "rbac-proxy-scrapers-ca"
 
 // ClientCA turns on client-certificate authentication in the proxy.
 type ClientCA struct {
 	Source ClientCASource
-	// Name and Key locate the bundle for configmap and secret; unused for issuer.
+	// Name and Key locate the bundle in the Pod's namespace.
 	Name string
 	Key  string
 }
 
-const clientCAAllowed = "issuer, configmap:NAME[/KEY], secret:NAME[/KEY] (KEY defaults to ca.crt)"
+const clientCAAllowed = "scrapers (the injector's CA of scrapers' client certificates), configmap:NAME[/KEY], secret:NAME[/KEY] (KEY defaults to ca.crt)"
 
-func parseClientCA(value string) (*ClientCA, string) {
-	if value == string(ClientCAIssuer) {
-		return &ClientCA{Source: ClientCAIssuer}, ""
+// parseClientCA reads rbac-proxy.io/client-ca; scrapers is refused when the webhook has no
+// scrapers' CA.
+func parseClientCA(value string, d *Defaults) (*ClientCA, string) {
+	switch value {
+	case string(ClientCAScrapers):
+		if d.ScrapersCA == nil {
+			return nil, "the webhook has no scrapers' CA (scrapersCASecret)"
+		}
+		return &ClientCA{Source: ClientCAScrapers, Name: ScrapersCAConfigMap, Key: defaultCAKey}, ""
+	case clientCAIssuer:
+		return nil, "no longer allowed: it trusted the CA that signs every workload's serving certificate, so anyone allowed a Certificate could pose as a scraper; use scrapers"
 	}
 	source, rest, ok := strings.Cut(value, ":")
 	if !ok || (source != string(ClientCAConfigMap) && source != string(ClientCASecret)) {
@@ -110,8 +126,7 @@ func parseClientCA(value string) (*ClientCA, string) {
 
 // TLSPolicy says where the proxy's serving certificate comes from.
 type TLSPolicy struct {
-	// SecretName is the Secret mounted into the proxy (tls.crt, tls.key and, for client-ca
-	// issuer, ca.crt).
+	// SecretName is the Secret mounted into the proxy (tls.crt and tls.key).
 	SecretName string
 	// Certificate, when set, is the cert-manager Certificate the webhook ensures for the workload;
 	// nil when the Pod names its own Secret.
@@ -186,31 +201,57 @@ func parseTLS(annotations map[string]string, in PolicyInput, errs *errorList) TL
 	}
 
 	cert := &CertificatePolicy{Name: CertificateName(in.Workload)}
+	allowedIssuers := in.Defaults.AllowedIssuers
 	switch {
 	case hasIssuer:
 		ref, problem := parseIssuer(issuer)
-		if problem != "" {
-			errs.add(AnnotationIssuer, issuer, problem, issuerAllowed)
-		} else {
+		switch {
+		case problem != "":
+			errs.add(AnnotationIssuer, issuer, problem, issuerAllowed+", among "+allowedIssuers.String())
+		case !allowedIssuers.Allows(*ref):
+			errs.add(AnnotationIssuer, issuer, "not an issuer the webhook allows Pods to name", allowedIssuers.String())
+		default:
 			cert.Issuer = *ref
 		}
 	case in.Defaults.Issuer != nil:
 		cert.Issuer = *in.Defaults.Issuer
 	default:
-		errs.addUnset(AnnotationIssuer, "the webhook has no default issuer", issuerAllowed+", or set "+AnnotationTLSSecret)
+		errs.addUnset(AnnotationIssuer, "the webhook has no default issuer", allowedIssuers.String())
 	}
-	cert.DNSNames = workloadDNSNames(in.Workload.Name, in.Namespace, in.Defaults.ClusterDomain)
+	names := dnsNamePolicy{namespace: in.Namespace, clusterDomain: in.Defaults.ClusterDomain, suffixes: in.Defaults.DNSSuffixes}
+	if in.Namespace == apiServerNamespace && in.Workload.Name == apiServerService {
+		errs.addUnset(AnnotationTLSSecret, in.Workload.Kind+" "+apiServerService+" in "+apiServerNamespace+" would get the API server's names", "a workload of another name, or an existing Secret in "+AnnotationTLSSecret)
+	}
+	for _, n := range workloadDNSNames(in.Workload.Name, in.Namespace, in.Defaults.ClusterDomain) {
+		// A derived name outside the namespace (NAME.NS where NAME.NS is in the cluster's own zone,
+		// such as svc.cluster for a namespace named cluster) is left out.
+		if n == in.Workload.Name || in.Namespace == "" || names.allowed(n) == "" {
+			cert.DNSNames = appendUnique(cert.DNSNames, n)
+		}
+	}
 	if hasDNS {
 		items, ok := splitList(dnsNames)
 		if !ok {
-			errs.add(AnnotationDNSNames, dnsNames, "empty item", "comma-separated DNS names")
+			errs.add(AnnotationDNSNames, dnsNames, "empty item", names.describe())
 		}
+		var refusedNames []string
 		for _, n := range items {
 			if !isDNSName(n) {
-				errs.add(AnnotationDNSNames, dnsNames, "not a DNS name: "+n, "comma-separated DNS names, *. wildcards allowed")
+				errs.add(AnnotationDNSNames, dnsNames, "not a DNS name: "+n, names.describe()+"; *. wildcards allowed")
+				continue
+			}
+			if in.Namespace == "" {
+				errs.add(AnnotationDNSNames, dnsNames, "the Pod's namespace is unknown, so no name can be checked against it", "set metadata.namespace, or no "+AnnotationDNSNames)
+				break
+			}
+			if problem := names.allowed(n); problem != "" {
+				refusedNames = append(refusedNames, n+" ("+problem+")")
 				continue
 			}
 			cert.DNSNames = appendUnique(cert.DNSNames, n)
+		}
+		if len(refusedNames) > 0 {
+			errs.add(AnnotationDNSNames, dnsNames, "names the webhook does not allow: "+strings.Join(refusedNames, ", "), names.describe())
 		}
 	}
 	return TLSPolicy{SecretName: cert.Name, Certificate: cert}

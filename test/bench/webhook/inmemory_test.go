@@ -64,12 +64,11 @@ func BenchmarkAdmissionInMemory(b *testing.B) {
 		},
 	})
 	h := &webhook.Handler{
-		Defaults:     defaults,
-		Cache:        cache,
-		Owners:       &webhook.OwnerResolver{Cache: cache},
-		Certificates: &webhook.CertificateEnsurer{Cache: cache, Client: writer},
-		Access:       &webhook.AccessChecker{Client: writer, TTL: time.Hour},
-		Log:          logr.Discard(),
+		Defaults: defaults,
+		Cache:    cache,
+		Owners:   &webhook.OwnerResolver{Cache: cache},
+		Access:   &webhook.AccessChecker{Client: writer, TTL: time.Hour},
+		Log:      logr.Discard(),
 	}
 	raw, err := json.Marshal(pod)
 	if err != nil {

@@ -1,0 +1,137 @@
+package webhook
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// namespacedIssuers in allowedIssuers lets a Pod name any Issuer of its own namespace: a
+// namespace's Issuers are already its own users' to use.
+const namespacedIssuers = "Issuer/*"
+
+// IssuerAllowList is what the operator lets Pods name in rbac-proxy.io/issuer. A Pod author
+// chooses among these; nothing else reaches a Certificate.
+type IssuerAllowList struct {
+	// Default is the webhook's default issuer, always allowed; nil when there is none.
+	Default *IssuerRef
+	// Named are allowed by exact kind, group and name: ClusterIssuers and external kinds only
+	// ever this way.
+	Named []IssuerRef
+	// Namespaced allows every cert-manager Issuer of the Pod's own namespace.
+	Namespaced bool
+}
+
+// Allows reports whether a Pod may name ref.
+func (l IssuerAllowList) Allows(ref IssuerRef) bool {
+	if l.Default != nil && *l.Default == ref {
+		return true
+	}
+	if l.Namespaced && ref.Group == certManagerGroup && ref.Kind == "Issuer" {
+		return true
+	}
+	for _, n := range l.Named {
+		if n == ref {
+			return true
+		}
+	}
+	return false
+}
+
+// String lists the allowed issuers for an error message.
+func (l IssuerAllowList) String() string {
+	var out []string
+	if l.Default != nil {
+		out = append(out, l.Default.String()+" (the default)")
+	}
+	if l.Namespaced {
+		out = append(out, namespacedIssuers+" (an Issuer of the Pod's namespace)")
+	}
+	for _, n := range l.Named {
+		out = append(out, n.String())
+	}
+	if len(out) == 0 {
+		return "no issuer (the webhook allows none): set " + AnnotationTLSSecret
+	}
+	return strings.Join(out, ", ")
+}
+
+// apiServerService is the API server's own Service: no workload may get a certificate for it,
+// not even one in its namespace.
+const apiServerService, apiServerNamespace = "kubernetes", "default"
+
+// dnsNamePolicy decides which names a workload's Certificate may carry.
+type dnsNamePolicy struct {
+	namespace     string
+	clusterDomain string
+	suffixes      []string
+}
+
+// allowed says why name may not be on a Certificate of the namespace, empty when it may.
+//
+// Allowed: names under NS.svc and NS.svc.<cluster domain> (a Service of the namespace and the
+// names below it, as a StatefulSet's Pods have); the short form SERVICE.NS, unless it falls in
+// the cluster's own zone; and names under a suffix the operator allows. Never the API server's names, nor a wildcard that covers them.
+func (p dnsNamePolicy) allowed(name string) string {
+	// A wildcard's "*" is matched as the one label it stands for.
+	for _, s := range p.suffixes {
+		if name == s || strings.HasSuffix(name, "."+s) {
+			return ""
+		}
+	}
+	type zone struct {
+		name  string
+		short bool
+	}
+	var zones []zone
+	if p.clusterDomain != "" {
+		zones = append(zones, zone{p.namespace + ".svc." + p.clusterDomain, false})
+	}
+	zones = append(zones, zone{p.namespace + ".svc", false})
+	zones = append(zones, zone{p.namespace, true})
+	for _, z := range zones {
+		rest, ok := strings.CutSuffix(name, "."+z.name)
+		if !ok || rest == "" {
+			continue
+		}
+		if p.namespace == apiServerNamespace && (rest == apiServerService || rest == "*" || strings.HasSuffix(rest, "."+apiServerService)) {
+			return "the API server's name (" + apiServerService + "." + apiServerNamespace + ".svc) is never allowed"
+		}
+		if z.short && (strings.Contains(rest, ".") || rest == "svc" || clusterSuffix(name, p.clusterDomain)) {
+			// SERVICE.NS only: anything longer, or inside the cluster's own zone, means something else.
+			continue
+		}
+		return ""
+	}
+	return "outside the namespace " + p.namespace
+}
+
+// describe is the "allowed" text of an error about a DNS name.
+func (p dnsNamePolicy) describe() string {
+	var zones []string
+	zones = append(zones, "*."+p.namespace+".svc", "NAME."+p.namespace+".svc")
+	if p.clusterDomain != "" {
+		zones = append(zones, "NAME."+p.namespace+".svc."+p.clusterDomain)
+	}
+	zones = append(zones, "NAME."+p.namespace)
+	for _, s := range p.suffixes {
+		zones = append(zones, "*."+s, "NAME."+s)
+	}
+	return "comma-separated DNS names inside the Pod's namespace or under a suffix the webhook allows: " + strings.Join(zones, ", ")
+}
+
+func dnsLabelErrors(name string) []string {
+	return validation.IsDNS1123Label(name)
+}
+
+// clusterSuffix reports whether suffix names the cluster's own DNS zone or a part of it (svc,
+// the cluster domain, a namespace's zone), which an operator may not allow wholesale.
+func clusterSuffix(suffix, clusterDomain string) bool {
+	if suffix == "svc" || strings.HasSuffix(suffix, ".svc") {
+		return true
+	}
+	if clusterDomain == "" {
+		return false
+	}
+	return suffix == clusterDomain || strings.HasSuffix(suffix, "."+clusterDomain) || strings.HasSuffix(clusterDomain, "."+suffix)
+}

@@ -1,0 +1,129 @@
+package webhook
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDNSNamePolicy(t *testing.T) {
+	team := dnsNamePolicy{namespace: "team", clusterDomain: "cluster.local", suffixes: []string{"gpu.corp.example"}}
+	def := dnsNamePolicy{namespace: "default", clusterDomain: "cluster.local"}
+	svcNS := dnsNamePolicy{namespace: "svc", clusterDomain: "cluster.local"}
+	local := dnsNamePolicy{namespace: "local", clusterDomain: "cluster.local"}
+	for _, tc := range []struct {
+		policy dnsNamePolicy
+		name   string
+		// problem is a substring of the refusal, empty when the name is allowed.
+		problem string
+	}{
+		{team, "web.team.svc", ""},
+		{team, "web.team.svc.cluster.local", ""},
+		{team, "*.team.svc", ""},
+		{team, "*.team.svc.cluster.local", ""},
+		{team, "web-0.web.team.svc.cluster.local", ""},
+		{team, "web.team", ""},
+		{team, "*.team", ""},
+		{team, "node1.gpu.corp.example", ""},
+		{team, "*.gpu.corp.example", ""},
+		{team, "gpu.corp.example", ""},
+		// The confused-deputy names of the security review.
+		{team, "*.kube-system.svc", "outside the namespace team"},
+		{team, "kubernetes.default.svc", "outside the namespace team"},
+		{team, "*.other-team.svc.cluster.local", "outside the namespace team"},
+		{team, "x.other.svc", "outside the namespace team"},
+		// Bare wildcards and the cluster's own zones.
+		{team, "*.svc", "outside"},
+		{team, "*.svc.cluster.local", "outside"},
+		{team, "*.cluster.local", "outside"},
+		{team, "team.svc", "outside"},
+		{team, "team.svc.cluster.local", "outside"},
+		{team, "a.b.team", "outside"},
+		{team, "*.corp.example", "outside"},
+		{team, "evilgpu.corp.example", "outside"},
+		{team, "web.team.svc.other.domain", "outside"},
+		// The API server's names, even in its own namespace.
+		{def, "kubernetes.default.svc", "API server"},
+		{def, "kubernetes.default.svc.cluster.local", "API server"},
+		{def, "kubernetes.default", "API server"},
+		{def, "*.default.svc", "API server"},
+		{def, "*.default", "API server"},
+		{def, "x.kubernetes.default.svc", "API server"},
+		{def, "web.default.svc", ""},
+		// A namespace named like a zone does not reach beyond itself.
+		{svcNS, "kubernetes.default.svc", "outside"},
+		{svcNS, "web.svc.svc", ""},
+		{local, "cluster.local", "outside"},
+		{local, "*.cluster.local", "outside"},
+		{local, "web.local.svc.cluster.local", ""},
+	} {
+		t.Run(tc.policy.namespace+"/"+tc.name, func(t *testing.T) {
+			got := tc.policy.allowed(tc.name)
+			switch {
+			case tc.problem == "" && got != "":
+				t.Errorf("refused: %s", got)
+			case tc.problem != "" && !strings.Contains(got, tc.problem):
+				t.Errorf("got %q, want a refusal containing %q", got, tc.problem)
+			}
+		})
+	}
+}
+
+func TestIssuerAllowList(t *testing.T) {
+	def := &IssuerRef{Kind: "ClusterIssuer", Group: certManagerGroup, Name: "rbac-proxy-ca"}
+	vault := IssuerRef{Kind: "VaultIssuer", Group: "vault.example.com", Name: "metrics"}
+	list := IssuerAllowList{Default: def, Named: []IssuerRef{vault}, Namespaced: true}
+	only := IssuerAllowList{Default: def}
+	for _, tc := range []struct {
+		list IssuerAllowList
+		ref  IssuerRef
+		want bool
+	}{
+		{only, *def, true},
+		{only, IssuerRef{Kind: "ClusterIssuer", Group: certManagerGroup, Name: "other"}, false},
+		{only, IssuerRef{Kind: "Issuer", Group: certManagerGroup, Name: "own"}, false},
+		{list, IssuerRef{Kind: "Issuer", Group: certManagerGroup, Name: "own"}, true},
+		{list, vault, true},
+		{list, IssuerRef{Kind: "VaultIssuer", Group: "vault.example.com", Name: "other"}, false},
+		// A namespaced kind of another group is not a cert-manager Issuer of the namespace.
+		{list, IssuerRef{Kind: "Issuer", Group: "evil.example.com", Name: "own"}, false},
+		{list, IssuerRef{Kind: "ClusterIssuer", Group: certManagerGroup, Name: "any"}, false},
+		{IssuerAllowList{}, *def, false},
+	} {
+		if got := tc.list.Allows(tc.ref); got != tc.want {
+			t.Errorf("%v.Allows(%v) = %v, want %v", tc.list, tc.ref, got, tc.want)
+		}
+	}
+}
+
+func TestCompileAllowLists(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		// err is a substring of the error, empty when the config is valid.
+		err string
+	}{
+		{"issuers", func(c *Config) { c.AllowedIssuers = []string{"Issuer/*", "ClusterIssuer/team-ca", "VaultIssuer.vault.example.com/m"} }, ""},
+		{"bad issuer", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer"} }, `allowedIssuers[0]="ClusterIssuer"`},
+		{"cluster-wide wildcard", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer/*"} }, `allowedIssuers[0]="ClusterIssuer/*"`},
+		{"suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"gpu.corp.example", ".metrics.example.org"} }, ""},
+		{"top-level suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"com"} }, `allowedDNSSuffixes[0]="com"`},
+		{"cluster suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"svc.cluster.local"} }, `allowedDNSSuffixes[0]="svc.cluster.local"`},
+		{"cluster domain suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"cluster.local"} }, "never by suffix"},
+		{"namespace zone", func(c *Config) { c.AllowedDNSSuffixes = []string{"kube-system.svc"} }, "never by suffix"},
+		{"bad suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"*.corp.example"} }, `allowedDNSSuffixes[0]="*.corp.example"`},
+		{"scrapers secret", func(c *Config) { c.ScrapersCASecret = "rbac-proxy/scrapers-ca" }, ""},
+		{"scrapers secret without namespace", func(c *Config) { c.ScrapersCASecret = "scrapers-ca" }, `scrapersCASecret="scrapers-ca"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testConfig()
+			tc.change(&c)
+			_, err := c.Compile()
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("error %v, want one containing %q", err, tc.err)
+			}
+		})
+	}
+}

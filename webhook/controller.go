@@ -1,0 +1,119 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// CertificateController makes the side effects of injection from what the API server stored,
+// never from an admission request: for each injected Pod, it verifies the Pod's workload
+// (WorkloadVerifier), computes the workload's Certificate from the workload's own template
+// (DesiredFor), ensures it, and publishes the scrapers' CA in the namespace when the workload
+// trusts it. A forged or replayed AdmissionReview therefore changes nothing outside its response.
+type CertificateController struct {
+	Defaults *Defaults
+	// Cache reads injected Pods and Namespaces (metadata).
+	Cache        client.Reader
+	Workloads    *WorkloadVerifier
+	Certificates *CertificateEnsurer
+	// ScrapersCA is nil when the webhook has no scrapers' CA.
+	ScrapersCA *ScrapersCAPublisher
+	// Events, when set, tells the Pod's users why it got no Certificate.
+	Events  events.EventRecorder
+	Metrics *Metrics
+	Log     logr.Logger
+}
+
+var _ reconcile.Reconciler = (*CertificateController)(nil)
+
+// Reconcile handles one injected Pod.
+func (c *CertificateController) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	log := c.Log.WithValues("namespace", req.Namespace, "pod", req.Name)
+	pod := &corev1.Pod{}
+	if err := c.Cache.Get(ctx, req.NamespacedName, pod); err != nil {
+		// A deleted Pod needs nothing: its Certificate goes with its workload.
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if pod.DeletionTimestamp != nil || !IsInjected(pod) {
+		return reconcile.Result{}, nil
+	}
+	desired, sw, err := c.desired(ctx, pod)
+	if err != nil {
+		return c.failed(log, pod, err)
+	}
+	if desired.ScrapersCA {
+		if c.ScrapersCA == nil {
+			return c.failed(log, pod, refused("the workload trusts the scrapers' CA and the webhook has none"))
+		}
+		res, err := c.ScrapersCA.Ensure(ctx, pod.Namespace)
+		if err != nil {
+			return c.failed(log, pod, err)
+		}
+		if res != CertificateExists {
+			log.Info("scrapers' CA ConfigMap "+string(res), "configMap", ScrapersCAConfigMap)
+		}
+	}
+	if desired.Certificate == nil {
+		return reconcile.Result{}, nil
+	}
+	res, err := c.Certificates.Ensure(ctx, desired.Certificate)
+	if err != nil {
+		return c.failed(log, pod, err)
+	}
+	c.Metrics.certificate(string(res))
+	if res != CertificateExists {
+		log.Info("certificate "+string(res), "certificate", desired.Certificate.Name, "workload", sw.Kind+"/"+sw.Name,
+			"sincePodCreated", time.Since(pod.CreationTimestamp.Time).Round(time.Millisecond).String())
+	}
+	return reconcile.Result{}, nil
+}
+
+func (c *CertificateController) desired(ctx context.Context, pod *corev1.Pod) (*Desired, *StoredWorkload, error) {
+	sw, err := c.Workloads.Verify(ctx, pod)
+	if err != nil {
+		return nil, nil, err
+	}
+	labels, err := c.namespaceLabels(ctx, pod.Namespace)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := DesiredFor(pod, sw, c.Defaults, labels)
+	return d, sw, err
+}
+
+func (c *CertificateController) namespaceLabels(ctx context.Context, name string) (map[string]string, error) {
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if err := c.Cache.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, refused("Namespace %s does not exist", name)
+		}
+		return nil, fmt.Errorf("reading Namespace %s: %w", name, err)
+	}
+	return ns.Labels, nil
+}
+
+// failed reports err: a refusal is final for this Pod as it is (an Event and a log line, no
+// retry); anything else is retried with backoff.
+func (c *CertificateController) failed(log logr.Logger, pod *corev1.Pod, err error) (reconcile.Result, error) {
+	if !IsRefused(err) {
+		c.Metrics.certificate("error")
+		return reconcile.Result{}, err
+	}
+	c.Metrics.certificate("refused")
+	log.Info("no certificate for the Pod", "reason", err.Error())
+	if c.Events != nil {
+		c.Events.Eventf(pod, nil, corev1.EventTypeWarning, "CertificateRefused", "EnsureCertificate", "rbac-proxy-injector: %s", err.Error())
+	}
+	return reconcile.Result{}, nil
+}

@@ -1,0 +1,317 @@
+package webhook
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
+)
+
+func controllerRef(apiVersion, kind, name string, uid types.UID) metav1.OwnerReference {
+	return metav1.OwnerReference{APIVersion: apiVersion, Kind: kind, Name: name, UID: uid, Controller: ptr.To(true)}
+}
+
+// templateOf is a Pod template that opts in with the given annotations.
+func templateOf(ann map[string]string) corev1.PodTemplateSpec {
+	a := map[string]string{AnnotationInject: "true"}
+	for k, v := range ann {
+		a[k] = v
+	}
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}, Annotations: a},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1", Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9090}}}}},
+	}
+}
+
+// injectedPod renders a Pod from tmpl for workload w, as the webhook does at admission, and
+// stores it under name with owners.
+func injectedPod(t *testing.T, d *Defaults, tmpl corev1.PodTemplateSpec, w Workload, name string, owners ...metav1.OwnerReference) *corev1.Pod {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: *tmpl.ObjectMeta.DeepCopy(), Spec: *tmpl.Spec.DeepCopy()}
+	pod.Namespace, pod.Name, pod.UID, pod.OwnerReferences = testNamespace, name, "pod-uid", owners
+	p, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Render(pod, p)
+}
+
+func TestWorkloadVerifier(t *testing.T) {
+	tmpl := templateOf(nil)
+	deploy := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "web", UID: "deploy-uid"}, Spec: appsv1.DeploymentSpec{Template: tmpl}}
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "web-1", UID: "rs-uid",
+		OwnerReferences: []metav1.OwnerReference{controllerRef("apps/v1", "Deployment", "web", "deploy-uid")}}, Spec: appsv1.ReplicaSetSpec{Template: tmpl}}
+	lonely := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "lonely", UID: "lonely-uid"}, Spec: appsv1.ReplicaSetSpec{Template: tmpl}}
+	adopted := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "adopted", UID: "adopted-uid",
+		OwnerReferences: []metav1.OwnerReference{controllerRef("argoproj.io/v1alpha1", "Rollout", "r", "rollout-uid")}}}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "dcgm", UID: "ds-uid"}, Spec: appsv1.DaemonSetSpec{Template: tmpl}}
+	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "nightly", UID: "cj-uid"}}
+	cj.Spec.JobTemplate.Spec.Template = tmpl
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "nightly-1", UID: "job-uid",
+		OwnerReferences: []metav1.OwnerReference{controllerRef("batch/v1", "CronJob", "nightly", "cj-uid")}}}
+	api := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(deploy, rs, lonely, adopted, ds, cj, job).Build()
+	v := &WorkloadVerifier{API: api}
+
+	for _, tc := range []struct {
+		name  string
+		owner *metav1.OwnerReference
+		// want is Kind/Name/UID of the workload, or a substring of the refusal.
+		want    string
+		refused bool
+	}{
+		{"bare pod", nil, "Pod/solo/pod-uid", false},
+		{"deployment", ptr.To(controllerRef("apps/v1", "ReplicaSet", "web-1", "rs-uid")), "Deployment/web/deploy-uid", false},
+		{"replicaset alone", ptr.To(controllerRef("apps/v1", "ReplicaSet", "lonely", "lonely-uid")), "ReplicaSet/lonely/lonely-uid", false},
+		{"daemonset", ptr.To(controllerRef("apps/v1", "DaemonSet", "dcgm", "ds-uid")), "DaemonSet/dcgm/ds-uid", false},
+		{"cronjob", ptr.To(controllerRef("batch/v1", "Job", "nightly-1", "job-uid")), "CronJob/nightly/cj-uid", false},
+		// The forged-owner attack: a bare Pod naming someone else's controller.
+		{"deployment as direct controller", ptr.To(controllerRef("apps/v1", "Deployment", "web", "deploy-uid")), "not one the injector can verify", true},
+		{"replicaset of another UID", ptr.To(controllerRef("apps/v1", "ReplicaSet", "web-1", "forged-uid")), "has UID rs-uid, not the forged-uid", true},
+		{"missing replicaset", ptr.To(controllerRef("apps/v1", "ReplicaSet", "ghost", "ghost-uid")), "does not exist", true},
+		{"unknown kind", ptr.To(controllerRef("argoproj.io/v1alpha1", "Rollout", "r", "rollout-uid")), "not one the injector can verify", true},
+		{"unknown parent", ptr.To(controllerRef("apps/v1", "ReplicaSet", "adopted", "adopted-uid")), "cannot verify", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "solo", UID: "pod-uid"}}
+			if tc.owner != nil {
+				pod.OwnerReferences = []metav1.OwnerReference{*tc.owner}
+			}
+			sw, err := v.Verify(context.Background(), pod)
+			if tc.refused {
+				if !IsRefused(err) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("got %v, %v; want a refusal containing %q", sw, err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sw.Kind + "/" + sw.Name + "/" + string(sw.UID); got != tc.want {
+				t.Errorf("workload %s, want %s", got, tc.want)
+			}
+			if sw.Template == nil {
+				t.Error("no template")
+			}
+		})
+	}
+}
+
+func TestDesiredFor(t *testing.T) {
+	c := testConfig()
+	c.ScrapersCASecret = "rbac-proxy/scrapers-ca"
+	d, err := c.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploy := Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "deploy-uid"}
+	honest := templateOf(nil)
+	rsRef := controllerRef("apps/v1", "ReplicaSet", "web-1", "rs-uid")
+
+	for _, tc := range []struct {
+		name string
+		pod  func() *corev1.Pod
+		// template is the stored workload's; nil for a bare Pod (its own).
+		template *corev1.PodTemplateSpec
+		workload Workload
+		// wantNames are the Certificate's DNS names; refusal a substring of the refusal.
+		wantNames  []string
+		wantIssuer string
+		refusal    string
+		scrapers   bool
+	}{
+		{
+			name:       "deployment",
+			pod:        func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
+			template:   &honest,
+			workload:   deploy,
+			wantNames:  []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"},
+			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
+		},
+		{
+			// The forged-owner attack: the Pod's own annotations ask for foreign names and another
+			// issuer; the workload's stored template decides.
+			name: "the pod's annotations do not steer its workload's certificate",
+			pod: func() *corev1.Pod {
+				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
+				p.Annotations[AnnotationDNSNames] = "*.kube-system.svc"
+				p.Annotations[AnnotationIssuer] = "ClusterIssuer/evil"
+				return p
+			},
+			template:   &honest,
+			workload:   deploy,
+			wantNames:  []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"},
+			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
+		},
+		{
+			name:     "template without opt-in",
+			pod:      func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
+			template: &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationInject: "false"}}},
+			workload: deploy,
+			refusal:  "does not ask for the proxy",
+		},
+		{
+			name: "bare pod that only looks injected",
+			pod: func() *corev1.Pod {
+				return &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "fake", UID: "fake-uid", Annotations: map[string]string{AnnotationStatus: StatusInjected}},
+					Spec: corev1.PodSpec{
+						Containers: []corev1.Container{{Name: ContainerName, Image: "attacker/tool:1"}},
+						Volumes:    []corev1.Volume{{Name: volumeTLS, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "rbac-proxy-pod-fake"}}}},
+					},
+				}
+			},
+			workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "fake", UID: "fake-uid"},
+			refusal:  "not the injector's rbac-proxy:test",
+		},
+		{
+			name: "proxy image with another command",
+			pod: func() *corev1.Pod {
+				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
+				ProxyContainer(p).Command = []string{"/bin/sh"}
+				return p
+			},
+			template: &honest,
+			workload: deploy,
+			refusal:  "overrides the command",
+		},
+		{
+			name: "proxy serving another file",
+			pod: func() *corev1.Pod {
+				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
+				c := ProxyContainer(p)
+				for i, a := range c.Args {
+					if strings.HasPrefix(a, FlagTLSCertFile+"=") {
+						c.Args[i] = FlagTLSCertFile + "=/tmp/other.crt"
+					}
+				}
+				return p
+			},
+			template: &honest,
+			workload: deploy,
+			refusal:  "not the certificate of volume",
+		},
+		{
+			name: "pod mounting another secret",
+			pod: func() *corev1.Pod {
+				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
+				for i := range p.Spec.Volumes {
+					if p.Spec.Volumes[i].Name == volumeTLS {
+						p.Spec.Volumes[i].Secret.SecretName = "other"
+					}
+				}
+				return p
+			},
+			template: &honest,
+			workload: deploy,
+			refusal:  "does not mount Secret rbac-proxy-deployment-web",
+		},
+		{
+			name:     "template asking for a foreign issuer",
+			pod:      func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
+			template: ptr.To(templateOf(map[string]string{AnnotationIssuer: "ClusterIssuer/evil"})),
+			workload: deploy,
+			refusal:  "not an issuer the webhook allows",
+		},
+		{
+			name: "bare pod with generateName",
+			pod: func() *corev1.Pod {
+				tmpl := templateOf(nil)
+				tmpl.GenerateName = "solo-"
+				p := injectedPod(t, d, tmpl, Workload{APIVersion: "v1", Kind: "Pod", Name: "solo"}, "solo-x7k2p")
+				return p
+			},
+			workload:   Workload{APIVersion: "v1", Kind: "Pod", Name: "solo", UID: "pod-uid"},
+			wantNames:  []string{"solo", "solo.team", "solo.team.svc", "solo.team.svc.cluster.local"},
+			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
+		},
+		{
+			name:       "scrapers' CA",
+			pod:        func() *corev1.Pod { return injectedPod(t, d, templateOf(map[string]string{AnnotationClientCA: "scrapers"}), deploy, "web-1-abc", rsRef) },
+			template:   ptr.To(templateOf(map[string]string{AnnotationClientCA: "scrapers"})),
+			workload:   deploy,
+			wantNames:  []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"},
+			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
+			scrapers:   true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := tc.pod()
+			sw := &StoredWorkload{Workload: tc.workload, Template: tc.template}
+			if tc.template == nil {
+				sw.Template = &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
+			}
+			got, err := DesiredFor(pod, sw, d, nil)
+			if tc.refusal != "" {
+				if !IsRefused(err) || !strings.Contains(err.Error(), tc.refusal) {
+					t.Fatalf("got %v, %v; want a refusal containing %q", got, err, tc.refusal)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			cert := got.Certificate
+			if cert == nil {
+				t.Fatal("no Certificate")
+			}
+			if strings.Join(cert.Spec.DNSNames, ",") != strings.Join(tc.wantNames, ",") {
+				t.Errorf("DNS names %v, want %v", cert.Spec.DNSNames, tc.wantNames)
+			}
+			if issuer := cert.Spec.IssuerRef.Kind + "/" + cert.Spec.IssuerRef.Name; issuer != tc.wantIssuer {
+				t.Errorf("issuer %s, want %s", issuer, tc.wantIssuer)
+			}
+			if len(cert.OwnerReferences) != 1 || cert.OwnerReferences[0].UID != tc.workload.UID {
+				t.Errorf("owners %v, want the workload %s", cert.OwnerReferences, tc.workload.UID)
+			}
+			if got.ScrapersCA != tc.scrapers {
+				t.Errorf("scrapers' CA %v, want %v", got.ScrapersCA, tc.scrapers)
+			}
+		})
+	}
+}
+
+// TestScrapersCAFrom: only a CA certificate is published, and only the first of a chain.
+func TestScrapersCAFrom(t *testing.T) {
+	ca := newTestCA(t, true)
+	leaf := newTestCA(t, false)
+	src := SecretRef{Namespace: "rbac-proxy", Name: "scrapers-ca"}
+	got, err := scrapersCAFrom(append(append([]byte{}, ca...), leaf...), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(ca) {
+		t.Errorf("published %s, want only the CA %s", got, ca)
+	}
+	if _, err := scrapersCAFrom(leaf, src); err == nil || !strings.Contains(err.Error(), "not a CA certificate") {
+		t.Errorf("a leaf certificate: %v, want refused", err)
+	}
+	if _, err := scrapersCAFrom([]byte("junk"), src); err == nil {
+		t.Error("junk accepted")
+	}
+}
+
+// newTestCA returns a PEM certificate: a CA's, or a client's signed by a throwaway CA.
+func newTestCA(t *testing.T, isCA bool) []byte {
+	t.Helper()
+	ca, err := testpki.NewCA("scrapers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if isCA {
+		return ca.CertPEM
+	}
+	pair, err := ca.Client("prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair.CertPEM
+}
