@@ -102,7 +102,9 @@ func TestCompileAllowLists(t *testing.T) {
 		// err is a substring of the error, empty when the config is valid.
 		err string
 	}{
-		{"issuers", func(c *Config) { c.AllowedIssuers = []string{"Issuer/*", "ClusterIssuer/team-ca", "VaultIssuer.vault.example.com/m"} }, ""},
+		{"issuers", func(c *Config) {
+			c.AllowedIssuers = []string{"Issuer/*", "ClusterIssuer/team-ca", "VaultIssuer.vault.example.com/m"}
+		}, ""},
 		{"bad issuer", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer"} }, `allowedIssuers[0]="ClusterIssuer"`},
 		{"cluster-wide wildcard", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer/*"} }, `allowedIssuers[0]="ClusterIssuer/*"`},
 		{"suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"gpu.corp.example", ".metrics.example.org"} }, ""},

@@ -234,8 +234,10 @@ func TestDesiredFor(t *testing.T) {
 			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
 		},
 		{
-			name:       "scrapers' CA",
-			pod:        func() *corev1.Pod { return injectedPod(t, d, templateOf(map[string]string{AnnotationClientCA: "scrapers"}), deploy, "web-1-abc", rsRef) },
+			name: "scrapers' CA",
+			pod: func() *corev1.Pod {
+				return injectedPod(t, d, templateOf(map[string]string{AnnotationClientCA: "scrapers"}), deploy, "web-1-abc", rsRef)
+			},
 			template:   ptr.To(templateOf(map[string]string{AnnotationClientCA: "scrapers"})),
 			workload:   deploy,
 			wantNames:  []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"},
