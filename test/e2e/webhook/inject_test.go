@@ -188,6 +188,20 @@ func parseCert(t *testing.T, data []byte) *x509.Certificate {
 	return c
 }
 
+// waitCertificate waits for the certificate controller to create the Certificate ns/name.
+func waitCertificate(t *testing.T, ns, name string) *cmapi.Certificate {
+	t.Helper()
+	cert := &cmapi.Certificate{}
+	err := framework.Eventually(t.Context(), 30*time.Second, "Certificate "+ns+"/"+name, func(ctx context.Context) (bool, error) {
+		err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cert)
+		return err == nil, client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, inj.logs.String())
+	}
+	return cert
+}
+
 func managedCertificates(t *testing.T, ns string) []cmapi.Certificate {
 	t.Helper()
 	var list cmapi.CertificateList
@@ -241,6 +255,7 @@ func TestDeploymentInLabelledNamespace(t *testing.T) {
 		checkInjected(t, &pods[i], "rbac-proxy-deployment-web")
 	}
 
+	waitCertificate(t, ns, "rbac-proxy-deployment-web")
 	certs := managedCertificates(t, ns)
 	if len(certs) != 1 {
 		t.Fatalf("%d Certificates in %s, want exactly 1", len(certs), ns)
@@ -270,9 +285,7 @@ func TestCertificateIsGarbageCollected(t *testing.T) {
 	}
 	waitPods(t, ns, "short-lived", 1)
 	key := client.ObjectKey{Namespace: ns, Name: "rbac-proxy-deployment-short-lived"}
-	if err := cp.Client.Get(ctx, key, &cmapi.Certificate{}); err != nil {
-		t.Fatalf("the Certificate: %v", err)
-	}
+	waitCertificate(t, ns, key.Name)
 	if err := cp.Client.Delete(ctx, d, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 		t.Fatal(err)
 	}
@@ -329,33 +342,31 @@ func TestBadAnnotationIsRefused(t *testing.T) {
 	}
 }
 
-// A dry-run request is answered with the injected Pod but creates no Certificate.
+// A dry-run request is answered with the injected Pod and creates nothing: admission has no side
+// effects, and a dry-run Pod is never stored, so the certificate controller never sees it.
 func TestDryRunCreatesNoCertificate(t *testing.T) {
 	ctx := t.Context()
 	ns := labelledNamespace(t, "dry")
-	pod := simplePod(ns, "dry")
+	pod := simplePod(ns, "dry-run")
 	if err := cp.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 		t.Fatal(err)
 	}
 	if webhook.ProxyContainer(pod) == nil {
 		t.Fatal("the dry-run answer has no proxy")
 	}
-	// The webhook creates the Certificate before it answers, so it would exist by now.
-	err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rbac-proxy-pod-dry"}, &cmapi.Certificate{})
+	// A real Pod created after it gets its Certificate: by then the controller has had the time
+	// to act on the dry-run Pod too, had it ever been stored.
+	real := simplePod(ns, "real")
+	if err := cp.Client.Create(ctx, real); err != nil {
+		t.Fatal(err)
+	}
+	waitCertificate(t, ns, "rbac-proxy-pod-real")
+	err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rbac-proxy-pod-dry-run"}, &cmapi.Certificate{})
 	if !apierrors.IsNotFound(err) {
 		t.Fatalf("Certificate after dry-run: %v, want NotFound", err)
 	}
-	if n := len(managedCertificates(t, ns)); n != 0 {
-		t.Fatalf("%d Certificates after dry-run", n)
-	}
-
-	// The same Pod for real does get one, proving the check above can fail.
-	pod = simplePod(ns, "dry")
-	if err := cp.Client.Create(ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rbac-proxy-pod-dry"}, &cmapi.Certificate{}); err != nil {
-		t.Fatalf("Certificate after a real create: %v", err)
+	if n := len(managedCertificates(t, ns)); n != 1 {
+		t.Fatalf("%d Certificates, want only the real Pod's", n)
 	}
 }
 
@@ -384,10 +395,12 @@ func TestOptOutAndUnlabelledNamespace(t *testing.T) {
 			t.Errorf("Pod %s/%s was changed: %+v", pod.Namespace, pod.Name, pod.Spec)
 		}
 	}
+	checkInjected(t, optIn, "rbac-proxy-pod-opt-in")
+	// The controller is running (the opted-in Pod got its Certificate) and made none for the rest.
+	waitCertificate(t, plain, "rbac-proxy-pod-opt-in")
 	if n := len(managedCertificates(t, labelled)); n != 0 {
 		t.Errorf("%d Certificates for opted-out Pods", n)
 	}
-	checkInjected(t, optIn, "rbac-proxy-pod-opt-in")
 }
 
 // warningCollector records the warnings the API server passes on from the webhook.

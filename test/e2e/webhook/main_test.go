@@ -39,6 +39,10 @@ const (
 	// issuerName is the webhook's default issuer: a CA ClusterIssuer whose CA cert-manager signed
 	// itself (self-signed ClusterIssuer → CA Certificate → CA ClusterIssuer).
 	issuerName   = "e2e-ca"
+	// scrapersIssuer signs scrapers' client certificates only: a CA Issuer in the injector's
+	// namespace, on the CA Secret scrapersCASecret.
+	scrapersIssuer   = "e2e-scrapers"
+	scrapersCASecret = "e2e-scrapers-ca"
 	proxyImage   = "rbac-proxy:e2e"
 	injectorNS   = "rbac-proxy-system"
 	injectorSA   = "rbac-proxy-injector"
@@ -53,6 +57,9 @@ var (
 )
 
 type injector struct {
+	// url and caPEM reach the webhook server directly, as any Pod of the cluster could.
+	url      string
+	caPEM    []byte
 	server   *webhook.Server
 	registry *prometheus.Registry
 	logs     *framework.LogBuffer
@@ -113,6 +120,9 @@ func startInjector(ctx context.Context) (*injector, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := createScrapersCA(ctx); err != nil {
+		return nil, err
+	}
 
 	ca, err := testpki.NewCA("rbac-proxy-injector e2e")
 	if err != nil {
@@ -140,6 +150,8 @@ func startInjector(ctx context.Context) (*injector, error) {
 
 	conf := webhook.DefaultConfig(proxyImage)
 	conf.DefaultIssuer = "ClusterIssuer/" + issuerName
+	conf.AllowedIssuers = []string{"Issuer/*"}
+	conf.ScrapersCASecret = injectorNS + "/" + scrapersCASecret
 	defaults, err := conf.Compile()
 	if err != nil {
 		return nil, err
@@ -164,7 +176,10 @@ func startInjector(ctx context.Context) (*injector, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(runCtx) }()
-	in := &injector{server: srv, registry: reg, logs: logs, health: "http://127.0.0.1:" + strconv.Itoa(healthPort)}
+	in := &injector{
+		url: "https://127.0.0.1:" + strconv.Itoa(port) + "/mutate-pods", caPEM: ca.CertPEM,
+		server: srv, registry: reg, logs: logs, health: "http://127.0.0.1:" + strconv.Itoa(healthPort),
+	}
 	in.stop = func() {
 		cancel()
 		select {
@@ -196,7 +211,7 @@ func startInjector(ctx context.Context) (*injector, error) {
 		in.stop()
 		return in, err
 	}
-	if err := registerWebhook(ctx, "https://127.0.0.1:"+strconv.Itoa(port)+"/mutate-pods", ca.CertPEM); err != nil {
+	if err := registerWebhook(ctx, in.url, in.caPEM); err != nil {
 		in.stop()
 		return in, err
 	}
@@ -251,16 +266,68 @@ func createIssuers(ctx context.Context) error {
 	})
 }
 
-// injectorRules are the RBAC rules docs/webhook.md lists for the injector, and nothing more.
+// createScrapersCA builds the scrapers' CA the chart does, in the injector's namespace: a
+// namespaced self-signed Issuer → a CA Certificate → a CA Issuer, and waits until it is ready.
+func createScrapersCA(ctx context.Context) error {
+	objs := []client.Object{
+		&cmapi.Issuer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: injectorNS, Name: scrapersIssuer + "-selfsigned"},
+			Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{SelfSigned: &cmapi.SelfSignedIssuer{}}},
+		},
+		&cmapi.Certificate{
+			ObjectMeta: metav1.ObjectMeta{Namespace: injectorNS, Name: scrapersCASecret},
+			Spec: cmapi.CertificateSpec{
+				IsCA: true, CommonName: "rbac-proxy e2e scrapers", SecretName: scrapersCASecret,
+				IssuerRef: cmmeta.IssuerReference{Kind: "Issuer", Name: scrapersIssuer + "-selfsigned"},
+			},
+		},
+		&cmapi.Issuer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: injectorNS, Name: scrapersIssuer},
+			Spec:       cmapi.IssuerSpec{IssuerConfig: cmapi.IssuerConfig{CA: &cmapi.CAIssuer{SecretName: scrapersCASecret}}},
+		},
+	}
+	for _, obj := range objs {
+		if err := cp.Client.Create(ctx, obj); err != nil {
+			return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+		}
+	}
+	return framework.Eventually(ctx, 2*time.Minute, "Issuer "+scrapersIssuer+" ready", func(ctx context.Context) (bool, error) {
+		var is cmapi.Issuer
+		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: injectorNS, Name: scrapersIssuer}, &is); err != nil {
+			return false, err
+		}
+		for _, c := range is.Status.Conditions {
+			if c.Type == cmapi.IssuerConditionReady && c.Status == cmmeta.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// injectorRules are the RBAC rules docs/webhook.md lists for the injector (the chart's
+// ClusterRole), and nothing more.
 func injectorRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{""}, Resources: []string{"services"}, Verbs: []string{"list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "daemonsets", "statefulsets"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"certificates"}, Verbs: []string{"get", "list", "watch", "create", "update"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{webhook.ScrapersCAConfigMap}, Verbs: []string{"update"}},
+		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 	}
+}
+
+// scrapersCARules let the injector read the scrapers' CA Secret, that one only (the chart's Role
+// in the CA's namespace).
+func scrapersCARules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{scrapersCASecret}, Verbs: []string{"get"}}}
 }
 
 // injectorConfig creates the injector's ServiceAccount with exactly injectorRules and returns a
@@ -272,6 +339,12 @@ func injectorConfig(ctx context.Context) (*rest.Config, error) {
 		&rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: injectorSA},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: injectorSA},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: injectorNS, Name: injectorSA}},
+		},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: injectorNS, Name: injectorSA + "-scrapers-ca"}, Rules: scrapersCARules()},
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: injectorNS, Name: injectorSA + "-scrapers-ca"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: injectorSA + "-scrapers-ca"},
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: injectorNS, Name: injectorSA}},
 		},
 	}
@@ -307,7 +380,7 @@ func registerWebhook(ctx context.Context, url string, caPEM []byte) error {
 		return admissionregistrationv1.MutatingWebhook{
 			Name:                    name,
 			AdmissionReviewVersions: []string{"v1"},
-			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNoneOnDryRun),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy),
 			TimeoutSeconds:          ptr.To[int32](10),
