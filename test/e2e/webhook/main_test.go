@@ -38,16 +38,16 @@ import (
 const (
 	// issuerName is the webhook's default issuer: a CA ClusterIssuer whose CA cert-manager signed
 	// itself (self-signed ClusterIssuer → CA Certificate → CA ClusterIssuer).
-	issuerName   = "e2e-ca"
+	issuerName = "e2e-ca"
 	// scrapersIssuer signs scrapers' client certificates only: a CA Issuer in the injector's
 	// namespace, on the CA Secret scrapersCASecret.
 	scrapersIssuer   = "e2e-scrapers"
 	scrapersCASecret = "e2e-scrapers-ca"
-	proxyImage   = "rbac-proxy:e2e"
-	injectorNS   = "rbac-proxy-system"
-	injectorSA   = "rbac-proxy-injector"
-	webhookName  = "rbac-proxy-injector"
-	enabledLabel = webhook.LabelInject
+	proxyImage       = "rbac-proxy:e2e"
+	injectorNS       = "rbac-proxy-system"
+	injectorSA       = "rbac-proxy-injector"
+	webhookName      = "rbac-proxy-injector"
+	enabledLabel     = webhook.LabelInject
 )
 
 var (
