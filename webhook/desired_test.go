@@ -317,3 +317,46 @@ func newTestCA(t *testing.T, isCA bool) []byte {
 	}
 	return pair.CertPEM
 }
+
+// TestScrapersCAPublisher: the ConfigMap is created, follows a rotated CA on refresh, and one the
+// injector did not make is left alone.
+func TestScrapersCAPublisher(t *testing.T) {
+	ctx := context.Background()
+	src := SecretRef{Namespace: "rbac-proxy", Name: "scrapers-ca"}
+	first, second := newTestCA(t, true), newTestCA(t, true)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: src.Namespace, Name: src.Name}, Data: map[string][]byte{corev1.TLSCertKey: first}}
+	foreign := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "theirs", Name: ScrapersCAConfigMap}, Data: map[string]string{"ca.crt": "mine"}}
+	c := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(secret, foreign).Build()
+	p := &ScrapersCAPublisher{Source: src, API: c, Cache: c, Client: c}
+
+	data := func(ns string) string {
+		t.Helper()
+		cm := &corev1.ConfigMap{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: ScrapersCAConfigMap}, cm); err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data["ca.crt"]
+	}
+	if res, err := p.Ensure(ctx, testNamespace); err != nil || res != CertificateCreated {
+		t.Fatalf("first Ensure: %v, %v", res, err)
+	}
+	if data(testNamespace) != string(first) {
+		t.Error("the ConfigMap does not hold the CA")
+	}
+	secret.Data[corev1.TLSCertKey] = second
+	if err := c.Update(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if data(testNamespace) != string(second) {
+		t.Error("the refresh did not follow the rotated CA")
+	}
+	if _, err := p.Ensure(ctx, "theirs"); !IsRefused(err) {
+		t.Errorf("Ensure over a ConfigMap the injector did not make: %v, want refused", err)
+	}
+	if data("theirs") != "mine" {
+		t.Error("a ConfigMap the injector did not make was changed")
+	}
+}

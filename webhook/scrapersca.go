@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -27,6 +29,7 @@ type ScrapersCAPublisher struct {
 	API    client.Reader
 	Cache  client.Reader
 	Client client.Writer
+	Log    logr.Logger
 }
 
 // Ensure makes the namespace's ConfigMap hold the CA certificate.
@@ -99,4 +102,46 @@ func scrapersCAFrom(tlsCrt []byte, source SecretRef) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// RefreshInterval is how often Start brings every published ConfigMap in line with the CA
+// Secret, so a rotated scrapers' CA reaches the proxies without any Pod being created.
+const RefreshInterval = 5 * time.Minute
+
+// Start refreshes the published ConfigMaps every RefreshInterval until ctx ends (a
+// controller-runtime Runnable).
+func (p *ScrapersCAPublisher) Start(ctx context.Context) error {
+	t := time.NewTicker(RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := p.refresh(ctx); err != nil {
+				p.Log.Error(err, "refreshing the scrapers' CA ConfigMaps")
+			}
+		}
+	}
+}
+
+// refresh updates every ConfigMap the injector published.
+func (p *ScrapersCAPublisher) refresh(ctx context.Context) error {
+	var list corev1.ConfigMapList
+	if err := p.Cache.List(ctx, &list, client.MatchingLabels{LabelManagedBy: ManagedByValue}); err != nil {
+		return fmt.Errorf("listing the scrapers' CA ConfigMaps: %w", err)
+	}
+	for _, cm := range list.Items {
+		if cm.Name != ScrapersCAConfigMap {
+			continue
+		}
+		res, err := p.Ensure(ctx, cm.Namespace)
+		if err != nil {
+			return err
+		}
+		if res == CertificateUpdated {
+			p.Log.Info("scrapers' CA ConfigMap updated", "namespace", cm.Namespace)
+		}
+	}
+	return nil
 }

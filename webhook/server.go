@@ -173,7 +173,10 @@ func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.L
 		Log:          log.WithName("certificates"),
 	}
 	if ref := defaults.ScrapersCA; ref != nil {
-		certs.ScrapersCA = &ScrapersCAPublisher{Source: *ref, API: mgr.GetAPIReader(), Cache: mgr.GetClient(), Client: mgr.GetClient()}
+		certs.ScrapersCA = &ScrapersCAPublisher{Source: *ref, API: mgr.GetAPIReader(), Cache: mgr.GetClient(), Client: mgr.GetClient(), Log: log.WithName("scrapers-ca")}
+		if err := mgr.Add(certs.ScrapersCA); err != nil {
+			return nil, fmt.Errorf("adding the scrapers' CA refresher: %w", err)
+		}
 	}
 	err = builder.ControllerManagedBy(mgr).
 		Named("certificates").

@@ -64,7 +64,15 @@ func TestWebhookDoc(t *testing.T) {
 	want := replaceSection(t, doc, "SERVE FLAGS", flagsTable(newServeFlags(&serveOptions{})))
 	want = replaceSection(t, want, "INJECT FLAGS", flagsTable(newInjectFlags(&injectOptions{})))
 	want = replaceSection(t, want, "REDIRECT FLAGS", flagsTable(newRedirectFlags(&redirectOptions{})))
-	cfg, err := json.MarshalIndent(webhook.DefaultConfig("rbac-proxy:<version>"), "", "  ")
+	defaults := webhook.DefaultConfig("rbac-proxy:<version>")
+	// An unset list means the same as an empty one; the example shows it as [], the way a user
+	// would write it, rather than null.
+	for _, list := range []*[]string{&defaults.AllowedIssuers, &defaults.AllowedDNSSuffixes} {
+		if *list == nil {
+			*list = []string{}
+		}
+	}
+	cfg, err := json.MarshalIndent(defaults, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}

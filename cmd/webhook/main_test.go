@@ -132,3 +132,160 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("default image %q: want rbac-proxy:<version> without a registry", defaultProxyImage())
 	}
 }
+
+// annotated is the deployment in namespace gpu with the given Pod template annotations (name,
+// value pairs).
+func annotated(annotations ...string) string {
+	var b strings.Builder
+	b.WriteString("      annotations:\n")
+	for i := 0; i+1 < len(annotations); i += 2 {
+		b.WriteString("        " + annotations[i] + ": \"" + annotations[i+1] + "\"\n")
+	}
+	d := strings.Replace(deployment, "  name: web\n", "  name: web\n  namespace: gpu\n", 1)
+	return strings.Replace(d, "      labels: {app: web}\n    spec:", "      labels: {app: web}\n"+b.String()+"    spec:", 1)
+}
+
+// TestAllowedIssuersAndSuffixes: what the operator allows is what a Pod may name, and nothing
+// else, whether it comes from a flag or the config file.
+func TestAllowedIssuersAndSuffixes(t *testing.T) {
+	pod := annotated("rbac-proxy.io/issuer", "Issuer/team-ca", "rbac-proxy.io/dns-names", "web.gpu.corp.example")
+	code, out, errOut := runCmd(t, pod, "inject", "-f", "-", "--default-issuer", "ClusterIssuer/ca",
+		"--allowed-issuers", "Issuer/*", "--allowed-dns-suffixes", "gpu.corp.example")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// inject -f prints the workload only (the Certificate is the cluster's business): that it is
+	// injected says the policy accepted both.
+	if !strings.Contains(out, "rbac-proxy.io/status: injected") {
+		t.Errorf("the allowed issuer and DNS name were not injected:\n%s", out)
+	}
+
+	code, _, errOut = runCmd(t, pod, "inject", "-f", "-", "--default-issuer", "ClusterIssuer/ca")
+	if code != 1 || !strings.Contains(errOut, "rbac-proxy.io/issuer") || !strings.Contains(errOut, "Issuer/team-ca") ||
+		!strings.Contains(errOut, "rbac-proxy.io/dns-names") || !strings.Contains(errOut, "web.gpu.corp.example") {
+		t.Errorf("nothing allowed: exit %d, %q; want the issuer and the DNS name refused", code, errOut)
+	}
+}
+
+func TestSecurityFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"issuer syntax", []string{"--allowed-issuers", "ClusterIssuer/ok,nonsense"}, []string{`allowedIssuers[1]="nonsense"`, "Issuer/*"}},
+		{"top-level domain", []string{"--allowed-dns-suffixes", "com"}, []string{`allowedDNSSuffixes[0]="com"`, "outside the cluster"}},
+		{"cluster suffix", []string{"--allowed-dns-suffixes", "svc.cluster.local"}, []string{`allowedDNSSuffixes[0]="svc.cluster.local"`}},
+		{"scrapers secret", []string{"--scrapers-ca-secret", "just-a-name"}, []string{`scrapersCASecret="just-a-name"`, "NAMESPACE/NAME"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"inject", "-f", "-", "--default-issuer", "ClusterIssuer/ca"}, tc.args...)
+			code, out, errOut := runCmd(t, deployment, args...)
+			if code != 2 || out != "" {
+				t.Errorf("exit %d, stdout %q; want exit 2 and no output", code, out)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr %q lacks %q", errOut, want)
+				}
+			}
+		})
+	}
+}
+
+// The webhook's client-certificate flags are checked with the defaults, before any connection to
+// the API server, and every problem is reported at once.
+func TestServeClientAuthFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"names without CA", []string{"--webhook-client-names", "kube-apiserver"}, []string{`--webhook-client-names=\"kube-apiserver\"`, "only with --webhook-client-ca-name"}},
+		{"CA as a path", []string{"--webhook-client-ca-name", "/etc/ca.crt"}, []string{`--webhook-client-ca-name=\"/etc/ca.crt\"`, "a file name in --cert-dir"}},
+		{"empty name", []string{"--webhook-client-ca-name", "ca.crt", "--webhook-client-names", "a,,b"}, []string{"--webhook-client-names=", "none empty"}},
+		{"with a bad default", []string{"--webhook-client-names", "x", "--scrapers-ca-secret", "x"}, []string{"only with --webhook-client-ca-name", `scrapersCASecret=\"x\"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := runCmd(t, "", append([]string{"serve", "--kubeconfig", "/nonexistent"}, tc.args...)...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2: %s", code, errOut)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr %q lacks %q", errOut, want)
+				}
+			}
+		})
+	}
+}
+
+func TestServeClientAuthOptions(t *testing.T) {
+	o := &serveOptions{}
+	fs := newServeFlags(o)
+	if err := fs.Parse([]string{"--webhook-client-ca-name=ca.crt", "--webhook-client-names=kube-apiserver", "--webhook-client-names=kube-apiserver-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.defaults.load(fs); err != nil {
+		t.Fatal(err)
+	}
+	so := o.serverOptions()
+	if so.ClientCAName != "ca.crt" || strings.Join(so.ClientNames, ",") != "kube-apiserver,kube-apiserver-2" || so.CertDir != "/etc/rbac-proxy-injector/tls" {
+		t.Errorf("server options: CA %q, names %q, cert dir %q", so.ClientCAName, so.ClientNames, so.CertDir)
+	}
+	if so := (&serveOptions{}).serverOptions(); so.ClientCAName != "" || so.ClientNames != nil {
+		t.Errorf("no client CA by default: %+v", so)
+	}
+}
+
+// TestConfigFileLists: a list from the config file stands unless the list's flag is given, which
+// then replaces it as a whole; repeated flags add up.
+func TestConfigFileLists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	cfg := "defaultIssuer: ClusterIssuer/ca\nallowedIssuers: [ClusterIssuer/a, ClusterIssuer/b]\nallowedDNSSuffixes: [file.example]\nscrapersCASecret: monitoring/from-file\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name                        string
+		args                        []string
+		issuers, suffixes, scrapers string
+	}{
+		{"file only", nil, "ClusterIssuer/a,ClusterIssuer/b", "file.example", "monitoring/from-file"},
+		{"flag replaces", []string{"--allowed-issuers=ClusterIssuer/c"}, "ClusterIssuer/c", "file.example", "monitoring/from-file"},
+		{"repeated flags", []string{"--allowed-issuers=ClusterIssuer/c", "--allowed-issuers=Issuer/*,ClusterIssuer/d", "--allowed-dns-suffixes=flag.example"}, "Issuer/*,ClusterIssuer/c,ClusterIssuer/d", "flag.example", "monitoring/from-file"},
+		{"empty flag clears", []string{"--allowed-issuers=", "--scrapers-ca-secret=ops/scrapers"}, "", "file.example", "ops/scrapers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := &injectOptions{}
+			fs := newInjectFlags(o)
+			if err := fs.Parse(append([]string{"--config", path}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			d, err := o.defaults.load(fs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var issuers []string
+			if d.AllowedIssuers.Namespaced {
+				issuers = append(issuers, "Issuer/*")
+			}
+			for _, n := range d.AllowedIssuers.Named {
+				issuers = append(issuers, n.String())
+			}
+			scrapers := ""
+			if d.ScrapersCA != nil {
+				scrapers = d.ScrapersCA.String()
+			}
+			if got := strings.Join(issuers, ","); got != tc.issuers {
+				t.Errorf("allowed issuers %q, want %q", got, tc.issuers)
+			}
+			if got := strings.Join(d.DNSSuffixes, ","); got != tc.suffixes {
+				t.Errorf("DNS suffixes %q, want %q", got, tc.suffixes)
+			}
+			if scrapers != tc.scrapers {
+				t.Errorf("scrapers' CA %q, want %q", scrapers, tc.scrapers)
+			}
+		})
+	}
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -22,6 +24,9 @@ func defaultProxyImage() string {
 type defaultsOptions struct {
 	config     webhook.Config
 	configFile string
+	// checks validate the command's own flags beside the defaults, so that every configuration
+	// error is reported at once, before anything starts.
+	checks []func() error
 }
 
 func (o *defaultsOptions) addFlags(fs *pflag.FlagSet) {
@@ -40,10 +45,14 @@ func (o *defaultsOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Resources.MemoryLimit, "proxy-memory-limit", c.Resources.MemoryLimit, "memory limit of the proxy; empty for none")
 	fs.IntVar(&c.ProxyVerbosity, "proxy-verbosity", c.ProxyVerbosity, "the proxy's -v (0-10); 0 renders no flag")
 	fs.StringVar(&c.ClusterDomain, "cluster-domain", c.ClusterDomain, "cluster DNS domain for the Certificates' fully qualified names")
+	fs.StringSliceVar(&c.AllowedIssuers, "allowed-issuers", c.AllowedIssuers, "issuers a Pod may name in rbac-proxy.io/issuer besides --default-issuer (comma-separated or repeated): Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME by exact name, or Issuer/* for any Issuer of the Pod's own namespace; empty: only the default issuer")
+	fs.StringSliceVar(&c.AllowedDNSSuffixes, "allowed-dns-suffixes", c.AllowedDNSSuffixes, "domains outside the cluster under which rbac-proxy.io/dns-names may ask for names (comma-separated or repeated), e.g. gpu.corp.example; names inside the Pod's namespace are always allowed, other cluster names never")
+	fs.StringVar(&c.ScrapersCASecret, "scrapers-ca-secret", c.ScrapersCASecret, "NAMESPACE/NAME of the Secret of the CA that signs scrapers' client certificates (its tls.crt is the CA certificate, as cert-manager writes it for an isCA Certificate); rbac-proxy.io/client-ca: scrapers trusts it and the injector copies it to the Pod's namespace; it must sign no serving certificate; empty: client-ca scrapers is refused")
 }
 
 // load applies the config file under the flags: the file replaces the built-in defaults, and the
-// flags given on the command line are applied again on top.
+// flags given on the command line are applied again on top. A list flag replaces the file's list
+// as a whole: --allowed-issuers=X leaves only X, whatever the file says.
 func (o *defaultsOptions) load(fs *pflag.FlagSet) (*webhook.Defaults, error) {
 	if o.configFile != "" {
 		data, err := os.ReadFile(o.configFile)
@@ -54,10 +63,20 @@ func (o *defaultsOptions) load(fs *pflag.FlagSet) (*webhook.Defaults, error) {
 		if err := yaml.UnmarshalStrict(data, &fromFile); err != nil {
 			return nil, fmt.Errorf("parsing --config %s: %w", o.configFile, err)
 		}
-		set := map[string]string{}
-		fs.Visit(func(f *pflag.Flag) { set[f.Name] = f.Value.String() })
+		// The values are taken before o.config is overwritten: the flags point into it. A list
+		// is copied rather than printed, since Set on a list flag that was set appends, and its
+		// String form ("[a,b]") does not parse back.
+		scalars := map[string]string{}
+		lists := map[string][]string{}
+		fs.Visit(func(f *pflag.Flag) {
+			if l, ok := f.Value.(pflag.SliceValue); ok {
+				lists[f.Name] = append([]string{}, l.GetSlice()...)
+				return
+			}
+			scalars[f.Name] = f.Value.String()
+		})
 		o.config = fromFile
-		for name, value := range set {
+		for name, value := range scalars {
 			if name == "config" {
 				continue
 			}
@@ -65,8 +84,26 @@ func (o *defaultsOptions) load(fs *pflag.FlagSet) (*webhook.Defaults, error) {
 				return nil, err
 			}
 		}
+		for name, values := range lists {
+			if err := fs.Lookup(name).Value.(pflag.SliceValue).Replace(values); err != nil {
+				return nil, fmt.Errorf("--%s: %w", name, err)
+			}
+		}
 	}
-	return o.config.Compile()
+	d, err := o.config.Compile()
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, check := range o.checks {
+		if err := check(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return d, nil
 }
 
 // serveOptions are the flags of `serve`.
@@ -85,6 +122,8 @@ type serveOptions struct {
 	accessCheckTTL  time.Duration
 	logLevel        string
 	logFormat       string
+	clientCAName    string
+	clientNames     []string
 }
 
 // newServeFlags binds every flag of `serve` to o, with its default.
@@ -98,13 +137,35 @@ func newServeFlags(o *serveOptions) *pflag.FlagSet {
 	fs.StringVar(&o.certName, "tls-cert-name", "tls.crt", "certificate file in --cert-dir")
 	fs.StringVar(&o.keyName, "tls-key-name", "tls.key", "private key file in --cert-dir")
 	fs.StringVar(&o.webhookPath, "webhook-path", "/mutate-pods", "URL path the mutating webhook is served on")
+	fs.StringVar(&o.clientCAName, "webhook-client-ca-name", "", "CA file in --cert-dir: the webhook server then requires a client certificate it signed, as the API server presents when its admission configuration gives it one (docs/security.md); empty: no client certificate is asked for. Read once at start")
+	fs.StringSliceVar(&o.clientNames, "webhook-client-names", nil, "with --webhook-client-ca-name, the only client certificate common names accepted (comma-separated or repeated); empty: any certificate the CA signed")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (Prometheus); 0 disables it")
 	fs.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGTERM")
 	fs.DurationVar(&o.accessCheckTTL, "access-check-ttl", 5*time.Minute, "how long the answer to \"may this ServiceAccount create TokenReviews and SubjectAccessReviews\" is cached; 0 disables the check and its warning")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
 	fs.StringVar(&o.logFormat, "log-format", "json", "json or console")
+	o.defaults.checks = append(o.defaults.checks, o.checkClientAuth)
 	return fs
+}
+
+// checkClientAuth validates the webhook's client-certificate flags: the CA is read from
+// --cert-dir, beside the serving certificate, and names without a CA would verify nothing.
+func (o *serveOptions) checkClientAuth() error {
+	var errs []error
+	if n := o.clientCAName; n != "" && (strings.ContainsAny(n, `/\`) || n == "." || n == "..") {
+		errs = append(errs, fmt.Errorf("--webhook-client-ca-name=%q: allowed: a file name in --cert-dir (%s), no path", n, o.certDir))
+	}
+	for _, n := range o.clientNames {
+		if strings.TrimSpace(n) == "" {
+			errs = append(errs, fmt.Errorf("--webhook-client-names=%q: allowed: comma-separated common names, none empty", strings.Join(o.clientNames, ",")))
+			break
+		}
+	}
+	if len(o.clientNames) > 0 && o.clientCAName == "" {
+		errs = append(errs, fmt.Errorf("--webhook-client-names=%q: allowed: only with --webhook-client-ca-name, the CA that verifies them", strings.Join(o.clientNames, ",")))
+	}
+	return errors.Join(errs...)
 }
 
 // injectOptions are the flags of `inject`.

@@ -24,6 +24,8 @@ func (o *serveOptions) serverOptions() webhook.ServerOptions {
 		CertDir:         o.certDir,
 		CertName:        o.certName,
 		KeyName:         o.keyName,
+		ClientCAName:    o.clientCAName,
+		ClientNames:     o.clientNames,
 		HealthAddr:      o.healthAddr,
 		MetricsAddr:     o.metricsAddr,
 		ShutdownTimeout: o.shutdownTimeout,

@@ -29,8 +29,12 @@ const (
 	ReleaseNamespace = "rbac-proxy"
 	// ReleaseFullname is the chart's base name for that release.
 	ReleaseFullname = "rbac-proxy-rbac-proxy-injector"
-	// DefaultIssuer is the CA ClusterIssuer the chart creates by default.
+	// DefaultIssuer is the CA ClusterIssuer the chart creates by default: it signs the proxies'
+	// serving certificates, for anyone allowed to create a Certificate.
 	DefaultIssuer = ReleaseFullname + "-ca"
+	// ScrapersIssuer is the chart's CA Issuer of scrapers' client certificates, in the release
+	// namespace: only who may create Certificates there gets one.
+	ScrapersIssuer = ReleaseFullname + "-scrapers"
 )
 
 // Injector is the chart installed into the control plane with its webhook

@@ -88,12 +88,17 @@ func (p *Proxy) ServingSerial(ctx context.Context) (*big.Int, error) {
 // identities are the callers of step 5.
 type identities struct {
 	prometheusToken, noRBACToken string
-	issued, stranger             *tls.Certificate
+	// scraper is from the scrapers' CA; servingCA from the CA that signs every workload's
+	// serving certificate, which anyone allowed a Certificate in a namespace can get; stranger
+	// from a CA nobody trusts. All three have the allowed CommonName.
+	scraper, servingCA, stranger *tls.Certificate
 }
 
 // makeIdentities creates the ServiceAccount prometheus with RBAC for /metrics,
-// one without, a client certificate from the chart's CA ClusterIssuer and a
-// stranger's self-signed one with the same CommonName.
+// one without, a client certificate from the chart's scrapers' Issuer (in the
+// release namespace, as an admin would), one from the serving CA ClusterIssuer
+// (as any namespace editor could) and a stranger's self-signed one, all with the
+// same CommonName.
 func makeIdentities(ctx context.Context, s *teller, env *Env) (*identities, error) {
 	cp, ns := env.CP, env.Namespace
 	id := &identities{}
@@ -137,32 +142,43 @@ func makeIdentities(ctx context.Context, s *teller, env *Env) (*identities, erro
 		return nil, err
 	}
 
+	if id.scraper, err = clientCertificate(ctx, cp, framework.ReleaseNamespace, AllowedClient, cmv1.IssuerKind, framework.ScrapersIssuer); err != nil {
+		return nil, err
+	}
+	if id.servingCA, err = clientCertificate(ctx, cp, ns, AllowedClient+"-serving-ca", cmv1.ClusterIssuerKind, framework.DefaultIssuer); err != nil {
+		return nil, err
+	}
+	if id.stranger, err = strangerCertificate(AllowedClient); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// clientCertificate has cert-manager issue a client certificate CN=AllowedClient in ns from the
+// issuer, and returns it once its Secret is there.
+func clientCertificate(ctx context.Context, cp *framework.ControlPlane, ns, name, kind, issuer string) (*tls.Certificate, error) {
 	cert := &cmv1.Certificate{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: AllowedClient},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: cmv1.CertificateSpec{
 			CommonName: AllowedClient,
-			SecretName: AllowedClient + "-tls",
+			SecretName: name + "-tls",
 			Usages:     []cmv1.KeyUsage{cmv1.UsageClientAuth, cmv1.UsageDigitalSignature},
 			PrivateKey: &cmv1.CertificatePrivateKey{Algorithm: cmv1.ECDSAKeyAlgorithm, Size: 256},
-			IssuerRef:  cmmeta.IssuerReference{Kind: cmv1.ClusterIssuerKind, Name: framework.DefaultIssuer},
+			IssuerRef:  cmmeta.IssuerReference{Kind: kind, Name: issuer},
 		},
 	}
 	if err := cp.Client.Create(ctx, cert); err != nil {
-		return nil, fmt.Errorf("creating the client Certificate: %w", err)
+		return nil, fmt.Errorf("creating the client Certificate %s/%s: %w", ns, name, err)
 	}
 	secret, err := WaitForSecret(ctx, cp, ns, cert.Spec.SecretName)
 	if err != nil {
 		return nil, err
 	}
-	issued, err := tls.X509KeyPair(secret.Data["tls.crt"], secret.Data["tls.key"])
+	pair, err := tls.X509KeyPair(secret.Data["tls.crt"], secret.Data["tls.key"])
 	if err != nil {
-		return nil, fmt.Errorf("loading the issued client certificate: %w", err)
+		return nil, fmt.Errorf("loading the client certificate %s/%s: %w", ns, name, err)
 	}
-	id.issued = &issued
-	if id.stranger, err = strangerCertificate(AllowedClient); err != nil {
-		return nil, err
-	}
-	return id, nil
+	return &pair, nil
 }
 
 // strangerCertificate returns a client certificate for cn from a CA nobody

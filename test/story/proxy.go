@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -88,6 +89,23 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 			if e.pod.Spec.Volumes[i].Name == m.Name {
 				vol = &e.pod.Spec.Volumes[i]
 			}
+		}
+		if vol != nil && vol.ConfigMap != nil {
+			// The scrapers' CA, which the injector's certificate controller publishes.
+			cm, err := WaitForConfigMap(ctx, env.CP, p.Namespace, vol.ConfigMap.Name)
+			if err != nil {
+				return nil, err
+			}
+			files := map[string][]byte{}
+			for _, it := range vol.ConfigMap.Items {
+				files[it.Path] = []byte(cm.Data[it.Key])
+			}
+			proj, err := NewProjection(filepath.Join(dir, m.Name), files)
+			if err != nil {
+				return nil, err
+			}
+			mounts[m.MountPath] = proj.Dir
+			continue
 		}
 		if vol == nil || vol.Secret == nil {
 			continue // the ServiceAccount token: replaced by --kubeconfig below
@@ -163,6 +181,20 @@ func WaitForSecret(ctx context.Context, cp *framework.ControlPlane, ns, name str
 		return err == nil && len(secret.Data[corev1.TLSCertKey]) > 0 && len(secret.Data[corev1.TLSPrivateKeyKey]) > 0, err
 	})
 	return secret, err
+}
+
+// WaitForConfigMap waits for a ConfigMap to exist.
+func WaitForConfigMap(ctx context.Context, cp *framework.ControlPlane, ns, name string) (*corev1.ConfigMap, error) {
+	var cm *corev1.ConfigMap
+	err := framework.Eventually(ctx, 60*time.Second, "ConfigMap "+ns+"/"+name, func(ctx context.Context) (bool, error) {
+		var err error
+		cm, err = cp.Clientset.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	return cm, err
 }
 
 // SecretFiles returns the files a Secret volume holds: every key, or the listed items.

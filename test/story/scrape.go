@@ -30,9 +30,9 @@ func scrape(ctx context.Context, s *teller, env *Env) ([]Check, error) {
 		{sar, "ServiceAccount " + PrometheusSA + " (RBAC get " + metricsPath + ")", id.prometheusToken, nil, ok200, isMetrics},
 		{sar, "ServiceAccount " + NoRBACSA + " (no RBAC)", id.noRBACToken, nil, "403", status(403)},
 		{sar, "no credentials", "", nil, "401", status(401)},
-		{static, "client certificate CN=" + AllowedClient + " from the chart's CA", "", id.issued, ok200, isMetrics},
-		{static, "stranger's self-signed certificate CN=" + AllowedClient, "", id.stranger, refused,
-			func(r result) bool { return r.status == 401 || isTLSRefusal(r.err) }},
+		{static, "client certificate CN=" + AllowedClient + " from the scrapers' CA", "", id.scraper, ok200, isMetrics},
+		{static, "certificate CN=" + AllowedClient + " from the serving CA (any namespace editor can get one)", "", id.servingCA, refused, isRefused},
+		{static, "stranger's self-signed certificate CN=" + AllowedClient, "", id.stranger, refused, isRefused},
 		{static, "no credentials", "", nil, "401", status(401)},
 		{static, "ServiceAccount " + PrometheusSA + " token (not an allowed client)", id.prometheusToken, nil, "403", status(403)},
 	}
@@ -46,6 +46,8 @@ func scrape(ctx context.Context, s *teller, env *Env) ([]Check, error) {
 	}
 	return checks, nil
 }
+
+func isRefused(r result) bool { return r.status == 401 || isTLSRefusal(r.err) }
 
 func status(code int) func(result) bool {
 	return func(r result) bool { return r.err == nil && r.status == code }

@@ -72,7 +72,7 @@ func deployExporters(ctx context.Context, s *teller, env *Env) (*workloads, erro
 		ExporterService(ns, SARExporter),
 		ExporterDeployment(ns, StaticExporter, map[string]string{
 			webhook.AnnotationAuthz:          "static",
-			webhook.AnnotationClientCA:       "issuer",
+			webhook.AnnotationClientCA:       string(webhook.ClientCAScrapers),
 			webhook.AnnotationAllowedClients: AllowedClient,
 		}),
 		ExporterService(ns, StaticExporter),

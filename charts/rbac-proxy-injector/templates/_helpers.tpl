@@ -44,6 +44,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
+{{/* scrapersCANamespace holds the scrapers' CA: its Secret, its Issuers and the Role to read it. */}}
+{{- define "rbac-proxy-injector.scrapersCANamespace" -}}
+{{- default .Release.Namespace .Values.scrapersCA.namespace -}}
+{{- end -}}
+
+{{/* scrapersCASecret is the name of the scrapers' CA Secret; empty when there is none. */}}
+{{- define "rbac-proxy-injector.scrapersCASecret" -}}
+{{- if and .Values.scrapersCA.enabled .Values.scrapersCA.existingSecret -}}
+{{- fail "scrapersCA.existingSecret names your own scrapers' CA: set scrapersCA.enabled=false with it, or leave it empty for the chart's own CA" -}}
+{{- else if .Values.scrapersCA.enabled -}}
+{{- printf "%s-scrapers-ca" (include "rbac-proxy-injector.fullname" .) -}}
+{{- else -}}
+{{- .Values.scrapersCA.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{/* clientCAFile is the webhook's client CA inside its cert dir, beside tls.crt and tls.key. */}}
+{{- define "rbac-proxy-injector.clientCAFile" -}}
+client-ca.crt
+{{- end -}}
+
 {{- define "rbac-proxy-injector.certSecret" -}}
 {{- printf "%s-serving-cert" (include "rbac-proxy-injector.fullname" .) -}}
 {{- end -}}
@@ -60,10 +81,12 @@ service:
   port: 443
 {{- end }}
 {{- end }}
-{{/* common: what both webhooks of the configuration share. */}}
+{{/* common: what both webhooks of the configuration share. sideEffects None: admission only
+mutates the Pod; Certificates and ConfigMaps are made by the injector's controller from stored
+objects, so dry-run and replayed requests change nothing. */}}
 {{- define "rbac-proxy-injector.common" -}}
 admissionReviewVersions: ["v1"]
-sideEffects: NoneOnDryRun
+sideEffects: None
 reinvocationPolicy: IfNeeded
 failurePolicy: {{ .Values.webhook.failurePolicy }}
 timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
@@ -94,4 +117,19 @@ rules:
 - --proxy-memory-limit={{ .Values.proxy.resources.limits.memory }}
 - --proxy-verbosity={{ .Values.proxy.verbosity }}
 - --cluster-domain={{ .Values.clusterDomain }}
+{{- range .Values.allowedIssuers }}
+- {{ printf "--allowed-issuers=%s" . | quote }}
+{{- end }}
+{{- range .Values.allowedDNSSuffixes }}
+- {{ printf "--allowed-dns-suffixes=%s" . | quote }}
+{{- end }}
+{{- with include "rbac-proxy-injector.scrapersCASecret" . }}
+- --scrapers-ca-secret={{ include "rbac-proxy-injector.scrapersCANamespace" $ }}/{{ . }}
+{{- end }}
+{{- if .Values.webhook.clientAuth.enabled }}
+- --webhook-client-ca-name={{ include "rbac-proxy-injector.clientCAFile" . }}
+{{- range .Values.webhook.clientAuth.names }}
+- {{ printf "--webhook-client-names=%s" . | quote }}
+{{- end }}
+{{- end }}
 {{- end -}}
