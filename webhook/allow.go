@@ -18,16 +18,19 @@ type IssuerAllowList struct {
 	// Named are allowed by exact kind, group and name: ClusterIssuers and external kinds only
 	// ever this way.
 	Named []IssuerRef
-	// Namespaced allows every cert-manager Issuer of the Pod's own namespace.
-	Namespaced bool
+	// Namespaced allows every cert-manager Issuer of the Pod's own namespace, except in
+	// ScrapersNamespace: the scrapers' CA Issuers live there, and a serving certificate must
+	// never come from the CA that authenticates scrapers.
+	Namespaced        bool
+	ScrapersNamespace string
 }
 
-// Allows reports whether a Pod may name ref.
-func (l IssuerAllowList) Allows(ref IssuerRef) bool {
+// Allows reports whether a Pod in namespace may name ref.
+func (l IssuerAllowList) Allows(ref IssuerRef, namespace string) bool {
 	if l.Default != nil && *l.Default == ref {
 		return true
 	}
-	if l.Namespaced && ref.Group == certManagerGroup && ref.Kind == "Issuer" {
+	if l.Namespaced && ref.Group == certManagerGroup && ref.Kind == "Issuer" && namespace != l.ScrapersNamespace {
 		return true
 	}
 	for _, n := range l.Named {
@@ -45,7 +48,11 @@ func (l IssuerAllowList) String() string {
 		out = append(out, l.Default.String()+" (the default)")
 	}
 	if l.Namespaced {
-		out = append(out, namespacedIssuers+" (an Issuer of the Pod's namespace)")
+		what := namespacedIssuers + " (an Issuer of the Pod's namespace"
+		if l.ScrapersNamespace != "" {
+			what += ", but not in " + l.ScrapersNamespace + ", the scrapers' CA's"
+		}
+		out = append(out, what+")")
 	}
 	for _, n := range l.Named {
 		out = append(out, n.String())
@@ -74,10 +81,8 @@ type dnsNamePolicy struct {
 // the cluster's own zone; and names under a suffix the operator allows. Never the API server's names, nor a wildcard that covers them.
 func (p dnsNamePolicy) allowed(name string) string {
 	// A wildcard's "*" is matched as the one label it stands for.
-	for _, s := range p.suffixes {
-		if name == s || strings.HasSuffix(name, "."+s) {
-			return ""
-		}
+	if p.underSuffix(name) {
+		return ""
 	}
 	type zone struct {
 		name  string
@@ -104,6 +109,16 @@ func (p dnsNamePolicy) allowed(name string) string {
 		return ""
 	}
 	return "outside the namespace " + p.namespace
+}
+
+// underSuffix reports whether name lies under a suffix the operator allows; it needs no namespace.
+func (p dnsNamePolicy) underSuffix(name string) bool {
+	for _, s := range p.suffixes {
+		if name == s || strings.HasSuffix(name, "."+s) {
+			return true
+		}
+	}
+	return false
 }
 
 // describe is the "allowed" text of an error about a DNS name.

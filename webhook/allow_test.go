@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -71,26 +72,35 @@ func TestDNSNamePolicy(t *testing.T) {
 func TestIssuerAllowList(t *testing.T) {
 	def := &IssuerRef{Kind: "ClusterIssuer", Group: certManagerGroup, Name: "rbac-proxy-ca"}
 	vault := IssuerRef{Kind: "VaultIssuer", Group: "vault.example.com", Name: "metrics"}
-	list := IssuerAllowList{Default: def, Named: []IssuerRef{vault}, Namespaced: true}
+	list := IssuerAllowList{Default: def, Named: []IssuerRef{vault}, Namespaced: true, ScrapersNamespace: "monitoring"}
 	only := IssuerAllowList{Default: def}
 	for _, tc := range []struct {
 		list IssuerAllowList
 		ref  IssuerRef
-		want bool
+		// namespace is the Pod's; "team" when empty.
+		namespace string
+		want      bool
 	}{
-		{only, *def, true},
-		{only, IssuerRef{Kind: "ClusterIssuer", Group: certManagerGroup, Name: "other"}, false},
-		{only, IssuerRef{Kind: "Issuer", Group: certManagerGroup, Name: "own"}, false},
-		{list, IssuerRef{Kind: "Issuer", Group: certManagerGroup, Name: "own"}, true},
-		{list, vault, true},
-		{list, IssuerRef{Kind: "VaultIssuer", Group: "vault.example.com", Name: "other"}, false},
+		{only, *def, "", true},
+		{only, IssuerRef{Kind: "ClusterIssuer", Group: certManagerGroup, Name: "other"}, "", false},
+		{only, IssuerRef{Kind: "Issuer", Group: certManagerGroup, Name: "own"}, "", false},
+		{list, IssuerRef{Kind: "Issuer", Group: certManagerGroup, Name: "own"}, "", true},
+		{list, vault, "", true},
+		{list, IssuerRef{Kind: "VaultIssuer", Group: "vault.example.com", Name: "other"}, "", false},
 		// A namespaced kind of another group is not a cert-manager Issuer of the namespace.
-		{list, IssuerRef{Kind: "Issuer", Group: "evil.example.com", Name: "own"}, false},
-		{list, IssuerRef{Kind: "ClusterIssuer", Group: certManagerGroup, Name: "any"}, false},
-		{IssuerAllowList{}, *def, false},
+		{list, IssuerRef{Kind: "Issuer", Group: "evil.example.com", Name: "own"}, "", false},
+		{list, IssuerRef{Kind: "ClusterIssuer", Group: certManagerGroup, Name: "any"}, "", false},
+		{IssuerAllowList{}, *def, "", false},
+		// Not the scrapers' CA Issuer for a serving certificate, in the scrapers' namespace.
+		{list, IssuerRef{Kind: "Issuer", Group: certManagerGroup, Name: "rbac-proxy-scrapers"}, "monitoring", false},
+		{list, *def, "monitoring", true},
 	} {
-		if got := tc.list.Allows(tc.ref); got != tc.want {
-			t.Errorf("%v.Allows(%v) = %v, want %v", tc.list, tc.ref, got, tc.want)
+		ns := tc.namespace
+		if ns == "" {
+			ns = "team"
+		}
+		if got := tc.list.Allows(tc.ref, ns); got != tc.want {
+			t.Errorf("%v.Allows(%v, %s) = %v, want %v", tc.list, tc.ref, ns, got, tc.want)
 		}
 	}
 }
@@ -127,5 +137,27 @@ func TestCompileAllowLists(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tc.err)
 			}
 		})
+	}
+}
+
+// TestDNSNamesWithoutNamespace: inject -f on a manifest without a namespace can still ask for
+// names under an allowed suffix, and nothing else.
+func TestDNSNamesWithoutNamespace(t *testing.T) {
+	c := testConfig()
+	c.AllowedDNSSuffixes = []string{"gpu.corp.example"}
+	d, err := c.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := PolicyInput{Defaults: d, Workload: Workload{Kind: "Deployment", Name: "web"}}
+	errs := &errorList{}
+	tls := parseTLS(map[string]string{AnnotationDNSNames: "node1.gpu.corp.example"}, in, errs)
+	if err := errs.err(); err != nil || !slices.Contains(tls.Certificate.DNSNames, "node1.gpu.corp.example") {
+		t.Errorf("a name under an allowed suffix: %v, names %v", err, tls.Certificate)
+	}
+	errs = &errorList{}
+	parseTLS(map[string]string{AnnotationDNSNames: "web.team.svc"}, in, errs)
+	if err := errs.err(); err == nil || !strings.Contains(err.Error(), "namespace is unknown") {
+		t.Errorf("a namespace name without a namespace: %v, want refused", err)
 	}
 }

@@ -198,6 +198,7 @@ func (c Config) Compile() (*Defaults, error) {
 			bad("scrapersCASecret", c.ScrapersCASecret, "NAMESPACE/NAME of the Secret of the scrapers' CA (its tls.crt)")
 		} else {
 			d.ScrapersCA = &SecretRef{Namespace: ns, Name: name}
+			d.AllowedIssuers.ScrapersNamespace = ns
 		}
 	}
 	res := corev1.ResourceRequirements{}

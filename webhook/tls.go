@@ -208,7 +208,7 @@ func parseTLS(annotations map[string]string, in PolicyInput, errs *errorList) TL
 		switch {
 		case problem != "":
 			errs.add(AnnotationIssuer, issuer, problem, issuerAllowed+", among "+allowedIssuers.String())
-		case !allowedIssuers.Allows(*ref):
+		case !allowedIssuers.Allows(*ref, in.Namespace):
 			errs.add(AnnotationIssuer, issuer, "not an issuer the webhook allows Pods to name", allowedIssuers.String())
 		default:
 			cert.Issuer = *ref
@@ -240,9 +240,9 @@ func parseTLS(annotations map[string]string, in PolicyInput, errs *errorList) TL
 				errs.add(AnnotationDNSNames, dnsNames, "not a DNS name: "+n, names.describe()+"; *. wildcards allowed")
 				continue
 			}
-			if in.Namespace == "" {
-				errs.add(AnnotationDNSNames, dnsNames, "the Pod's namespace is unknown, so no name can be checked against it", "set metadata.namespace, or no "+AnnotationDNSNames)
-				break
+			if in.Namespace == "" && !names.underSuffix(n) {
+				errs.add(AnnotationDNSNames, dnsNames, "the Pod's namespace is unknown, so "+n+" cannot be checked against it", "set metadata.namespace, or only names under a suffix the webhook allows")
+				continue
 			}
 			if problem := names.allowed(n); problem != "" {
 				refusedNames = append(refusedNames, n+" ("+problem+")")
