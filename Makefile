@@ -88,8 +88,9 @@ bench-proxy: tools ## rbac-proxy vs the direct upstream vs kube-rbac-proxy v0.19
 	$(GO) run ./test/bench/proxy
 
 .PHONY: bench-webhook
-bench-webhook: tools ## Admission latency p50/p99 in-process and Pods/s with and without the webhook.
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 5000x ./test/bench/webhook
+bench-webhook: tools ## Admission latency p50/p99 in-process, Pods/s with and without the webhook, Pod created → Secret ready.
+	$(GO) test -count=1 -run '^$$' -bench 'Admission|CreatePods' -benchtime 5000x ./test/bench/webhook
+	$(GO) test -count=1 -run '^$$' -bench PodToSecret -benchtime 20x ./test/bench/webhook
 
 .PHONY: lint
 lint: ## gofmt on every Go file, go vet on the module.
