@@ -26,6 +26,12 @@ func Decide(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error
 	if IsInjected(pod) {
 		return Decision{VerdictInjected, "the Pod already has the proxy"}, nil
 	}
+	return optIn(pod, namespaceLabels)
+}
+
+// optIn applies the opt-in rules alone, whether or not the Pod carries the proxy already: the
+// certificate controller asks it of injected Pods and of their workloads' templates.
+func optIn(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error) {
 	errs := &errorList{}
 	label, hasLabel := pod.Labels[LabelInject]
 	ann, hasAnn := pod.Annotations[AnnotationInject]

@@ -22,14 +22,14 @@ type Desired struct {
 func DesiredFor(pod *corev1.Pod, sw *StoredWorkload, d *Defaults, namespaceLabels map[string]string) (*Desired, error) {
 	tmpl := &corev1.Pod{ObjectMeta: *sw.Template.ObjectMeta.DeepCopy(), Spec: sw.Template.Spec}
 	tmpl.Namespace = pod.Namespace
-	if sw.Kind != "Pod" {
-		decision, err := Decide(tmpl, namespaceLabels)
-		if err != nil {
-			return nil, refused("the Pod template of %s %s: %v", sw.Kind, sw.Name, err)
-		}
-		if decision.Verdict == VerdictSkip {
-			return nil, refused("the Pod template of %s %s does not ask for the proxy (%s)", sw.Kind, sw.Name, decision.Reason)
-		}
+	// The workload must ask for the proxy where the webhook serves it, as at admission: a label
+	// on a Pod, or on a template, is not enough in a namespace that never opted in.
+	decision, err := optIn(tmpl, namespaceLabels)
+	if err != nil {
+		return nil, refused("the Pod template of %s %s: %v", sw.Kind, sw.Name, err)
+	}
+	if decision.Verdict != VerdictInject {
+		return nil, refused("the Pod template of %s %s does not ask for the proxy (%s)", sw.Kind, sw.Name, decision.Reason)
 	}
 	errs := &errorList{}
 	tls := parseTLS(tmpl.Annotations, PolicyInput{Defaults: d, Namespace: pod.Namespace, Workload: sw.Workload}, errs)

@@ -162,7 +162,7 @@ func TestDesiredFor(t *testing.T) {
 			name: "bare pod that only looks injected",
 			pod: func() *corev1.Pod {
 				return &corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "fake", UID: "fake-uid", Annotations: map[string]string{AnnotationStatus: StatusInjected}},
+					ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "fake", UID: "fake-uid", Annotations: map[string]string{AnnotationStatus: StatusInjected, AnnotationInject: "true"}},
 					Spec: corev1.PodSpec{
 						Containers: []corev1.Container{{Name: ContainerName, Image: "attacker/tool:1"}},
 						Volumes:    []corev1.Volume{{Name: volumeTLS, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "rbac-proxy-pod-fake"}}}},
@@ -171,6 +171,17 @@ func TestDesiredFor(t *testing.T) {
 			},
 			workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "fake", UID: "fake-uid"},
 			refusal:  "not the injector's rbac-proxy:test",
+		},
+		{
+			// The status label alone brings a Pod to the controller, in any namespace.
+			name: "bare pod in a namespace that never opted in",
+			pod: func() *corev1.Pod {
+				p := injectedPod(t, d, honest, Workload{APIVersion: "v1", Kind: "Pod", Name: "solo"}, "solo")
+				delete(p.Annotations, AnnotationInject)
+				return p
+			},
+			workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "solo", UID: "pod-uid"},
+			refusal:  "does not ask for the proxy",
 		},
 		{
 			name: "proxy image with another command",
