@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -190,6 +191,65 @@ func FuzzInject(f *testing.F) {
 		resp2, outcome2 := e.handler.admit(context.Background(), request(t, &out, admissionv1.Create, false))
 		if outcome2 != OutcomeAlreadyInjected || len(resp2.Patches) > 0 {
 			t.Fatalf("second admission: outcome %s, %d patches", outcome2, len(resp2.Patches))
+		}
+	})
+}
+
+// FuzzAnnotationValues is FuzzInject's proxy-arguments check narrowed to one annotation value on
+// a bare Pod, without the admission machinery, so that it runs fast enough to search the values
+// pflag's CSV reading and path.Match treat specially: any value NewPolicy admits, the proxy
+// starts with and reads as the same lists; any it denies, it denies on a named annotation.
+func FuzzAnnotationValues(f *testing.F) {
+	d, err := testConfig().Compile()
+	if err != nil {
+		f.Fatal(err)
+	}
+	targets := []struct {
+		annotation string
+		static     bool
+	}{
+		{AnnotationAllowPaths, false},
+		{AnnotationIgnorePaths, false},
+		{AnnotationTokenAudiences, false},
+		{AnnotationAllowedClients, true},
+		{AnnotationAllowedGroups, true},
+		{AnnotationResourceAttributes, false},
+	}
+	seeds := map[string][]string{
+		AnnotationAllowPaths:         {"/[", `/metrics"`, "/a/*,/b?"},
+		AnnotationIgnorePaths:        {`/[a-],/healthz\`, `/[]`},
+		AnnotationTokenAudiences:     {`"rbac-proxy`, `""`, "api,rbac-proxy"},
+		AnnotationAllowedClients:     {`"admin"`, "o'brien"},
+		AnnotationAllowedGroups:      {`"a,b"`, `team"a`, "a b,c"},
+		AnnotationResourceAttributes: {"resource={{", "resource=services,name={{.Value}}"},
+	}
+	for i, target := range targets {
+		for _, v := range seeds[target.annotation] {
+			f.Add(uint8(i), v)
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, value string) {
+		target := targets[int(which)%len(targets)]
+		ann := map[string]string{target.annotation: value}
+		if target.static {
+			ann[AnnotationAuthz] = "static"
+		}
+		pod := checkPod(ann)
+		p, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "web"}})
+		if err != nil {
+			var pe *PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("%s=%q: %v is not a PolicyError", target.annotation, value, err)
+			}
+			for _, fe := range pe.Errors {
+				if !strings.HasPrefix(fe.Annotation, Prefix) || fe.Allowed == "" {
+					t.Fatalf("%s=%q: %+v names no annotation or nothing allowed", target.annotation, value, fe)
+				}
+			}
+			return
+		}
+		if problems := proxyArgsProblems(proxyArgs(p), p); len(problems) > 0 {
+			t.Fatalf("%s=%q admitted, but %s", target.annotation, value, strings.Join(problems, "; "))
 		}
 	})
 }
