@@ -103,7 +103,7 @@ func makeIdentities(ctx context.Context, s *teller, env *Env) (*identities, erro
 	cp, ns := env.CP, env.Namespace
 	id := &identities{}
 	var err error
-	s.progress("creating the callers: ServiceAccounts %s (RBAC get %s) and %s, a client certificate CN=%s", PrometheusSA, metricsPath, NoRBACSA, AllowedClient)
+	s.progress("creating the callers: ServiceAccounts %s (RBAC get %s) and %s, client certificates CN=%s from the scrapers' CA and from the serving CA", PrometheusSA, metricsPath, NoRBACSA, AllowedClient)
 	if id.prometheusToken, err = cp.ServiceAccountToken(ctx, ns, PrometheusSA, nil); err != nil {
 		return nil, err
 	}
