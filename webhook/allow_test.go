@@ -4,6 +4,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestDNSNamePolicy(t *testing.T) {
@@ -159,5 +162,77 @@ func TestDNSNamesWithoutNamespace(t *testing.T) {
 	parseTLS(map[string]string{AnnotationDNSNames: "web.team.svc"}, in, errs)
 	if err := errs.err(); err == nil || !strings.Contains(err.Error(), "namespace is unknown") {
 		t.Errorf("a namespace name without a namespace: %v, want refused", err)
+	}
+}
+
+// TestWorkloadNamesDeriveOnlyServiceNames: a workload named like a DNS name gets none of its own
+// names, so a Deployment called kubernetes.default.svc cannot get that name.
+func TestWorkloadNamesDeriveOnlyServiceNames(t *testing.T) {
+	d, err := testConfig().Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, workload, dnsNames string
+		want                     []string
+		err                      string
+	}{
+		{"plain", "web", "", []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"}, ""},
+		{"dotted", "kubernetes.default.svc", "", nil, "is not named like a Service"},
+		{"other namespace", "vault.other.svc.cluster.local", "", nil, "is not named like a Service"},
+		{"dotted with names", "login.corp.example", "login.team.svc", []string{"login.team.svc"}, ""},
+		{"the API server's bare name", "kubernetes", "", []string{"kubernetes.team", "kubernetes.team.svc", "kubernetes.team.svc.cluster.local"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ann := map[string]string{}
+			if tc.dnsNames != "" {
+				ann[AnnotationDNSNames] = tc.dnsNames
+			}
+			errs := &errorList{}
+			tls := parseTLS(ann, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: Workload{Kind: "Deployment", Name: tc.workload}}, errs)
+			err := errs.err()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, names %v; want an error containing %q", err, tls.Certificate.DNSNames, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(tls.Certificate.DNSNames, tc.want) {
+				t.Errorf("names %v, want %v", tls.Certificate.DNSNames, tc.want)
+			}
+		})
+	}
+}
+
+// TestHugeAnnotationsGiveBoundedMessages: a denial's message stays small whatever the Pod holds;
+// one that quoted the value once per bad item grew with the square of its size.
+func TestHugeAnnotationsGiveBoundedMessages(t *testing.T) {
+	d, err := testConfig().Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := strings.TrimSuffix(strings.Repeat("A,", 4000), ",")
+	for _, ann := range []map[string]string{
+		{AnnotationDNSNames: items},
+		{AnnotationResourceAttributes: items},
+		{AnnotationAuthz: "static", AnnotationAllowedGroups: strings.Repeat("\"", 8000)},
+		{AnnotationPortMode: "takeover", AnnotationUpstreamListen: items},
+		{AnnotationAllowPaths: items},
+	} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "web", Annotations: ann},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1", Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9090}}}}},
+		}
+		_, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: podWorkload(pod)})
+		if err == nil {
+			t.Errorf("%v: admitted", ann)
+			continue
+		}
+		if n := len(err.Error()); n > 32*1024 {
+			t.Errorf("a %d-byte annotation gave a %d-byte message", len(items), n)
+		}
 	}
 }

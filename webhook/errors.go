@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -18,17 +19,39 @@ type FieldError struct {
 	Allowed string
 }
 
+// maxShown bounds what one message repeats of an input: an annotation may hold 256 KiB, and a
+// message that quoted it in full once per problem would grow with the square of its size. A
+// problem, which may name a few items of the value, gets maxProblem.
+const (
+	maxShown   = 256
+	maxProblem = 1024
+)
+
+// shorten cuts s to maxShown bytes (on a rune boundary), saying how long it was.
+func shorten(s string) string { return shortenTo(s, maxShown) }
+
+func shortenTo(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
 func (e FieldError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Annotation)
 	if e.Unset {
 		b.WriteString(" (not set)")
 	} else {
-		fmt.Fprintf(&b, "=%q", e.Value)
+		fmt.Fprintf(&b, "=%q", shorten(e.Value))
 	}
 	if e.Problem != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Problem)
+		b.WriteString(shortenTo(e.Problem, maxProblem))
 	}
 	if e.Allowed != "" {
 		b.WriteString("; allowed: ")
@@ -37,9 +60,12 @@ func (e FieldError) Error() string {
 	return b.String()
 }
 
-// PolicyError is every FieldError found in one Pod; the handler denies the Pod with it.
+// PolicyError is every FieldError found in one Pod, up to maxErrors; the handler denies the Pod
+// with it.
 type PolicyError struct {
 	Errors []FieldError
+	// Omitted counts the problems beyond maxErrors, which are not listed.
+	Omitted int
 }
 
 func (e *PolicyError) Error() string {
@@ -47,27 +73,43 @@ func (e *PolicyError) Error() string {
 	for i, fe := range e.Errors {
 		msgs[i] = fe.Error()
 	}
-	return "rbac-proxy: " + strings.Join(msgs, "; ")
+	out := "rbac-proxy: " + strings.Join(msgs, "; ")
+	if e.Omitted > 0 {
+		out += fmt.Sprintf("; and %d more problems", e.Omitted)
+	}
+	return out
 }
+
+// maxErrors bounds the problems one message lists, whatever the Pod holds.
+const maxErrors = 20
 
 // errorList collects FieldErrors while a policy is parsed.
 type errorList struct {
-	errs []FieldError
+	errs    []FieldError
+	omitted int
+}
+
+func (l *errorList) push(e FieldError) {
+	if len(l.errs) >= maxErrors {
+		l.omitted++
+		return
+	}
+	l.errs = append(l.errs, e)
 }
 
 func (l *errorList) add(annotation, value, problem, allowed string) {
-	l.errs = append(l.errs, FieldError{Annotation: annotation, Value: value, Problem: problem, Allowed: allowed})
+	l.push(FieldError{Annotation: annotation, Value: value, Problem: problem, Allowed: allowed})
 }
 
 func (l *errorList) addUnset(annotation, problem, allowed string) {
-	l.errs = append(l.errs, FieldError{Annotation: annotation, Unset: true, Problem: problem, Allowed: allowed})
+	l.push(FieldError{Annotation: annotation, Unset: true, Problem: problem, Allowed: allowed})
 }
 
 func (l *errorList) err() error {
 	if len(l.errs) == 0 {
 		return nil
 	}
-	return &PolicyError{Errors: l.errs}
+	return &PolicyError{Errors: l.errs, Omitted: l.omitted}
 }
 
 // splitList splits a comma-separated annotation value, trimming blanks. It returns the non-empty

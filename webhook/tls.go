@@ -3,6 +3,7 @@ package webhook
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -222,11 +223,18 @@ func parseTLS(annotations map[string]string, in PolicyInput, errs *errorList) TL
 	if in.Namespace == apiServerNamespace && in.Workload.Name == apiServerService {
 		errs.addUnset(AnnotationTLSSecret, in.Workload.Kind+" "+apiServerService+" in "+apiServerNamespace+" would get the API server's names", "a workload of another name, or an existing Secret in "+AnnotationTLSSecret)
 	}
-	for _, n := range workloadDNSNames(in.Workload.Name, in.Namespace, in.Defaults.ClusterDomain) {
-		// A derived name outside the namespace (NAME.NS where NAME.NS is in the cluster's own zone,
-		// such as svc.cluster for a namespace named cluster) is left out.
-		if n == in.Workload.Name || in.Namespace == "" || names.allowed(n) == "" {
-			cert.DNSNames = appendUnique(cert.DNSNames, n)
+	// The workload's own names are those of a Service named after it, so only a name that can be
+	// a Service's (a DNS-1035 label) derives any: a Deployment named kubernetes.default.svc must
+	// not get that name. The bare name is a single label, resolvable only through the search path;
+	// "kubernetes" is the API server's. Every other derived name is checked as dns-names are.
+	derived := in.Workload.Name != "" && len(validation.IsDNS1035Label(in.Workload.Name)) == 0
+	if derived {
+		for _, n := range workloadDNSNames(in.Workload.Name, in.Namespace, in.Defaults.ClusterDomain) {
+			switch {
+			case n == in.Workload.Name && n == apiServerService:
+			case n == in.Workload.Name, in.Namespace != "" && names.allowed(n) == "":
+				cert.DNSNames = appendUnique(cert.DNSNames, n)
+			}
 		}
 	}
 	if hasDNS {
@@ -250,9 +258,15 @@ func parseTLS(annotations map[string]string, in PolicyInput, errs *errorList) TL
 			}
 			cert.DNSNames = appendUnique(cert.DNSNames, n)
 		}
-		if len(refusedNames) > 0 {
+		if n := len(refusedNames); n > 0 {
+			if n > 5 {
+				refusedNames = append(refusedNames[:5], fmt.Sprintf("and %d more", n-5))
+			}
 			errs.add(AnnotationDNSNames, dnsNames, "names the webhook does not allow: "+strings.Join(refusedNames, ", "), names.describe())
 		}
+	}
+	if len(cert.DNSNames) == 0 {
+		errs.addUnset(AnnotationDNSNames, in.Workload.Kind+" "+shorten(in.Workload.Name)+" is not named like a Service (a DNS-1035 label), so its Certificate would have no name", "the names the proxy is reached by, or an existing Secret in "+AnnotationTLSSecret)
 	}
 	return TLSPolicy{SecretName: cert.Name, Certificate: cert}
 }
