@@ -233,18 +233,6 @@ func TestDesiredFor(t *testing.T) {
 			refusal:  "not an issuer the webhook allows",
 		},
 		{
-			name: "bare pod with generateName",
-			pod: func() *corev1.Pod {
-				tmpl := templateOf(nil)
-				tmpl.GenerateName = "solo-"
-				p := injectedPod(t, d, tmpl, Workload{APIVersion: "v1", Kind: "Pod", Name: "solo"}, "solo-x7k2p")
-				return p
-			},
-			workload:   Workload{APIVersion: "v1", Kind: "Pod", Name: "solo", UID: "pod-uid"},
-			wantNames:  []string{"solo", "solo.team", "solo.team.svc", "solo.team.svc.cluster.local"},
-			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
-		},
-		{
 			name: "scrapers' CA",
 			pod: func() *corev1.Pod {
 				return injectedPod(t, d, templateOf(map[string]string{AnnotationClientCA: "scrapers"}), deploy, "web-1-abc", rsRef)
@@ -369,5 +357,50 @@ func TestScrapersCAPublisher(t *testing.T) {
 	}
 	if data("theirs") != "mine" {
 		t.Error("a ConfigMap the injector did not make was changed")
+	}
+}
+
+// TestUnverifiableWorkloadsAreDenied: admission refuses what the certificate controller would
+// refuse, so no Pod waits forever for a Secret or a CA ConfigMap.
+func TestUnverifiableWorkloadsAreDenied(t *testing.T) {
+	d, err := testConfig().Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rollout := Workload{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "r", UID: "rollout-uid"}
+	rsRef := controllerRef("apps/v1", "ReplicaSet", "r-1", "rs-uid")
+	for _, tc := range []struct {
+		name     string
+		ann      map[string]string
+		generate bool
+		owner    *metav1.OwnerReference
+		workload Workload
+		want     string
+	}{
+		{"generateName bare pod", nil, true, nil, Workload{APIVersion: "v1", Kind: "Pod", Name: "solo"}, "needs a name of its own"},
+		{"replicaset of a rollout", nil, false, &rsRef, rollout, "workload Rollout r is not one the injector can verify"},
+		{"own secret, scrapers' CA, unverifiable controller", map[string]string{AnnotationTLSSecret: "own", AnnotationClientCA: "scrapers"}, false, ptr.To(controllerRef("apps.kruise.io/v1alpha1", "CloneSet", "c", "c-uid")), Workload{APIVersion: "apps.kruise.io/v1alpha1", Kind: "CloneSet", Name: "c"}, "not one the injector can verify"},
+		{"own secret, unverifiable controller", map[string]string{AnnotationTLSSecret: "own"}, false, ptr.To(controllerRef("apps.kruise.io/v1alpha1", "CloneSet", "c", "c-uid")), Workload{APIVersion: "apps.kruise.io/v1alpha1", Kind: "CloneSet", Name: "c"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl := templateOf(tc.ann)
+			pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
+			pod.Namespace = testNamespace
+			if tc.generate {
+				pod.GenerateName = "solo-"
+			} else {
+				pod.Name = "p"
+			}
+			if tc.owner != nil {
+				pod.OwnerReferences = []metav1.OwnerReference{*tc.owner}
+			}
+			_, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: tc.workload})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("denied: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want a denial containing %q", err, tc.want)
+			}
+		})
 	}
 }

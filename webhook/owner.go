@@ -32,12 +32,11 @@ func (w Workload) OwnerReference() *metav1.OwnerReference {
 	return &metav1.OwnerReference{APIVersion: w.APIVersion, Kind: w.Kind, Name: w.Name, UID: w.UID}
 }
 
-// podWorkload is the Pod as its own workload. A Pod with generateName is named after it, also
-// once stored: at admission its name is not known yet, and the certificate controller must
-// arrive at the same Certificate name as the webhook did.
+// podWorkload is the Pod as its own workload; a Pod created from generateName (offline, or
+// with its own Secret) is named after it.
 func podWorkload(pod *corev1.Pod) Workload {
 	name := pod.Name
-	if pod.GenerateName != "" {
+	if name == "" {
 		name = strings.TrimRight(pod.GenerateName, "-.")
 	}
 	return Workload{APIVersion: "v1", Kind: "Pod", Name: name, UID: pod.UID}

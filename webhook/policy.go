@@ -7,7 +7,6 @@ import (
 	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy"
 )
@@ -190,9 +189,11 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	}
 
 	p.TLS = parseTLS(ann, in, errs)
-	if p.TLS.Certificate != nil {
-		if problem := checkControllerKind(metav1.GetControllerOfNoCopy(pod)); problem != "" {
-			errs.addUnset(AnnotationTLSSecret, problem+", so the injector would make no Certificate and the proxy would never start", "an existing Secret in "+AnnotationTLSSecret+", or a Pod whose controller is "+verifiableControllers)
+	if p.TLS.Certificate != nil || p.ClientCA != nil && p.ClientCA.Source == ClientCAScrapers {
+		// The certificate controller acts only for Pods it can verify: one it would refuse gets no
+		// Certificate or CA ConfigMap, and its proxy would never start.
+		if problem := checkVerifiable(pod, in.Workload); problem != "" {
+			errs.addUnset(AnnotationTLSSecret, problem+", so the injector would make no Certificate or CA ConfigMap and the proxy would never start", "an existing Secret in "+AnnotationTLSSecret+" (and no client-ca scrapers), or a Pod whose controller is "+verifiableControllers)
 		}
 	}
 

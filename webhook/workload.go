@@ -53,6 +53,36 @@ func checkControllerKind(ref *metav1.OwnerReference) string {
 	return ""
 }
 
+// workloadKinds are the workloads a Certificate may be made for: the Pod itself, its direct
+// controller, or the controller of that.
+var workloadKinds = map[schema.GroupKind]bool{
+	{Kind: "Pod"}:               true,
+	kindReplicaSet.GroupKind():  true,
+	kindDeployment.GroupKind():  true,
+	kindDaemonSet.GroupKind():   true,
+	kindStatefulSet.GroupKind(): true,
+	kindJob.GroupKind():         true,
+	kindCronJob.GroupKind():     true,
+}
+
+// checkVerifiable says why the certificate controller would refuse a Pod admitted with workload
+// w, as far as admission can tell; empty when it would not.
+func checkVerifiable(pod *corev1.Pod, w Workload) string {
+	if problem := checkControllerKind(metav1.GetControllerOfNoCopy(pod)); problem != "" {
+		return problem
+	}
+	gv, err := schema.ParseGroupVersion(w.APIVersion)
+	if err != nil || !workloadKinds[gv.WithKind(w.Kind).GroupKind()] {
+		return "the Pod's workload " + w.Kind + " " + w.Name + " is not one the injector can verify"
+	}
+	if w.Kind == "Pod" && pod.Name == "" {
+		// Its name is generated after admission: the Secret it mounts must be named before, and
+		// Pods of one generateName would share one Certificate that the first to go takes along.
+		return "a Pod without a controller needs a name of its own (it has generateName " + pod.GenerateName + ")"
+	}
+	return ""
+}
+
 // StoredWorkload is a Pod's workload as the API server stored it: the object that owns the
 // Certificate, and the Pod template its TLS policy is read from.
 type StoredWorkload struct {
@@ -90,7 +120,7 @@ func (v *WorkloadVerifier) Verify(ctx context.Context, pod *corev1.Pod) (*Stored
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil {
 		return &StoredWorkload{
-			Workload: Workload{APIVersion: "v1", Kind: "Pod", Name: podWorkload(pod).Name, UID: pod.UID},
+			Workload: Workload{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID},
 			Template: &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec},
 		}, nil
 	}

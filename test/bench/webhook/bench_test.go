@@ -65,8 +65,8 @@ func admissionRequest(b *testing.B) admission.Request {
 	}}
 }
 
-// warmUp admits the Pod until an admission makes no API call: the first creates the Certificate
-// and checks the ServiceAccount, and the informer must then see the Certificate.
+// warmUp admits the Pod until an admission makes no API call: the first checks the
+// ServiceAccount, and the informers must have synced.
 func warmUp(b *testing.B, req admission.Request) {
 	b.Helper()
 	ctx := context.Background()

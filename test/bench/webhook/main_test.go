@@ -222,6 +222,8 @@ func register(ctx context.Context, cp *framework.ControlPlane, url string, caPEM
 	}
 	return framework.Eventually(ctx, time.Minute, "the API server to call the webhook", func(ctx context.Context) (bool, error) {
 		pod := benchPod("bench", nil)
+		// A bare Pod needs a name of its own for a Certificate (dry-run: nothing is stored).
+		pod.GenerateName, pod.Name = "", "probe"
 		if err := cp.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 			return false, err
 		}
