@@ -65,23 +65,30 @@ const (
 	CertificateUpdated EnsureResult = "updated"
 )
 
-// Ensure creates the Certificate when it is missing, and brings the issuer, DNS names and secret
-// of an existing one managed by the webhook in line with desired.
+// Ensure creates the Certificate when it is missing, and brings the issuer, DNS names, secret and
+// owner of an existing one managed by the webhook in line with desired. A managed Certificate
+// that belongs to another workload (another kind or name: two workloads whose names map to one
+// Certificate name) is refused, never rewritten; one whose owner was deleted and recreated under
+// the same name is handed to the new one, before the garbage collector takes it.
 func (e *CertificateEnsurer) Ensure(ctx context.Context, desired *cmapi.Certificate) (EnsureResult, error) {
 	current := &cmapi.Certificate{}
 	err := e.Cache.Get(ctx, types.NamespacedName{Namespace: desired.Namespace, Name: desired.Name}, current)
 	switch {
 	case err == nil:
-		if sameCertificate(current, desired) {
+		if current.Labels[LabelManagedBy] != ManagedByValue {
 			return CertificateExists, nil
 		}
-		if current.Labels[LabelManagedBy] != ManagedByValue {
+		if problem := otherOwner(current, desired); problem != "" {
+			return "", refused("Certificate %s/%s %s; it is left alone", current.Namespace, current.Name, problem)
+		}
+		if sameCertificate(current, desired) {
 			return CertificateExists, nil
 		}
 		updated := current.DeepCopy()
 		updated.Spec.SecretName = desired.Spec.SecretName
 		updated.Spec.IssuerRef = desired.Spec.IssuerRef
 		updated.Spec.DNSNames = desired.Spec.DNSNames
+		updated.OwnerReferences = desired.OwnerReferences
 		if err := e.Client.Update(ctx, updated); err != nil {
 			return "", fmt.Errorf("updating Certificate %s/%s: %w", desired.Namespace, desired.Name, err)
 		}
@@ -101,5 +108,21 @@ func (e *CertificateEnsurer) Ensure(ctx context.Context, desired *cmapi.Certific
 func sameCertificate(a, b *cmapi.Certificate) bool {
 	return a.Spec.SecretName == b.Spec.SecretName &&
 		a.Spec.IssuerRef == b.Spec.IssuerRef &&
-		slices.Equal(a.Spec.DNSNames, b.Spec.DNSNames)
+		slices.Equal(a.Spec.DNSNames, b.Spec.DNSNames) &&
+		slices.Equal(a.OwnerReferences, b.OwnerReferences)
+}
+
+// otherOwner says how current belongs to another workload than desired, empty when it does not:
+// the same kind and name (whatever the UID) is the same workload.
+func otherOwner(current, desired *cmapi.Certificate) string {
+	if len(desired.OwnerReferences) != 1 {
+		return ""
+	}
+	want := desired.OwnerReferences[0]
+	for _, ref := range current.OwnerReferences {
+		if ref.Kind != want.Kind || ref.Name != want.Name || ref.APIVersion != want.APIVersion {
+			return "belongs to " + ref.Kind + " " + ref.Name + ", not " + want.Kind + " " + want.Name
+		}
+	}
+	return ""
 }

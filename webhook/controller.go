@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -116,4 +117,28 @@ func (c *CertificateController) failed(log logr.Logger, pod *corev1.Pod, err err
 		c.Events.Eventf(pod, nil, corev1.EventTypeWarning, "CertificateRefused", "EnsureCertificate", "rbac-proxy-injector: %s", err.Error())
 	}
 	return reconcile.Result{}, nil
+}
+
+// PodsOfCertificate maps a deleted Certificate to the injected Pods that mount its Secret, so a
+// Certificate deleted by hand or by the garbage collector (its owner recreated under the same
+// name) is made again at once, not at the next resync.
+func (c *CertificateController) PodsOfCertificate(ctx context.Context, obj client.Object) []reconcile.Request {
+	secret := obj.GetName()
+	if cert, ok := obj.(*cmapi.Certificate); ok && cert.Spec.SecretName != "" {
+		secret = cert.Spec.SecretName
+	}
+	var pods corev1.PodList
+	if err := c.Cache.List(ctx, &pods, client.InNamespace(obj.GetNamespace())); err != nil {
+		c.Log.Error(err, "listing the injected Pods of a deleted Certificate", "namespace", obj.GetNamespace(), "certificate", obj.GetName())
+		return nil
+	}
+	var out []reconcile.Request
+	for _, p := range pods.Items {
+		for _, v := range p.Spec.Volumes {
+			if v.Name == volumeTLS && v.Secret != nil && v.Secret.SecretName == secret {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+			}
+		}
+	}
+	return out
 }

@@ -2,15 +2,18 @@ package webhook
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
@@ -400,6 +403,53 @@ func TestUnverifiableWorkloadsAreDenied(t *testing.T) {
 				t.Errorf("denied: %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("got %v, want a denial containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEnsureOwnership: a managed Certificate is handed to its workload recreated under the same
+// name, and never rewritten for another workload whose name maps to the same Certificate.
+func TestEnsureOwnership(t *testing.T) {
+	ctx := context.Background()
+	d, err := testConfig().Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := func(name string, uid types.UID, dnsNames ...string) *cmapi.Certificate {
+		c := NewCertificate(&CertificatePolicy{Name: "rbac-proxy-deployment-web", Issuer: *d.Issuer, DNSNames: dnsNames}, testNamespace,
+			Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: name, UID: uid})
+		c.TypeMeta = metav1.TypeMeta{}
+		return c
+	}
+	for _, tc := range []struct {
+		name      string
+		current   *cmapi.Certificate
+		desired   *cmapi.Certificate
+		want      EnsureResult
+		refused   bool
+		wantOwner types.UID
+	}{
+		{"recreated workload", cert("web", "old-uid", "web"), cert("web", "new-uid", "web"), CertificateUpdated, false, "new-uid"},
+		{"same workload", cert("web", "uid", "web"), cert("web", "uid", "web"), CertificateExists, false, "uid"},
+		{"another workload's", cert("web", "victim-uid", "web"), cert("web-collides", "attacker-uid", "*.team.svc"), "", true, "victim-uid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(tc.current).Build()
+			e := &CertificateEnsurer{Cache: c, Client: c}
+			res, err := e.Ensure(ctx, tc.desired)
+			if tc.refused != IsRefused(err) || !tc.refused && (err != nil || res != tc.want) {
+				t.Fatalf("Ensure: %v, %v; want %v (refused %v)", res, err, tc.want, tc.refused)
+			}
+			got := &cmapi.Certificate{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(tc.current), got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got.OwnerReferences) != 1 || got.OwnerReferences[0].UID != tc.wantOwner {
+				t.Errorf("owners %+v, want %s", got.OwnerReferences, tc.wantOwner)
+			}
+			if tc.refused && !slices.Equal(got.Spec.DNSNames, tc.current.Spec.DNSNames) {
+				t.Errorf("names %v changed", got.Spec.DNSNames)
 			}
 		})
 	}

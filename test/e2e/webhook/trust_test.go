@@ -401,3 +401,47 @@ func TestValuesTheProxyRefusesAreDenied(t *testing.T) {
 		}
 	}
 }
+
+// A Deployment deleted and created again under the same name keeps a Certificate: the old one is
+// handed to the new Deployment, or made again once the garbage collector deleted it.
+func TestRecreatedWorkloadKeepsItsCertificate(t *testing.T) {
+	ctx := t.Context()
+	ns := labelledNamespace(t, "recreate")
+	first := deployment(ns, "web", 1, nil)
+	if err := cp.Client.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	waitCertificate(t, ns, "rbac-proxy-deployment-web")
+	if err := cp.Client.Delete(ctx, first, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		t.Fatal(err)
+	}
+	err := framework.Eventually(ctx, 60*time.Second, "the first Deployment to be gone", func(ctx context.Context) (bool, error) {
+		err := cp.Client.Get(ctx, client.ObjectKeyFromObject(first), &appsv1.Deployment{})
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := deployment(ns, "web", 1, nil)
+	if err := cp.Client.Create(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	// Owned by the new Deployment, and still there once the garbage collector has seen the old
+	// one go (it deletes what the old UID owns within seconds here).
+	owned := func(ctx context.Context) (bool, error) {
+		cert := &cmapi.Certificate{}
+		err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "rbac-proxy-deployment-web"}, cert)
+		if err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return len(cert.OwnerReferences) == 1 && cert.OwnerReferences[0].UID == second.UID, nil
+	}
+	if err := framework.Eventually(ctx, 60*time.Second, "the Certificate owned by the new Deployment", owned); err != nil {
+		t.Fatalf("%v\n%s", err, inj.logs.String())
+	}
+	time.Sleep(5 * time.Second) // the garbage collector's pass over the old UID's dependents
+	if err := framework.Eventually(ctx, 30*time.Second, "the Certificate still owned by the new Deployment", owned); err != nil {
+		t.Fatal(err)
+	}
+	waitSecret(t, ns, "rbac-proxy-deployment-web", "web."+ns+".svc")
+}
