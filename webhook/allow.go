@@ -3,6 +3,8 @@ package webhook
 import (
 	"strings"
 
+	"golang.org/x/net/publicsuffix"
+
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -18,9 +20,9 @@ type IssuerAllowList struct {
 	// Named are allowed by exact kind, group and name: ClusterIssuers and external kinds only
 	// ever this way.
 	Named []IssuerRef
-	// Namespaced allows every cert-manager Issuer of the Pod's own namespace, except in
-	// ScrapersNamespace: the scrapers' CA Issuers live there, and a serving certificate must
-	// never come from the CA that authenticates scrapers.
+	// Namespaced allows every cert-manager Issuer of the Pod's own namespace. No Issuer of
+	// ScrapersNamespace is ever allowed, by class or by name: the scrapers' CA Issuers live
+	// there, and a serving certificate must never come from the CA that authenticates scrapers.
 	Namespaced        bool
 	ScrapersNamespace string
 }
@@ -30,7 +32,11 @@ func (l IssuerAllowList) Allows(ref IssuerRef, namespace string) bool {
 	if l.Default != nil && *l.Default == ref {
 		return true
 	}
-	if l.Namespaced && ref.Group == certManagerGroup && ref.Kind == "Issuer" && namespace != l.ScrapersNamespace {
+	namespacedIssuer := ref.Group == certManagerGroup && ref.Kind == "Issuer"
+	if namespacedIssuer && namespace == l.ScrapersNamespace {
+		return false
+	}
+	if l.Namespaced && namespacedIssuer {
 		return true
 	}
 	for _, n := range l.Named {
@@ -77,8 +83,9 @@ type dnsNamePolicy struct {
 // allowed says why name may not be on a Certificate of the namespace, empty when it may.
 //
 // Allowed: names under NS.svc and NS.svc.<cluster domain> (a Service of the namespace and the
-// names below it, as a StatefulSet's Pods have); the short form SERVICE.NS, unless it falls in
-// the cluster's own zone; and names under a suffix the operator allows. Never the API server's names, nor a wildcard that covers them.
+// names below it, as a StatefulSet's Pods have); the short form SERVICE.NS, unless NS is a public
+// suffix or the name falls in the cluster's own zone; and names under a suffix the operator
+// allows. Never the API server's names, nor a wildcard that covers them.
 func (p dnsNamePolicy) allowed(name string) string {
 	// A wildcard's "*" is matched as the one label it stands for.
 	if p.underSuffix(name) {
@@ -93,7 +100,11 @@ func (p dnsNamePolicy) allowed(name string) string {
 		zones = append(zones, zone{p.namespace + ".svc." + p.clusterDomain, false})
 	}
 	zones = append(zones, zone{p.namespace + ".svc", false})
-	zones = append(zones, zone{p.namespace, true})
+	// SERVICE.NS is a name on the internet too when NS is a public suffix (a namespace named team,
+	// io or com): only the longer forms then.
+	if suffix, icann := publicsuffix.PublicSuffix(p.namespace); !icann || suffix != p.namespace {
+		zones = append(zones, zone{p.namespace, true})
+	}
 	for _, z := range zones {
 		rest, ok := strings.CutSuffix(name, "."+z.name)
 		if !ok || rest == "" {
@@ -102,8 +113,9 @@ func (p dnsNamePolicy) allowed(name string) string {
 		if p.namespace == apiServerNamespace && (rest == apiServerService || rest == "*" || strings.HasSuffix(rest, "."+apiServerService)) {
 			return "the API server's name (" + apiServerService + "." + apiServerNamespace + ".svc) is never allowed"
 		}
-		if z.short && (strings.Contains(rest, ".") || rest == "svc" || clusterSuffix(name, p.clusterDomain)) {
-			// SERVICE.NS only: anything longer, or inside the cluster's own zone, means something else.
+		if z.short && (strings.Contains(rest, ".") || rest == "svc" || rest == "*" || clusterSuffix(name, p.clusterDomain)) {
+			// SERVICE.NS only: anything longer, a wildcard over NS (*.local covers cluster.local), or
+			// a name inside the cluster's own zone means something else.
 			continue
 		}
 		return ""
@@ -128,7 +140,9 @@ func (p dnsNamePolicy) describe() string {
 	if p.clusterDomain != "" {
 		zones = append(zones, "NAME."+p.namespace+".svc."+p.clusterDomain)
 	}
-	zones = append(zones, "NAME."+p.namespace)
+	if suffix, icann := publicsuffix.PublicSuffix(p.namespace); !icann || suffix != p.namespace {
+		zones = append(zones, "NAME."+p.namespace)
+	}
 	for _, s := range p.suffixes {
 		zones = append(zones, "*."+s, "NAME."+s)
 	}

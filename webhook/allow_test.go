@@ -14,6 +14,8 @@ func TestDNSNamePolicy(t *testing.T) {
 	def := dnsNamePolicy{namespace: "default", clusterDomain: "cluster.local"}
 	svcNS := dnsNamePolicy{namespace: "svc", clusterDomain: "cluster.local"}
 	local := dnsNamePolicy{namespace: "local", clusterDomain: "cluster.local"}
+	gpu := dnsNamePolicy{namespace: "gpu-operator", clusterDomain: "cluster.local"}
+	com := dnsNamePolicy{namespace: "com", clusterDomain: "cluster.local"}
 	for _, tc := range []struct {
 		policy dnsNamePolicy
 		name   string
@@ -25,8 +27,15 @@ func TestDNSNamePolicy(t *testing.T) {
 		{team, "*.team.svc", ""},
 		{team, "*.team.svc.cluster.local", ""},
 		{team, "web-0.web.team.svc.cluster.local", ""},
-		{team, "web.team", ""},
-		{team, "*.team", ""},
+		{gpu, "dcgm.gpu-operator", ""},
+		{gpu, "*.gpu-operator", "outside"},
+		// A namespace named like a public suffix (team, com) gets no short names: they are the
+		// internet's.
+		{team, "web.team", "outside"},
+		{team, "*.team", "outside"},
+		{com, "google.com", "outside"},
+		{com, "*.com", "outside"},
+		{com, "web.com.svc", ""},
 		{team, "node1.gpu.corp.example", ""},
 		{team, "*.gpu.corp.example", ""},
 		{team, "gpu.corp.example", ""},
@@ -177,11 +186,11 @@ func TestWorkloadNamesDeriveOnlyServiceNames(t *testing.T) {
 		want                     []string
 		err                      string
 	}{
-		{"plain", "web", "", []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"}, ""},
+		{"plain", "web", "", []string{"web", "web.team.svc", "web.team.svc.cluster.local"}, ""},
 		{"dotted", "kubernetes.default.svc", "", nil, "is not named like a Service"},
 		{"other namespace", "vault.other.svc.cluster.local", "", nil, "is not named like a Service"},
 		{"dotted with names", "login.corp.example", "login.team.svc", []string{"login.team.svc"}, ""},
-		{"the API server's bare name", "kubernetes", "", []string{"kubernetes.team", "kubernetes.team.svc", "kubernetes.team.svc.cluster.local"}, ""},
+		{"the API server's bare name", "kubernetes", "", []string{"kubernetes.team.svc", "kubernetes.team.svc.cluster.local"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ann := map[string]string{}

@@ -95,7 +95,12 @@ func (c *CertificateController) desired(ctx context.Context, pod *corev1.Pod) (*
 func (c *CertificateController) namespaceLabels(ctx context.Context, name string) (map[string]string, error) {
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	if err := c.Cache.Get(ctx, types.NamespacedName{Name: name}, ns); err != nil {
+	err := c.Cache.Get(ctx, types.NamespacedName{Name: name}, ns)
+	if apierrors.IsNotFound(err) {
+		// A Namespace made a moment ago may not be in the cache yet.
+		err = c.Workloads.API.Get(ctx, types.NamespacedName{Name: name}, ns)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, refused("Namespace %s does not exist", name)
 		}

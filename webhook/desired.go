@@ -44,13 +44,15 @@ func DesiredFor(pod *corev1.Pod, sw *StoredWorkload, d *Defaults, namespaceLabel
 		}
 		out.ScrapersCA = ca.Source == ClientCAScrapers
 	}
-	if tls.Certificate == nil {
-		return out, nil
-	}
+	// Whatever is due (a Certificate, the scrapers' CA), only for the injector's proxy serving
+	// from the Secret the workload's template names now: a template that changed since the Pod
+	// was made (a paused rollout) is reported, not silently skipped.
 	if problem := checkInjectedProxy(pod, d, tls.SecretName); problem != "" {
-		return nil, refused("Pod %s/%s %s, so it gets no Certificate", pod.Namespace, pod.Name, problem)
+		return nil, refused("Pod %s/%s %s, so it gets nothing from the injector", pod.Namespace, pod.Name, problem)
 	}
-	out.Certificate = NewCertificate(tls.Certificate, pod.Namespace, sw.Workload)
+	if tls.Certificate != nil {
+		out.Certificate = NewCertificate(tls.Certificate, pod.Namespace, sw.Workload)
+	}
 	return out, nil
 }
 

@@ -136,7 +136,7 @@ func TestDesiredFor(t *testing.T) {
 			pod:        func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
 			template:   &honest,
 			workload:   deploy,
-			wantNames:  []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"},
+			wantNames:  []string{"web", "web.team.svc", "web.team.svc.cluster.local"},
 			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
 		},
 		{
@@ -151,7 +151,7 @@ func TestDesiredFor(t *testing.T) {
 			},
 			template:   &honest,
 			workload:   deploy,
-			wantNames:  []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"},
+			wantNames:  []string{"web", "web.team.svc", "web.team.svc.cluster.local"},
 			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
 		},
 		{
@@ -229,6 +229,14 @@ func TestDesiredFor(t *testing.T) {
 			refusal:  "does not mount Secret rbac-proxy-deployment-web",
 		},
 		{
+			// The template moved to its own Secret after the Pod was made (a paused rollout).
+			name:     "template drifted to its own secret",
+			pod:      func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
+			template: ptr.To(templateOf(map[string]string{AnnotationTLSSecret: "own"})),
+			workload: deploy,
+			refusal:  "does not mount Secret own",
+		},
+		{
 			name:     "template asking for a foreign issuer",
 			pod:      func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
 			template: ptr.To(templateOf(map[string]string{AnnotationIssuer: "ClusterIssuer/evil"})),
@@ -242,7 +250,7 @@ func TestDesiredFor(t *testing.T) {
 			},
 			template:   ptr.To(templateOf(map[string]string{AnnotationClientCA: "scrapers"})),
 			workload:   deploy,
-			wantNames:  []string{"web", "web.team", "web.team.svc", "web.team.svc.cluster.local"},
+			wantNames:  []string{"web", "web.team.svc", "web.team.svc.cluster.local"},
 			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
 			scrapers:   true,
 		},
@@ -360,6 +368,13 @@ func TestScrapersCAPublisher(t *testing.T) {
 	}
 	if data("theirs") != "mine" {
 		t.Error("a ConfigMap the injector did not make was changed")
+	}
+	// The real cache sees only labelled ConfigMaps: one without the label is found through the
+	// AlreadyExists of the create, and refused all the same.
+	labelled := fake.NewClientBuilder().WithScheme(testScheme()).Build()
+	p.Cache = labelled
+	if res, err := p.Ensure(ctx, "theirs"); !IsRefused(err) {
+		t.Errorf("Ensure over an unlabelled ConfigMap the cache cannot see: %v, %v; want refused", res, err)
 	}
 }
 

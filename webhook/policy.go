@@ -189,6 +189,11 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	}
 
 	p.TLS = parseTLS(ann, in, errs)
+	if ca := p.ClientCA; ca != nil && ca.Source == ClientCASecret && (ca.Name == p.TLS.SecretName || strings.HasPrefix(ca.Name, servingSecretPrefix)) {
+		// client-ca issuer under another name: the ca.crt of a serving Secret is the CA that
+		// signs every workload's serving certificate.
+		errs.add(AnnotationClientCA, ann[AnnotationClientCA], "a serving certificate's Secret (the injector's are named "+servingSecretPrefix+"*): its CA signs serving certificates for anyone allowed one, so anyone could pose as a scraper", clientCAAllowed)
+	}
 	if p.TLS.Certificate != nil || p.ClientCA != nil && p.ClientCA.Source == ClientCAScrapers {
 		// The certificate controller acts only for Pods it can verify: one it would refuse gets no
 		// Certificate or CA ConfigMap, and its proxy would never start.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"time"
 
@@ -52,6 +53,15 @@ func (p *ScrapersCAPublisher) Ensure(ctx context.Context, namespace string) (Ens
 		}
 		if err := p.Client.Create(ctx, cm); err != nil {
 			if apierrors.IsAlreadyExists(err) {
+				// Made a moment ago by another replica, or by someone else without the label
+				// (the cache sees only labelled ones): look at it before trusting it.
+				existing := &corev1.ConfigMap{}
+				if err := p.API.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ScrapersCAConfigMap}, existing); err != nil {
+					return "", fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, ScrapersCAConfigMap, err)
+				}
+				if existing.Labels[LabelManagedBy] != ManagedByValue {
+					return "", refused("ConfigMap %s/%s exists and is not the injector's (label %s=%s); the injector leaves it alone and the Pods that trust the scrapers' CA do not start", namespace, ScrapersCAConfigMap, LabelManagedBy, ManagedByValue)
+				}
 				return CertificateExists, nil
 			}
 			return "", fmt.Errorf("creating ConfigMap %s/%s: %w", namespace, ScrapersCAConfigMap, err)
@@ -131,17 +141,21 @@ func (p *ScrapersCAPublisher) refresh(ctx context.Context) error {
 	if err := p.Cache.List(ctx, &list, client.MatchingLabels{LabelManagedBy: ManagedByValue}); err != nil {
 		return fmt.Errorf("listing the scrapers' CA ConfigMaps: %w", err)
 	}
+	var errs []error
 	for _, cm := range list.Items {
 		if cm.Name != ScrapersCAConfigMap {
 			continue
 		}
+		// One namespace that fails (an immutable ConfigMap) must not hold the rotation back in
+		// the others.
 		res, err := p.Ensure(ctx, cm.Namespace)
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		if res == CertificateUpdated {
 			p.Log.Info("scrapers' CA ConfigMap updated", "namespace", cm.Namespace)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -16,6 +16,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
@@ -118,15 +119,22 @@ func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.L
 	if len(o.ClientNames) > 0 {
 		tlsOpts = append(tlsOpts, requireClientNames(o.ClientNames))
 	}
+	// Bounded calls to the API server: a flood of forged AdmissionReviews or of labelled Pods
+	// must not turn the injector into a load on it (controller-runtime sets no limit).
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS <= 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme: NewScheme(),
 		Logger: log,
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{
-				&cmapi.Certificate{}: {Label: managed},
-				&corev1.ConfigMap{}:  {Label: managed},
-				// Only injected Pods: the certificate controller's work, not every Pod of the cluster.
-				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelStatus: StatusInjected})},
+				&cmapi.Certificate{}: {Label: managed, Transform: trimCertificate},
+				// Only the scrapers' CA ConfigMaps, by name too: anyone may set the label.
+				&corev1.ConfigMap{}: {Label: managed, Field: fields.OneTermEqualSelector("metadata.name", ScrapersCAConfigMap)},
+				// Only injected Pods, and of them only what the certificate controller checks.
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelStatus: StatusInjected}), Transform: trimPod},
 			},
 			// Nothing reads managedFields: dropping them shrinks the caches and every read's
 			// copy. An Update without them leaves the server's as they were.

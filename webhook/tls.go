@@ -144,10 +144,13 @@ type CertificatePolicy struct {
 // maxCertificateName keeps Certificate and Secret names short enough to be used as label values.
 const maxCertificateName = validation.DNS1123LabelMaxLength
 
+// servingSecretPrefix starts the name of every Certificate and Secret the injector makes.
+const servingSecretPrefix = "rbac-proxy-"
+
 // CertificateName is the name of the Certificate (and its Secret) for a workload:
 // rbac-proxy-<kind>-<name>, shortened with a hash suffix when it would be too long.
 func CertificateName(w Workload) string {
-	name := "rbac-proxy-" + strings.ToLower(w.Kind) + "-" + w.Name
+	name := servingSecretPrefix + strings.ToLower(w.Kind) + "-" + w.Name
 	if len(name) <= maxCertificateName {
 		return name
 	}
