@@ -122,8 +122,8 @@ func NewFlags(name string) *Flags {
 	// Serving TLS.
 	fs.StringVar(&f.TLSCertFile, "tls-cert-file", "", "Serving certificate (CA certificates, if any, concatenated after it); reloaded when it changes. Default: a generated self-signed certificate.")
 	fs.StringVar(&f.TLSKeyFile, "tls-private-key-file", "", "The key of --tls-cert-file; reloaded when it changes.")
-	fs.StringVar(&f.TLSMinVersion, "tls-min-version", DefaultTLSMinVersionName, "Minimum TLS version: VersionTLS10, VersionTLS11, VersionTLS12 or VersionTLS13.")
-	fs.StringSliceVar(&f.TLSCipherSuites, "tls-cipher-suites", nil, "Comma-separated cipher suites for TLS 1.2 and below, by Go constant name. Default: Go's.")
+	fs.StringVar(&f.TLSMinVersion, "tls-min-version", DefaultTLSMinVersionName, "Minimum TLS version: VersionTLS10, VersionTLS11, VersionTLS12 or VersionTLS13. VersionTLS10 and VersionTLS11 are accepted with a warning.")
+	fs.StringSliceVar(&f.TLSCipherSuites, "tls-cipher-suites", nil, "Comma-separated cipher suites for TLS 1.2 and below, by Go constant name. Default: the ECDHE suites with AES-GCM or ChaCha20-Poly1305. Weaker suites (CBC, RC4, 3DES, RSA key exchange) are accepted with a warning naming them.")
 	fs.DurationVar(&f.TLSReloadInterval, "tls-reload-interval", time.Minute, "[DEPRECATED] Ignored: certificate files are checked every second.")
 	fs.StringVar(&f.ClientCAFile, "client-ca-file", "", "CA bundle for client certificates: a verified certificate authenticates as user CN with groups O. Reloaded when it changes.")
 
@@ -242,6 +242,7 @@ func (f *Flags) Warnings() []string {
 	if f.ClientCAFile != "" && f.SecureListenAddress == "" {
 		w = append(w, "--client-ca-file has no effect without --secure-listen-address: plain HTTP carries no client certificate")
 	}
+	w = append(w, tlsWarnings(f.TLSMinVersion, f.TLSCipherSuites)...)
 	if f.SecureListenAddress != "" && f.TLSCertFile == "" {
 		w = append(w, "no --tls-cert-file: serving a generated self-signed certificate")
 	}

@@ -87,7 +87,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	s.tlsConf = &tls.Config{
 		MinVersion:     cfg.TLS.MinVersion,
-		CipherSuites:   cfg.TLS.CipherSuites,
+		CipherSuites:   servingCipherSuites(cfg.TLS.CipherSuites),
 		GetCertificate: serving.getCertificate,
 	}
 	if ca != nil {

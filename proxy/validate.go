@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"path"
@@ -87,7 +88,27 @@ func (c *Config) validateTLS() error {
 	if t.ReloadInterval <= 0 {
 		return fieldErr("reload interval", t.ReloadInterval.String(), "must be positive")
 	}
+	if len(t.CipherSuites) > 0 && t.MinVersion < tls.VersionTLS13 && !c.HTTP2.Disable && !http2SuitePresent(t.CipherSuites) {
+		// net/http's HTTP/2 server refuses to serve without one; say so at
+		// start rather than fail when the listener starts serving.
+		names := make([]string, len(t.CipherSuites))
+		for i, id := range t.CipherSuites {
+			names[i] = tls.CipherSuiteName(id)
+		}
+		return fieldErr("--tls-cipher-suites", strings.Join(names, ","), "HTTP/2 needs TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 or TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 in the list; add one, or set --http2-disable")
+	}
 	return nil
+}
+
+// http2SuitePresent reports whether suites hold one of the TLS 1.2 suites
+// HTTP/2 requires (RFC 7540 section 9.2.2; net/http checks it).
+func http2SuitePresent(suites []uint16) bool {
+	for _, id := range suites {
+		if id == tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 || id == tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 {
+			return true
+		}
+	}
+	return false
 }
 
 func (h HTTP2Config) validate() error {
