@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/template"
+	"unicode"
 
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -143,6 +147,83 @@ func (b *attributesBuilder) build(u user.Info, r *http.Request, cleanedPath stri
 		out = append(out, b.resourceRecord(u, verb, v))
 	}
 	return out
+}
+
+// errAmbiguousRewrite refuses a request that carries the rewrite value in a
+// form the review would not see.
+var errAmbiguousRewrite = errors.New("the rewrite value is given in more than one spelling or in a form that is not reviewed")
+
+// checkRewriteSources refuses (before authentication) a request from which
+// an upstream could read a rewrite value other than those build reviews.
+// build reviews every value of the exact query parameter and of the exact
+// header (kube-rbac-proxy reviews every value of the exact query key), one
+// review each, and one denial denies. Anything else that an upstream might
+// read as the same parameter is not guessed at but refused as ambiguous, so
+// that which value wins never depends on the upstream's parser:
+//
+//   - another spelling of the name: another case (ASP.NET and PHP's
+//     $_SERVER, among others, ignore it), "_", "-", "." or " " between the
+//     words (PHP turns "." and " " into "_", CGI turns "-" into "_"), a
+//     bracket suffix (PHP, Rack and qs read namespace[]=x and namespace[0]=x
+//     as the namespace list);
+//   - a query that does not parse (a ";" separator, a bad percent escape):
+//     net/url skips such a pair, some upstreams read it;
+//   - with byQueryParameter, a form body (urlencoded or multipart): Go's
+//     FormValue, PHP's $_REQUEST and others read body parameters before the
+//     query's, and the proxy does not read bodies.
+//
+// Refusing costs a legitimate client nothing: none sends two spellings.
+func (b *attributesBuilder) checkRewriteSources(r *http.Request) error {
+	if !b.rewriting {
+		return nil
+	}
+	if b.queryParam != "" {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return errAmbiguousRewrite
+		}
+		for k := range q {
+			if k != b.queryParam && sameRewriteSpelling(k, b.queryParam) {
+				return errAmbiguousRewrite
+			}
+		}
+		for _, ct := range r.Header.Values("Content-Type") {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil {
+				mt, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(ct)), ";")
+			}
+			if mt == "application/x-www-form-urlencoded" || strings.HasPrefix(mt, "multipart/") {
+				return errAmbiguousRewrite
+			}
+		}
+	}
+	if b.headerName != "" {
+		for k := range r.Header {
+			if k != b.headerName && sameRewriteSpelling(k, b.headerName) {
+				return errAmbiguousRewrite
+			}
+		}
+	}
+	return nil
+}
+
+// sameRewriteSpelling reports whether a and b name the same parameter for
+// some upstream: the same letters and digits up to a "[", in any case
+// (Unicode folding, so the Kelvin sign is a k).
+func sameRewriteSpelling(a, b string) bool {
+	return strings.EqualFold(rewriteLetters(a), rewriteLetters(b))
+}
+
+func rewriteLetters(s string) string {
+	if i := strings.IndexByte(s, '['); i >= 0 {
+		s = s[:i]
+	}
+	return strings.Map(func(c rune) rune {
+		if unicode.IsLetter(c) || unicode.IsDigit(c) {
+			return c
+		}
+		return -1
+	}, s)
 }
 
 func (b *attributesBuilder) resourceRecord(u user.Info, verb, value string) authorizer.AttributesRecord {

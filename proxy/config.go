@@ -84,6 +84,11 @@ type UpstreamConfig struct {
 	ClientKeyFile  string
 	// InsecureSkipVerify is only accepted for loopback upstreams.
 	InsecureSkipVerify bool
+	// AllowedUpgrades are the protocols (Upgrade header tokens, such as
+	// websocket) an authorized request may switch its connection to
+	// (--allowed-upgrades). Empty refuses every upgrade; h2c and other HTTP
+	// are never allowed, and no upgrade is allowed on an ignored path.
+	AllowedUpgrades []string
 }
 
 // PathPolicy restricts which paths are served (Allow) or served without any

@@ -28,6 +28,7 @@ type Flags struct {
 	UpstreamClientCertFile     string
 	UpstreamClientKeyFile      string
 	UpstreamInsecureSkipVerify bool
+	AllowedUpgrades            []string
 
 	TLSCertFile       string
 	TLSKeyFile        string
@@ -118,6 +119,7 @@ func NewFlags(name string) *Flags {
 	fs.StringVar(&f.UpstreamClientCertFile, "upstream-client-cert-file", "", "Client certificate presented to the upstream; reloaded when it changes. Requires --upstream-client-key-file.")
 	fs.StringVar(&f.UpstreamClientKeyFile, "upstream-client-key-file", "", "The key of --upstream-client-cert-file. Requires --upstream-client-cert-file.")
 	fs.BoolVar(&f.UpstreamInsecureSkipVerify, "upstream-insecure-skip-verify", false, "Do not verify the upstream's TLS certificate. Only allowed for a loopback upstream (127.0.0.0/8, ::1, localhost).")
+	fs.StringSliceVar(&f.AllowedUpgrades, "allowed-upgrades", nil, "Comma-separated protocols (Upgrade header values, for example websocket) an authenticated and authorized request may switch to; never on --ignore-paths. h2c is always refused. Default: none, an upgrade request gets 400.")
 
 	// Serving TLS.
 	fs.StringVar(&f.TLSCertFile, "tls-cert-file", "", "Serving certificate (CA certificates, if any, concatenated after it); reloaded when it changes. Default: a generated self-signed certificate.")
@@ -301,6 +303,7 @@ func (f *Flags) Config() (*Config, error) {
 			ClientCertFile:     f.UpstreamClientCertFile,
 			ClientKeyFile:      f.UpstreamClientKeyFile,
 			InsecureSkipVerify: f.UpstreamInsecureSkipVerify,
+			AllowedUpgrades:    f.AllowedUpgrades,
 		},
 		Paths: PathPolicy{Allow: f.AllowPaths, Ignore: f.IgnorePaths},
 		Authentication: AuthenticationConfig{

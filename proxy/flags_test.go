@@ -84,6 +84,7 @@ authorization:
 	staticNoPath := writeFile(t, "nopath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n")
 	staticResPath := writeFile(t, "respath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    resourceRequest: true\n    path: /metrics\n")
 	rewritesOnly := writeFile(t, "rewrites.yaml", "authorization:\n  rewrites:\n    byQueryParameter:\n      name: ns\n")
+	strippedRewrite := writeFile(t, "stripped.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x_remote_user\n  resourceAttributes:\n    namespace: \"{{ .Value }}\"\n")
 	staticOnly := writeFile(t, "static.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    path: /metrics\n")
 
 	tests := []struct {
@@ -137,6 +138,12 @@ authorization:
 		{"static resource rule with path", []string{"--config-file=" + staticResPath}, "must not have a path"},
 		{"rewrites without resource attributes (ignored, as kube-rbac-proxy does)", []string{"--config-file=" + rewritesOnly}, ""},
 		{"rewrites with the resource attributes flag", []string{"--config-file=" + rewritesOnly, "--resource-attributes=namespace={{ .Value }}"}, ""},
+		{"rewrite header the proxy strips", []string{"--config-file=" + strippedRewrite}, `"x_remote_user" for config file authorization.rewrites.byHttpHeader.name: is removed from every request`},
+		{"allowed upgrades", []string{"--allowed-upgrades=websocket,WebSocket"}, ""},
+		{"allowed upgrades h2c", []string{"--allowed-upgrades=websocket,h2c"}, `"h2c" for --allowed-upgrades: is never allowed`},
+		{"allowed upgrades HTTP", []string{"--allowed-upgrades=HTTP"}, `"HTTP" for --allowed-upgrades: is never allowed`},
+		{"allowed upgrades not a token", []string{"--allowed-upgrades=web socket"}, `"web socket" for --allowed-upgrades: must be a protocol name`},
+		{"allowed upgrades with h2c upstream", []string{"--allowed-upgrades=websocket", "--upstream-force-h2c"}, "needs an HTTP/1 upstream"},
 		{"negative ttl", []string{"--authentication-token-webhook-cache-ttl=-1s"}, "--authentication-token-webhook-cache-ttl"},
 		{"stale ttl", []string{"--stale-cache-ttl=10m"}, ""},
 		{"endpoints port", []string{"--proxy-endpoints-port=8444"}, ""},

@@ -17,6 +17,7 @@ import (
 type proxyHandler struct {
 	paths    PathPolicy
 	headers  headerPolicy
+	upgrades upgradePolicy
 	authn    requestAuthenticator
 	attrs    *attributesBuilder
 	authz    authorizer.Authorizer
@@ -39,6 +40,14 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
+	// Before anything else, on every path: an h2c upgrade would let the
+	// upstream serve any path, unchecked, over the tunnel.
+	upgrade, err := h.upgrades.check(r.Header)
+	if err != nil {
+		h.log.V(2).Info("upgrade refused", "path", r.URL.Path, "reason", err.Error())
+		http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	if r.Method == http.MethodConnect {
 		// A tunnel would carry bytes no path policy or review has seen.
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
@@ -59,8 +68,18 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
 	r.URL.Path, r.URL.RawPath = cleaned, ""
 
 	if decision == pathIgnored {
+		if upgrade {
+			http.Error(w, "Bad Request: "+errUpgradeIgnoredPath.Error(), http.StatusBadRequest)
+			return
+		}
 		h.headers.sanitize(r.Header)
 		h.upstream.ServeHTTP(w, r)
+		return
+	}
+	// Refused before a review is spent on it.
+	if err := h.attrs.checkRewriteSources(r); err != nil {
+		h.log.V(2).Info("ambiguous rewrite value refused", "path", cleaned)
+		http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 
@@ -105,7 +124,8 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.metrics.authz.WithLabelValues("allowed").Inc()
-	h.headers.setIdentity(r.Header, u)
+	// Set in the ReverseProxy's Rewrite, after hop-by-hop headers are removed.
+	r = h.headers.withIdentity(r, u)
 	if lg := h.log.V(4); lg.Enabled() { // the arguments alone would cost four allocations
 		lg.Info("proxying", "user", u.GetName(), "method", r.Method, "path", cleaned)
 	}

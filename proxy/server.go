@@ -138,6 +138,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.handler = &proxyHandler{
 		paths:    cfg.Paths,
 		headers:  newHeaderPolicy(cfg.Authentication.Header),
+		upgrades: newUpgradePolicy(cfg.Upstream.AllowedUpgrades),
 		authn:    authn,
 		attrs:    attrs,
 		authz:    authz,

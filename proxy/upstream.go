@@ -163,6 +163,7 @@ func newReverseProxy(u *url.URL, transport http.RoundTripper, log logr.Logger) *
 			pr.Out.URL.RawPath = ""
 			// Out.Host keeps the caller's Host header, as kube-rbac-proxy does.
 			pr.SetXForwarded()
+			setUpstreamIdentity(pr) // after hop-by-hop removal: Connection cannot take it away
 		},
 		Transport:      transport,
 		BufferPool:     newBufferPool(32 << 10),

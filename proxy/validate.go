@@ -175,6 +175,17 @@ func (u UpstreamConfig) validate() error {
 		}
 		return fieldErr("--upstream-client-key-file", "", "required when --upstream-client-cert-file is set")
 	}
+	for _, p := range u.AllowedUpgrades {
+		if !httpguts.ValidHeaderFieldName(p) {
+			return fieldErr("--allowed-upgrades", p, "must be a protocol name as the Upgrade header gives it, for example websocket")
+		}
+		if carriesHTTP(p) {
+			return fieldErr("--allowed-upgrades", p, "is never allowed: an upgrade to HTTP (h2c) carries requests that no path policy or review sees")
+		}
+	}
+	if len(u.AllowedUpgrades) > 0 && u.ForceH2C {
+		return fieldErr("--allowed-upgrades", strings.Join(u.AllowedUpgrades, ","), "needs an HTTP/1 upstream: HTTP/2 (--upstream-force-h2c) has no upgrades")
+	}
 	if u.InsecureSkipVerify {
 		if u.URL.Scheme != "https" {
 			return fieldErr("--upstream-insecure-skip-verify", "true", "only meaningful with an https:// upstream")
@@ -266,6 +277,9 @@ func (a AuthorizationConfig) validate() error {
 		}
 		if h := a.Rewrites.ByHTTPHeader; h != nil && !httpguts.ValidHeaderFieldName(h.Name) {
 			return fieldErr(fileAuthz+".rewrites.byHttpHeader.name", h.Name, "must be a valid HTTP header name")
+		}
+		if h := a.Rewrites.ByHTTPHeader; h != nil && headerStripped(strippedRequestHeaders, h.Name) {
+			return fieldErr(fileAuthz+".rewrites.byHttpHeader.name", h.Name, "is removed from every request (it names an identity, a method or a URL); choose another header")
 		}
 	}
 	if a.ResourceAttributes != nil {
