@@ -92,3 +92,54 @@ func TestTemplateValidation(t *testing.T) {
 		t.Errorf("good template refused: %v", err)
 	}
 }
+
+func TestCheckRewriteSources(t *testing.T) {
+	ra := &ResourceAttributes{Namespace: "{{ .Value }}"}
+	byQuery := AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}}}
+	byHeader := AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}}
+	noRewrite := AuthorizationConfig{ResourceAttributes: ra}
+	tests := []struct {
+		name      string
+		authz     AuthorizationConfig
+		target    string
+		headers   map[string][]string
+		ambiguous bool
+	}{
+		{"exact key", byQuery, "/m?namespace=a", nil, false},
+		{"exact key repeated: each reviewed", byQuery, "/m?namespace=a&namespace=b", nil, false},
+		{"other parameters", byQuery, "/m?namespace=a&names=b&space=c&name=d", nil, false},
+		{"case", byQuery, "/m?namespace=a&NameSpace=b", nil, true},
+		{"Kelvin sign", AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "kind"}}}, "/m?kind=a&%E2%84%AAind=b", nil, true},
+		{"brackets", byQuery, "/m?namespace[]=b", nil, true},
+		{"a bracketed key", byQuery, "/m?namespace[x]=b", nil, true},
+		{"separators", byQuery, "/m?name-space=b", nil, true},
+		{"a space", byQuery, "/m?name+space=b", nil, true},
+		{"a NUL", byQuery, "/m?namespace%00=b", nil, true},
+		{"a semicolon", byQuery, "/m?namespace=a;namespace=b", nil, true},
+		{"a bad escape", byQuery, "/m?namespace=a&x=%g0", nil, true},
+		{"a urlencoded body", byQuery, "/m?namespace=a", map[string][]string{"Content-Type": {"application/x-www-form-urlencoded; charset=utf-8"}}, true},
+		{"a multipart body", byQuery, "/m?namespace=a", map[string][]string{"Content-Type": {"multipart/form-data; boundary=b"}}, true},
+		{"a malformed form type", byQuery, "/m?namespace=a", map[string][]string{"Content-Type": {" Application/X-WWW-Form-Urlencoded;;"}}, true},
+		{"a JSON body", byQuery, "/m?namespace=a", map[string][]string{"Content-Type": {"application/json"}}, false},
+		{"header exact", byHeader, "/m", map[string][]string{"X-Namespace": {"a", "b"}}, false},
+		{"header underscores", byHeader, "/m", map[string][]string{"X-Namespace": {"a"}, "X_namespace": {"b"}}, true},
+		{"header without separator", byHeader, "/m", map[string][]string{"Xnamespace": {"b"}}, true},
+		{"header: a form body is no header rewrite's concern", byHeader, "/m", map[string][]string{"Content-Type": {"multipart/form-data"}}, false},
+		{"no rewrites: nothing to check", noRewrite, "/m?namespace=a;b", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := newAttributesBuilder(tc.authz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest("GET", tc.target, nil)
+			for k, v := range tc.headers {
+				r.Header[k] = v
+			}
+			if err := b.checkRewriteSources(r); (err != nil) != tc.ambiguous {
+				t.Fatalf("got %v, want ambiguous=%v", err, tc.ambiguous)
+			}
+		})
+	}
+}
