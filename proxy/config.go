@@ -72,6 +72,15 @@ type ServerLimits struct {
 	// ShutdownGracePeriod bounds how long in-flight requests may drain after
 	// SIGTERM.
 	ShutdownGracePeriod time.Duration
+	// RequestBodyTimeout bounds how long a request body may take to arrive,
+	// counted from the end of its headers; a slower body is cut.
+	RequestBodyTimeout time.Duration
+	// MaxConnections bounds the connections open at once on the proxy port
+	// (and on the insecure one); further connections wait in the kernel's
+	// accept queue until one closes. The default keeps the proxy within the
+	// injected sidecar's 128 MiB memory limit when every connection is a
+	// hostile idle one (see docs/proxy.md for the figures).
+	MaxConnections int
 }
 
 // UpstreamConfig is the single backend every authorized request goes to.
@@ -189,6 +198,8 @@ const (
 	DefaultIdleTimeout                       = 120 * time.Second
 	DefaultMaxHeaderBytes                    = 64 * 1024
 	DefaultShutdownGracePeriod               = 15 * time.Second
+	DefaultRequestBodyTimeout                = 30 * time.Second
+	DefaultMaxConnections                    = 1000
 	DefaultTokenSuccessTTL                   = 2 * time.Minute
 	DefaultTokenFailureTTL                   = 10 * time.Second
 	DefaultAuthorizedTTL                     = 5 * time.Minute

@@ -71,6 +71,8 @@ type Flags struct {
 	IdleTimeout         time.Duration
 	MaxHeaderBytes      int
 	ShutdownGracePeriod time.Duration
+	RequestBodyTimeout  time.Duration
+	MaxConnections      int
 
 	OIDCIssuer         string
 	OIDCClientID       string
@@ -169,6 +171,8 @@ func NewFlags(name string) *Flags {
 	fs.DurationVar(&f.IdleTimeout, "idle-timeout", DefaultIdleTimeout, "How long an idle keep-alive connection is kept open.")
 	fs.IntVar(&f.MaxHeaderBytes, "max-header-bytes", DefaultMaxHeaderBytes, "Maximum size of the request headers; larger requests get 431.")
 	fs.DurationVar(&f.ShutdownGracePeriod, "shutdown-grace-period", DefaultShutdownGracePeriod, "How long in-flight requests may drain after SIGTERM.")
+	fs.DurationVar(&f.RequestBodyTimeout, "request-body-timeout", DefaultRequestBodyTimeout, "How long a client may take to send a request body, counted from the end of its headers; a slower body is cut and its connection closed.")
+	fs.IntVar(&f.MaxConnections, "max-connections", DefaultMaxConnections, "Maximum connections open at once on the proxy port; further clients wait in the kernel's accept queue until one closes. The default fits the sidecar's 128 MiB memory limit.")
 
 	// OIDC: accepted for compatibility; an issuer is refused (not supported).
 	fs.StringVar(&f.OIDCIssuer, "oidc-issuer", "", "Not supported: rbac-proxy refuses to start when it is set.")
@@ -296,6 +300,8 @@ func (f *Flags) Config() (*Config, error) {
 			IdleTimeout:         f.IdleTimeout,
 			MaxHeaderBytes:      f.MaxHeaderBytes,
 			ShutdownGracePeriod: f.ShutdownGracePeriod,
+			RequestBodyTimeout:  f.RequestBodyTimeout,
+			MaxConnections:      f.MaxConnections,
 		},
 		Upstream: UpstreamConfig{
 			ForceH2C:           f.UpstreamForceH2C,

@@ -112,6 +112,8 @@ authorization:
 		{"bad tls min version", []string{"--tls-min-version=TLS1.2"}, "VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13"},
 		{"cipher suite", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, ""},
 		{"bad cipher suite", []string{"--tls-cipher-suites=TLS_NOPE"}, `"TLS_NOPE" for --tls-cipher-suites`},
+		{"no connections", []string{"--max-connections=0"}, `"0" for --max-connections: must be at least 1`},
+		{"no body timeout", []string{"--request-body-timeout=0s"}, `"0s" for --request-body-timeout: must be positive`},
 		{"allow and ignore", []string{"--allow-paths=/metrics", "--ignore-paths=/healthz"}, "cannot be used together with --allow-paths"},
 		{"suites without HTTP/2's", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"}, `"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" for --tls-cipher-suites: HTTP/2 needs`},
 		{"suites without HTTP/2's, HTTP/2 disabled", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "--http2-disable"}, ""},

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -21,6 +22,7 @@ type metrics struct {
 	reviewLatency   *prometheus.HistogramVec // review, result
 	upstreamLatency *prometheus.HistogramVec // code
 	certReloads     *prometheus.CounterVec   // file, result
+	openConns       *prometheus.GaugeVec     // listener
 
 	// Pre-resolved children for the hot path.
 	codes map[int]prometheus.Counter
@@ -61,6 +63,11 @@ func newMetrics() *metrics {
 		}, []string{"file", "result"}),
 		codes: map[int]prometheus.Counter{},
 	}
+	m.openConns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "rbac_proxy_open_connections",
+		Help: "Client connections open now, by listener (proxy, endpoints, insecure); see --max-connections.",
+	}, []string{"listener"})
+	m.registry.MustRegister(m.openConns)
 	m.registry.MustRegister(m.requests, m.authn, m.authz, m.cache, m.reviewLatency, m.upstreamLatency, m.certReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, code := range []int{200, 400, 401, 403, 404, 500, 502} {
@@ -104,4 +111,17 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	t.m.upstreamLatency.WithLabelValues(code).Observe(time.Since(start).Seconds())
 	return resp, err
+}
+
+// connState is an http.Server's ConnState hook counting its open connections.
+func (m *metrics) connState(listener string) func(net.Conn, http.ConnState) {
+	g := m.openConns.WithLabelValues(listener)
+	return func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			g.Inc()
+		case http.StateClosed, http.StateHijacked:
+			g.Dec()
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/netutil"
 	"k8s.io/apiserver/pkg/authentication/request/x509"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/union"
@@ -142,7 +143,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		authn:    authn,
 		attrs:    attrs,
 		authz:    authz,
-		upstream: upstream,
+		upstream: markForwarded(upstream),
 		metrics:  s.metrics,
 		log:      lg.WithName("request"),
 	}
@@ -208,12 +209,19 @@ func (s *Server) Start() error {
 		}
 		return srv
 	}
-	listen := func(name, addr string, h http.Handler, useTLS bool) error {
+	listen := func(name, addr string, h http.Handler, useTLS bool, maxConns int) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("listening on %s for the %s server: %w", addr, name, err)
 		}
-		srv := newServer(h, !useTLS)
+		// Beyond maxConns, a connection waits in the kernel's accept queue
+		// (not accepted, so it costs the proxy nothing) until one closes:
+		// established keep-alive connections are served on, and a newcomer
+		// is delayed rather than refused while hostile idle connections run
+		// into --read-header-timeout.
+		ln = netutil.LimitListener(ln, maxConns)
+		srv := newServer(connGuard{next: h, bodyTimeout: cfg.Limits.RequestBodyTimeout}, !useTLS)
+		srv.ConnState = s.metrics.connState(name)
 		l := &listening{name: name, srv: srv, ln: ln, tls: useTLS}
 		if useTLS {
 			srv.TLSConfig = s.tlsConf.Clone()
@@ -233,15 +241,15 @@ func (s *Server) Start() error {
 	}
 	var err error
 	if cfg.Listen.SecureAddress != "" {
-		err = listen("proxy", cfg.Listen.SecureAddress, s.handler, true)
+		err = listen("proxy", cfg.Listen.SecureAddress, s.handler, true, cfg.Limits.MaxConnections)
 		if err == nil && cfg.Listen.ProxyEndpointsPort != 0 {
 			host, _, _ := net.SplitHostPort(cfg.Listen.SecureAddress)
 			addr := net.JoinHostPort(host, strconv.Itoa(cfg.Listen.ProxyEndpointsPort))
-			err = listen("endpoints", addr, s.endpoints(), true)
+			err = listen("endpoints", addr, s.endpoints(), true, endpointsMaxConnections)
 		}
 	}
 	if err == nil && cfg.Listen.InsecureAddress != "" {
-		err = listen("insecure", cfg.Listen.InsecureAddress, s.handler, false)
+		err = listen("insecure", cfg.Listen.InsecureAddress, s.handler, false, cfg.Limits.MaxConnections)
 	}
 	if err != nil {
 		for _, l := range s.servers {

@@ -137,6 +137,12 @@ func (l ServerLimits) validate() error {
 	if l.ShutdownGracePeriod < 0 {
 		return fieldErr("--shutdown-grace-period", l.ShutdownGracePeriod.String(), "must not be negative")
 	}
+	if l.RequestBodyTimeout <= 0 {
+		return fieldErr("--request-body-timeout", l.RequestBodyTimeout.String(), "must be positive, for example 30s")
+	}
+	if l.MaxConnections < 1 {
+		return fieldErr("--max-connections", fmt.Sprint(l.MaxConnections), "must be at least 1")
+	}
 	return nil
 }
 

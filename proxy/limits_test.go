@@ -1,0 +1,336 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+)
+
+// rawH1 opens an HTTP/1.1 TLS connection to the proxy.
+func rawH1(t *testing.T, e *testEnv) *tls.Conn {
+	t.Helper()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", strings.TrimPrefix(e.base, "https://"),
+		&tls.Config{RootCAs: e.ca.Pool(), NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// trickle writes one byte of body every interval until stop is closed or a
+// write fails; it reports how many it wrote.
+func trickle(conn net.Conn, interval time.Duration, stop <-chan struct{}) *atomic.Int64 {
+	var n atomic.Int64
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := conn.Write([]byte("x")); err != nil {
+				return
+			}
+			n.Add(1)
+		}
+	}()
+	return &n
+}
+
+// readAnswer reads one response from conn within d and then waits, up to
+// d more, for the connection to close. It returns the status (0: none) and
+// whether the proxy closed the connection.
+func readAnswer(t *testing.T, conn net.Conn, d time.Duration) (status int, closed bool) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(d))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(d))
+	_, err = br.ReadByte()
+	var ne net.Error
+	closed = err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	return resp.StatusCode, closed
+}
+
+// TestRefusedRequestsAnswerAtOnceAndClose: a refused request that declares
+// a body and sends it a byte at a time gets its answer at once, and its
+// connection is closed without the rest of the body being waited for.
+func TestRefusedRequestsAnswerAtOnceAndClose(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("bob-token", authnv1.UserInfo{Username: "bob"}) // no RBAC
+	e := newTestEnv(t)
+	e.start(api, "--allow-paths=/metrics") // the body timeout (30s by default) is not what ends these
+	for _, tc := range []struct {
+		name    string
+		request string
+		want    int
+	}{
+		{"no credentials", "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx", 401},
+		{"bad token", "POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nContent-Length: 100000\r\n\r\nx", 401},
+		{"forbidden", "POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bob-token\r\nContent-Length: 100000\r\n\r\nx", 403},
+		{"path not allowed", "POST /debug HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx", 404},
+		{"chunked body, no credentials", "POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n186a0\r\nx", 401},
+		{"headers too large", "POST /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\nContent-Length: 100000\r\n\r\nx", 431},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := rawH1(t, e)
+			if _, err := io.WriteString(conn, tc.request); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			defer close(stop)
+			sent := trickle(conn, 100*time.Millisecond, stop)
+			start := time.Now()
+			status, closed := readAnswer(t, conn, 2*time.Second)
+			if status != tc.want {
+				t.Fatalf("got status %d after %v (0: no answer), want %d at once", status, time.Since(start).Round(time.Millisecond), tc.want)
+			}
+			if !closed {
+				t.Fatalf("the connection was still open %v after the %d, %d body bytes later", time.Since(start).Round(time.Millisecond), status, sent.Load())
+			}
+			if el := time.Since(start); el > 2*time.Second {
+				t.Fatalf("answer and close took %v", el)
+			}
+		})
+	}
+	if n := e.upstream.hits.Load(); n != 0 {
+		t.Fatalf("the upstream saw %d requests", n)
+	}
+}
+
+// TestRefusedHTTP2StreamIsAnswered: over HTTP/2 a refused request with a
+// body that never ends gets its answer too (the stream is not reset before
+// the answer is out).
+func TestRefusedHTTP2StreamIsAnswered(t *testing.T) {
+	e := newTestEnv(t)
+	e.start(newFakeAPI(t))
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() { _, _ = pw.Write([]byte("x")) }()
+	req, _ := http.NewRequest(http.MethodPost, e.base+"/metrics", pr)
+	req.ContentLength = 100000
+	resp, err := e.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 401 {
+		t.Fatalf("got %s %d, want HTTP/2 401", resp.Proto, resp.StatusCode)
+	}
+}
+
+// TestSlowBodyIsCut: a body that does not arrive within
+// --request-body-timeout is cut, on an authorized path and on an ignored
+// one, and the connection is not held.
+func TestSlowBodyIsCut(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("alice-token", authnv1.UserInfo{Username: "alice"})
+	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
+	var got atomic.Int64
+	up := newUpstreamServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		got.Store(n)
+		if err != nil {
+			http.Error(w, "body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = fmt.Fprintf(w, "read %d", n)
+	}))
+	for _, tc := range []struct {
+		name, flags, request string
+	}{
+		{"authorized", "--allow-paths=/metrics", "POST /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-token\r\nContent-Length: 1000\r\n\r\nx"},
+		{"ignored path", "--ignore-paths=/upload", "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			e.start(api, "--upstream="+up, tc.flags, "--request-body-timeout=500ms", "--http2-disable")
+			conn := rawH1(t, e)
+			if _, err := io.WriteString(conn, tc.request); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			defer close(stop)
+			trickle(conn, 100*time.Millisecond, stop)
+			start := time.Now()
+			_ = conn.SetReadDeadline(time.Now().Add(4 * time.Second))
+			_, err := io.Copy(io.Discard, conn) // whatever the answer, until the proxy closes
+			el := time.Since(start)
+			if err != nil {
+				t.Fatalf("the connection was held %v (%v); the body deadline is 500ms", el.Round(time.Millisecond), err)
+			}
+			if el < 400*time.Millisecond || el > 2*time.Second {
+				t.Fatalf("connection closed after %v, want about 500ms", el.Round(time.Millisecond))
+			}
+			if n := got.Load(); n >= 1000 {
+				t.Fatalf("the upstream got the whole body (%d bytes)", n)
+			}
+		})
+	}
+}
+
+// TestBodyDeadlineSparesLongResponses: once the body is in, its deadline is
+// lifted; a response that takes longer than --request-body-timeout is not
+// cut, and the connection is reused afterwards.
+func TestBodyDeadlineSparesLongResponses(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("alice-token", authnv1.UserInfo{Username: "alice"})
+	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
+	up := newUpstreamServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		for i := range 4 {
+			_, _ = fmt.Fprintf(w, "%s %d\n", b, i)
+			w.(http.Flusher).Flush()
+			time.Sleep(200 * time.Millisecond)
+		}
+	}))
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
+			e := newTestEnv(t)
+			e.start(api, "--upstream="+up, "--request-body-timeout=500ms")
+			c := e.client()
+			if !h2 {
+				c.Transport.(*http.Transport).ForceAttemptHTTP2 = false
+				c.Transport.(*http.Transport).TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+			}
+			var reused []bool
+			for range 2 {
+				req, _ := http.NewRequest(http.MethodPost, e.base+"/stream", strings.NewReader("hello"))
+				req.Header.Set("Authorization", "Bearer alice-token")
+				req = req.WithContext(httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+					GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) }}))
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 || string(b) != "hello 0\nhello 1\nhello 2\nhello 3\n" {
+					t.Fatalf("got %d %q (%v): a response longer than the body deadline was cut", resp.StatusCode, b, err)
+				}
+			}
+			if len(reused) != 2 || !reused[1] {
+				t.Fatalf("connection reuse %v, want the second request on the first connection", reused)
+			}
+		})
+	}
+}
+
+// TestUpstreamErrorsKeepTheConnection: an error status from the upstream is
+// its answer, not a refusal: the connection stays open.
+func TestUpstreamErrorsKeepTheConnection(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("alice-token", authnv1.UserInfo{Username: "alice"})
+	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
+	up := newUpstreamServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
+	e := newTestEnv(t)
+	e.start(api, "--upstream="+up, "--http2-disable")
+	c := e.client()
+	var reused []bool
+	for range 2 {
+		req, _ := http.NewRequest(http.MethodPost, e.base+"/gone", strings.NewReader("body"))
+		req.Header.Set("Authorization", "Bearer alice-token")
+		req = req.WithContext(httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) }}))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || resp.Header.Get("Connection") == "close" {
+			t.Fatalf("got %d, Connection %q", resp.StatusCode, resp.Header.Get("Connection"))
+		}
+	}
+	if !reused[1] {
+		t.Fatal("the connection was closed after the upstream's 404")
+	}
+}
+
+// TestMaxConnections: connection N+1 waits (its TLS handshake does not
+// start) until one of the N closes; the gauge counts them.
+func TestMaxConnections(t *testing.T) {
+	port := freePort(t)
+	e := newTestEnv(t)
+	e.start(newFakeAPI(t), "--max-connections=3", "--proxy-endpoints-port="+port)
+	addr := strings.TrimPrefix(e.base, "https://")
+	conf := &tls.Config{RootCAs: e.ca.Pool(), NextProtos: []string{"http/1.1"}, ServerName: "127.0.0.1"}
+	var held []*tls.Conn
+	for range 3 {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	gauge := func() string {
+		resp, err := e.client().Get("https://127.0.0.1:" + port + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, `rbac_proxy_open_connections{listener="proxy"}`) {
+				return strings.Fields(l)[1]
+			}
+		}
+		return "absent"
+	}
+	if g := gauge(); g != "3" {
+		t.Fatalf("open connections gauge %s, want 3", g)
+	}
+
+	raw, err := net.DialTimeout("tcp", addr, 5*time.Second) // the kernel completes TCP
+	if err != nil {
+		t.Fatal(err)
+	}
+	fourth := tls.Client(raw, conf)
+	defer fourth.Close()
+	done := make(chan error, 1)
+	go func() { done <- fourth.Handshake() }()
+	select {
+	case err := <-done:
+		t.Fatalf("a fourth connection was served beyond --max-connections=3 (handshake: %v)", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	held[0].Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the waiting connection's handshake failed: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiting connection was not served after a slot freed")
+	}
+	// The waiting connection is served normally.
+	if _, err := io.WriteString(fourth, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := readAnswer(t, fourth, 2*time.Second); status != 401 {
+		t.Fatalf("the waiting connection got %d, want 401", status)
+	}
+}
