@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
-	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/user"
 )
 
@@ -28,12 +29,40 @@ type tokenResult struct {
 }
 
 // tokenAuthenticator verifies bearer tokens with TokenReviews, cached by the
-// SHA-256 of the token (the token itself is never kept, nor logged).
+// SHA-256 of the token (the token itself is never kept, nor logged). A
+// cached result is answered at once, whatever waits; a token that cannot be
+// one is refused without a review (plausibleToken); every other review waits
+// its turn in admission.
 type tokenAuthenticator struct {
 	client    TokenReviewer
 	audiences []string
 	cache     *reviewCache[tokenResult]
+	admission *tokenAdmission // nil: no budget (tests)
 	metrics   *metrics
+}
+
+// maxTokenBytes bounds a bearer token. A ServiceAccount token is about 1 KB,
+// an OIDC token with many groups a few KB; 16 KiB is far beyond any of them
+// and keeps a made-up token from costing the API server a large review.
+const maxTokenBytes = 16 << 10
+
+// plausibleToken reports whether some authenticator of the API server could
+// accept token. TokenReview also reviews opaque tokens (static token files,
+// bootstrap tokens, webhook authenticators), so a token is not required to
+// be a JWT; only what no authenticator can accept is refused locally: an
+// empty token, one longer than maxTokenBytes, and one with a byte outside
+// visible ASCII (0x21-0x7E: RFC 6750's token68 is a subset; a space ends
+// the token, as in the API server's own bearer token parsing).
+func plausibleToken(token string) bool {
+	if len(token) == 0 || len(token) > maxTokenBytes {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func newTokenAuthenticator(client TokenReviewer, audiences []string, c CacheConfig, timeout time.Duration, m *metrics) *tokenAuthenticator {
@@ -43,24 +72,61 @@ func newTokenAuthenticator(client TokenReviewer, audiences []string, c CacheConf
 		}
 		return c.TokenFailureTTL
 	}
+	cache := newReviewCache(ttl, c.StaleTTL, timeout, c.MaxEntries)
+	cache.negative = func(r tokenResult) bool { return !r.authenticated }
 	return &tokenAuthenticator{
 		client:    client,
 		audiences: audiences,
-		cache:     newReviewCache(ttl, c.StaleTTL, timeout, c.MaxEntries),
+		cache:     cache,
 		metrics:   m,
 	}
 }
 
-// AuthenticateToken implements authenticator.Token.
+// AuthenticateToken implements authenticator.Token, for a caller of unknown
+// address.
 func (a *tokenAuthenticator) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
+	return a.authenticate(ctx, token, netip.Addr{})
+}
+
+// authenticate verifies token for a client at addr (see clientKey).
+func (a *tokenAuthenticator) authenticate(ctx context.Context, token string, addr netip.Addr) (*authenticator.Response, bool, error) {
 	sum := sha256.Sum256([]byte(token))
-	res, how, err := a.cache.get(ctx, string(sum[:]), func(ctx context.Context) (tokenResult, error) {
-		return a.review(ctx, token)
-	})
-	a.metrics.cache.WithLabelValues("tokenreview", string(how)).Inc()
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %w", errReviewFailed, err)
+	key := string(sum[:])
+	res, found := a.cache.fresh(key)
+	how := lookupHit
+	if !found {
+		if !plausibleToken(token) {
+			a.metrics.tokenRefused.WithLabelValues("malformed").Inc()
+			if a.admission != nil {
+				a.admission.rejected(addr)
+			}
+			return nil, false, errMalformedToken
+		}
+		known := a.cache.known(key)
+		var err error
+		res, how, err = a.cache.get(ctx, key, func(ctx context.Context) (tokenResult, error) {
+			if a.admission != nil {
+				if err := a.admission.admit(ctx, addr, known); err != nil {
+					a.metrics.tokenRefused.WithLabelValues("throttled").Inc()
+					return tokenResult{}, err
+				}
+			}
+			r, err := a.review(ctx, token)
+			if err == nil && a.admission != nil {
+				if r.authenticated {
+					a.admission.accepted(addr)
+				} else {
+					a.admission.rejected(addr)
+				}
+			}
+			return r, err
+		})
+		if err != nil {
+			a.metrics.cache.WithLabelValues("tokenreview", string(how)).Inc()
+			return nil, false, fmt.Errorf("%w: %w", errReviewFailed, err)
+		}
 	}
+	a.metrics.cache.WithLabelValues("tokenreview", string(how)).Inc()
 	if !res.authenticated {
 		return nil, false, nil
 	}
@@ -104,7 +170,7 @@ func (a *tokenAuthenticator) review(ctx context.Context, token string) (tokenRes
 // token. Either may be absent.
 type requestAuthenticator struct {
 	x509  authenticator.Request // nil without --client-ca-file
-	token authenticator.Request // nil when tokens cannot be reviewed
+	token *tokenAuthenticator   // nil when tokens cannot be reviewed
 }
 
 // errReviewFailed marks a TokenReview that got no answer (as opposed to a
@@ -113,6 +179,12 @@ var errReviewFailed = errors.New("the bearer token could not be reviewed")
 
 // errNoCredentials is returned when the request carries nothing to verify.
 var errNoCredentials = errors.New("no client certificate or bearer token")
+
+// errMalformedToken: the bearer token cannot be one (see plausibleToken).
+var errMalformedToken = errors.New("the bearer token is empty, too long or not visible ASCII: refused without a review")
+
+// errNotBearer: the Authorization header is not "Bearer <token>".
+var errNotBearer = errors.New("invalid bearer token")
 
 // authenticate returns the caller, the method that identified it (or was
 // attempted: x509, token, none) and an error when it is not authenticated.
@@ -139,12 +211,16 @@ func (a requestAuthenticator) authenticate(r *http.Request) (user.Info, string, 
 		if a.token == nil {
 			return nil, method, errors.New("bearer tokens are not accepted (no API server configured)")
 		}
-		resp, ok, err := a.token.AuthenticateRequest(r)
+		token, ok := bearerToken(r)
+		if !ok {
+			return nil, method, errNotBearer
+		}
+		resp, ok, err := a.token.authenticate(r.Context(), token, clientKey(r.RemoteAddr))
 		if ok {
 			return resp.User, method, nil
 		}
 		if err == nil {
-			err = errors.New("invalid bearer token")
+			err = errNotBearer
 		}
 		return nil, method, err
 	}
@@ -158,6 +234,16 @@ func hasBearer(r *http.Request) bool {
 	return r.Header.Get("Authorization") != ""
 }
 
-func newBearerAuthenticator(t authenticator.Token) authenticator.Request {
-	return bearertoken.New(t)
+// bearerToken is the token of "Authorization: Bearer <token>", read as the
+// API server's own authenticator (k8s.io/apiserver's bearertoken) reads it:
+// the header trimmed, the scheme matched in any case, the token ending at
+// the next space; false when there is none.
+func bearerToken(r *http.Request) (string, bool) {
+	auth := strings.TrimSpace(r.Header.Get("Authorization"))
+	scheme, rest, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return "", false
+	}
+	token, _, _ := strings.Cut(rest, " ")
+	return token, token != ""
 }

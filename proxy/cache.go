@@ -21,17 +21,24 @@ const (
 // reviewCache caches the results of a review (TokenReview or
 // SubjectAccessReview) by key. Concurrent misses on one key share a single
 // review; results live for a TTL chosen per result; when a review fails, an
-// expired result is still used within staleTTL past its expiry. The number
-// of entries is bounded.
+// expired result is still used within staleTTL past its expiry.
+//
+// Negative results (a rejected token, a denial) are kept apart from the
+// others, each set bounded by max on its own: anyone can make rejections by
+// the thousand with made-up tokens, and they must never push a caller's
+// cached identity out.
 type reviewCache[V any] struct {
 	ttl      func(V) time.Duration
 	staleTTL time.Duration
 	timeout  time.Duration
 	max      int
 	now      func() time.Time
+	// negative says which results go to the negative set; nil: none.
+	negative func(V) bool
 
 	mu      sync.RWMutex
-	entries map[string]cacheEntry[V]
+	entries map[string]cacheEntry[V] // positive results
+	denied  map[string]cacheEntry[V] // negative results
 	flight  singleflight.Group
 }
 
@@ -48,7 +55,26 @@ func newReviewCache[V any](ttl func(V) time.Duration, staleTTL, timeout time.Dur
 		max:      max,
 		now:      time.Now,
 		entries:  make(map[string]cacheEntry[V]),
+		denied:   make(map[string]cacheEntry[V]),
 	}
+}
+
+// fresh returns the cached result for key if it has not expired.
+func (c *reviewCache[V]) fresh(key string) (V, bool) {
+	if e, found := c.entry(key); found && c.now().Before(e.expires) {
+		return e.value, true
+	}
+	var zero V
+	return zero, false
+}
+
+// known reports whether key has a positive result, expired or not (until it
+// is evicted).
+func (c *reviewCache[V]) known(key string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, found := c.entries[key]
+	return found
 }
 
 // get returns the result for key, calling review on a miss. The review runs
@@ -104,24 +130,33 @@ func (c *reviewCache[V]) get(ctx context.Context, key string, review func(contex
 func (c *reviewCache[V]) entry(key string) (cacheEntry[V], bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	e, found := c.entries[key]
+	if e, found := c.entries[key]; found {
+		return e, true
+	}
+	e, found := c.denied[key]
 	return e, found
 }
 
-// store inserts an entry, evicting to stay within max entries: first dead
-// entries (past expiry and stale window) among a small sample, otherwise an
-// arbitrary one. Eviction is O(1) amortized.
+// store inserts an entry into its set (positive or negative), evicting to
+// keep that set within max entries: first dead entries (past expiry and
+// stale window) among a small sample, otherwise an arbitrary one. Eviction
+// is O(1) amortized.
 func (c *reviewCache[V]) store(key string, v V, expires time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, exists := c.entries[key]; !exists && len(c.entries) >= c.max {
+	set, other := c.entries, c.denied
+	if c.negative != nil && c.negative(v) {
+		set, other = c.denied, c.entries
+	}
+	delete(other, key)
+	if _, exists := set[key]; !exists && len(set) >= c.max {
 		now := c.now()
 		evicted := false
 		sampled := 0
 		var victim string
-		for k, e := range c.entries {
+		for k, e := range set {
 			if !now.Before(e.expires.Add(c.staleTTL)) {
-				delete(c.entries, k)
+				delete(set, k)
 				evicted = true
 			}
 			if victim == "" {
@@ -132,15 +167,15 @@ func (c *reviewCache[V]) store(key string, v V, expires time.Time) {
 			}
 		}
 		if !evicted {
-			delete(c.entries, victim)
+			delete(set, victim)
 		}
 	}
-	c.entries[key] = cacheEntry[V]{value: v, expires: expires}
+	set[key] = cacheEntry[V]{value: v, expires: expires}
 }
 
-// len is the number of entries (for tests and metrics).
+// len is the number of entries, positive and negative (for tests).
 func (c *reviewCache[V]) len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.entries)
+	return len(c.entries) + len(c.denied)
 }

@@ -133,7 +133,7 @@ func decodeBody(r *http.Request, obj runtime.Object) error {
 // reviewers returns real client-go clients pointed at the fake.
 func (f *fakeAPI) reviewers(t testing.TB) *Reviewers {
 	t.Helper()
-	r, err := newReviewers(&rest.Config{Host: f.srv.URL, QPS: 1000, Burst: 1000, Timeout: 3 * time.Second})
+	r, err := newReviewers(&rest.Config{Host: f.srv.URL, Timeout: 3 * time.Second}, reviewBudget{QPS: 1000, Burst: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	authzv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 // Reviewers are the two API calls the proxy makes.
@@ -50,22 +51,49 @@ func inClusterAvailable() bool {
 	return !errors.Is(err, rest.ErrNotInCluster) && err == nil
 }
 
+// reviewBudget is a share of --kube-api-qps / --kube-api-burst.
+type reviewBudget struct {
+	QPS   float32
+	Burst int
+}
+
+// reviewBudgets splits the API budget between TokenReviews and
+// SubjectAccessReviews, so that neither kind waits behind the other: a flood
+// of made-up tokens never delays the SubjectAccessReview of a caller whose
+// identity is cached or comes from a certificate. With --authz=sar each gets
+// half (a new caller needs one of each); with --authz=static no
+// SubjectAccessReview is made and TokenReviews get it all.
+func reviewBudgets(k KubeAPIConfig, mode AuthzMode) (tokens, sars reviewBudget) {
+	if mode != AuthzSAR {
+		return reviewBudget{k.QPS, max(k.Burst, 1)}, reviewBudget{}
+	}
+	half := reviewBudget{k.QPS / 2, max(k.Burst/2, 1)}
+	return half, half
+}
+
 // newReviewers builds the TokenReview and SubjectAccessReview clients over
-// one shared HTTP client.
-func newReviewers(cfg *rest.Config) (Reviewers, error) {
+// one shared HTTP client. SubjectAccessReviews are limited by client-go's
+// limiter at the sars budget (cfg's QPS and Burst are replaced);
+// TokenReviews are not limited by client-go, because tokenAdmission, which
+// orders them fairly, holds their budget.
+func newReviewers(cfg *rest.Config, sars reviewBudget) (Reviewers, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return Reviewers{}, fmt.Errorf("building the API server client: %w", err)
 	}
-	return newReviewersForClient(cfg, hc)
+	tr := rest.CopyConfig(cfg)
+	tr.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
+	sar := rest.CopyConfig(cfg)
+	sar.QPS, sar.Burst = sars.QPS, max(sars.Burst, 1)
+	return newReviewersForClient(tr, sar, hc)
 }
 
-func newReviewersForClient(cfg *rest.Config, hc *http.Client) (Reviewers, error) {
-	an, err := authnv1client.NewForConfigAndClient(cfg, hc)
+func newReviewersForClient(trCfg, sarCfg *rest.Config, hc *http.Client) (Reviewers, error) {
+	an, err := authnv1client.NewForConfigAndClient(trCfg, hc)
 	if err != nil {
 		return Reviewers{}, fmt.Errorf("building the TokenReview client: %w", err)
 	}
-	az, err := authzv1client.NewForConfigAndClient(cfg, hc)
+	az, err := authzv1client.NewForConfigAndClient(sarCfg, hc)
 	if err != nil {
 		return Reviewers{}, fmt.Errorf("building the SubjectAccessReview client: %w", err)
 	}

@@ -23,6 +23,7 @@ type metrics struct {
 	upstreamLatency *prometheus.HistogramVec // code
 	certReloads     *prometheus.CounterVec   // file, result
 	openConns       *prometheus.GaugeVec     // listener
+	tokenRefused    *prometheus.CounterVec   // reason
 
 	// Pre-resolved children for the hot path.
 	codes map[int]prometheus.Counter
@@ -68,6 +69,11 @@ func newMetrics() *metrics {
 		Help: "Client connections open now, by listener (proxy, endpoints, insecure); see --max-connections.",
 	}, []string{"listener"})
 	m.registry.MustRegister(m.openConns)
+	m.tokenRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rbac_proxy_token_refused_total",
+		Help: "Bearer tokens refused without a TokenReview, by reason: malformed (cannot be a token), throttled (the review budget for unknown tokens had no turn for it).",
+	}, []string{"reason"})
+	m.registry.MustRegister(m.tokenRefused)
 	m.registry.MustRegister(m.requests, m.authn, m.authz, m.cache, m.reviewLatency, m.upstreamLatency, m.certReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, code := range []int{200, 400, 401, 403, 404, 500, 502} {
@@ -124,4 +130,13 @@ func (m *metrics) connState(listener string) func(net.Conn, http.ConnState) {
 			g.Dec()
 		}
 	}
+}
+
+// tokenReviewQueue exports how many TokenReviews of unknown tokens wait for
+// their turn.
+func (m *metrics) tokenReviewQueue(queued func() int) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "rbac_proxy_tokenreview_queue",
+		Help: "TokenReviews of tokens not in the cache waiting for their turn in the review budget.",
+	}, func() float64 { return float64(queued()) }))
 }

@@ -39,7 +39,9 @@ func newSARAuthorizer(client SubjectAccessReviewer, c CacheConfig, timeout time.
 		}
 		return c.UnauthorizedTTL
 	}
-	return &sarAuthorizer{client: client, cache: newReviewCache(ttl, c.StaleTTL, timeout, c.MaxEntries), metrics: m}
+	cache := newReviewCache(ttl, c.StaleTTL, timeout, c.MaxEntries)
+	cache.negative = func(r sarResult) bool { return r.decision != authorizer.DecisionAllow }
+	return &sarAuthorizer{client: client, cache: cache, metrics: m}
 }
 
 // Authorize implements authorizer.Authorizer.

@@ -108,7 +108,12 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		authn.x509 = newCachedCertAuthenticator(x509.NewDynamic(ca.verifyOptions, x509.CommonNameUserConversion), ca.pool.Load, cfg.Cache.MaxEntries)
 	}
 	if tokens {
-		authn.token = newBearerAuthenticator(newTokenAuthenticator(reviewers.Tokens, cfg.Authentication.Audiences, cfg.Cache, cfg.KubeAPI.Timeout, s.metrics))
+		authn.token = newTokenAuthenticator(reviewers.Tokens, cfg.Authentication.Audiences, cfg.Cache, cfg.KubeAPI.Timeout, s.metrics)
+		// Unknown tokens are reviewed within their share of the API budget,
+		// fairly among client addresses (see tokenAdmission).
+		budget, _ := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
+		authn.token.admission = newTokenAdmission(float64(budget.QPS), budget.Burst)
+		s.metrics.tokenReviewQueue(authn.token.admission.queued)
 	}
 
 	// Decision.
@@ -172,7 +177,8 @@ func (s *Server) reviewers(opts Options, haveClientCA bool) (Reviewers, bool, er
 	if err != nil {
 		return Reviewers{}, false, err
 	}
-	r, err := newReviewers(rc)
+	_, sars := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
+	r, err := newReviewers(rc, sars)
 	return r, true, err
 }
 

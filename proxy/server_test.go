@@ -535,7 +535,7 @@ func TestAPIBlackHole(t *testing.T) {
 		return (&net.Dialer{}).DialContext(ctx, network, u.Host)
 	}
 	rc := restConfigFor(api.srv.URL, dial)
-	rv, err := newReviewers(rc)
+	rv, err := newReviewers(rc, reviewBudget{QPS: rc.QPS, Burst: rc.Burst})
 	if err != nil {
 		t.Fatal(err)
 	}

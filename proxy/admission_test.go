@@ -1,0 +1,432 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// clientFrom is e.client() dialling from a loopback source address, so that
+// tests can play several client addresses.
+func (e *testEnv) clientFrom(ip string, certs ...tls.Certificate) *http.Client {
+	c := e.client(certs...)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	c.Transport.(*http.Transport).DialContext = d.DialContext
+	return c
+}
+
+// kubeconfig writes a kubeconfig for the fake, so that a proxy builds its
+// clients (and their rate limits) from flags, as in production.
+func (f *fakeAPI) kubeconfig(t *testing.T) string {
+	t.Helper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["fake"] = &clientcmdapi.Cluster{Server: f.srv.URL}
+	kc.AuthInfos["proxy"] = &clientcmdapi.AuthInfo{}
+	kc.Contexts["fake"] = &clientcmdapi.Context{Cluster: "fake", AuthInfo: "proxy"}
+	kc.CurrentContext = "fake"
+	p := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// TestTokenFloodDoesNotStarveOthers: while one client address floods the
+// proxy with made-up tokens, new callers elsewhere are authenticated within
+// a second, a cached identity (even on the flooding address) is never
+// refused, an identity whose cache entry expired keeps working, and a
+// client certificate's SubjectAccessReview does not wait behind the
+// TokenReviews.
+func TestTokenFloodDoesNotStarveOthers(t *testing.T) {
+	api := newFakeAPI(t)
+	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return !strings.HasPrefix(s.User, "flood") })
+	for _, name := range []string{"cached", "expiring", "new-0", "new-1", "new-2", "new-3", "new-4"} {
+		api.addToken(name+"-token", authnv1.UserInfo{Username: name})
+	}
+	e := newTestEnv(t)
+	// 4 API calls a second in all: 2 for TokenReviews, 2 for SARs.
+	e.start(nil, "--kubeconfig="+api.kubeconfig(t), e.clientCAFlag(), "--kube-api-qps=4", "--kube-api-burst=4", "--kube-api-timeout=2s",
+		"--authentication-token-webhook-cache-ttl=2s")
+	get := func(c *http.Client, path string, h http.Header) (int, time.Duration) {
+		start := time.Now()
+		req, _ := http.NewRequest(http.MethodGet, e.base+path, nil)
+		req.Header = h
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, time.Since(start)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, time.Since(start)
+	}
+	flooder := e.clientFrom("127.0.0.2")
+	for _, tok := range []string{"cached-token", "expiring-token"} {
+		if code, _ := get(flooder, "/metrics", bearer(tok)); code != 200 {
+			t.Fatalf("%s before the flood: %d", tok, code)
+		}
+	}
+	warmedAt := time.Now()
+
+	// The flood: 30 clients on one address, each a new made-up token every
+	// 50 ms (600 a second, 300 times the TokenReview budget), for 4 s.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := e.clientFrom("127.0.0.2")
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				get(c, "/metrics", bearer(randomToken()))
+				sent.Add(1)
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	})
+	time.Sleep(500 * time.Millisecond) // the flood is on
+	reviewsBefore := api.tokenReviews.Load()
+
+	var mu sync.Mutex
+	var failures []string
+	fail := func(f string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		failures = append(failures, fmt.Sprintf(f, args...))
+	}
+	// A cached identity on the flooding address, all along.
+	cachedDone := make(chan struct{})
+	go func() {
+		defer close(cachedDone)
+		c := e.clientFrom("127.0.0.2")
+		for time.Since(warmedAt) < 1800*time.Millisecond { // within its 2s TTL
+			if code, el := get(c, "/metrics", bearer("cached-token")); code != 200 || el > 500*time.Millisecond {
+				fail("cached identity: %d after %v", code, el)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	// New callers, each from an address of its own.
+	for i := range 5 {
+		c := e.clientFrom(fmt.Sprintf("127.0.1.%d", i+1))
+		if code, el := get(c, "/metrics", bearer(fmt.Sprintf("new-%d-token", i))); code != 200 || el > time.Second {
+			fail("new caller %d: %d after %v", i, code, el)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A client certificate on a path whose SAR is not cached.
+	cert, _ := e.ca.Client("scraper")
+	if code, el := get(e.clientFrom("127.0.1.10", cert.TLS()), "/metrics/gpu", nil); code != 200 || el > time.Second {
+		fail("client certificate, new SAR: %d after %v", code, el)
+	}
+	<-cachedDone
+	// An identity whose cache entry expired during the flood.
+	time.Sleep(time.Until(warmedAt.Add(2100 * time.Millisecond)))
+	if code, el := get(e.clientFrom("127.0.1.20"), "/metrics", bearer("expiring-token")); code != 200 || el > time.Second {
+		fail("expired identity: %d after %v", code, el)
+	}
+	close(stop)
+	wg.Wait()
+	reviews := api.tokenReviews.Load() - reviewsBefore
+	t.Logf("%d made-up tokens sent; %d TokenReviews while the flood ran", sent.Load(), reviews)
+	for _, f := range failures {
+		t.Error(f)
+	}
+}
+
+func TestPlausibleToken(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"empty", "", false},
+		{"one byte", "a", true},
+		{"ServiceAccount JWT", "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJ4In0.c2ln", true},
+		{"bootstrap token", "abcdef.0123456789abcdef", true},
+		{"static token with symbols", `x!"#$%&'()*+,-./:;<=>?@[\]^_{|}~`, true},
+		{"16 KiB", strings.Repeat("a", 16<<10), true},
+		{"16 KiB and one", strings.Repeat("a", 16<<10+1), false},
+		{"a control byte", "tok\x01en", false},
+		{"DEL", "tok\x7fen", false},
+		{"a tab", "tok\ten", false},
+		{"a space", "tok en", false},
+		{"non-ASCII", "tökén", false},
+	} {
+		if got := plausibleToken(tc.token); got != tc.ok {
+			t.Errorf("%s: plausible=%v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		token  string // "": none
+	}{
+		{"Bearer abc", "abc"},
+		{"bearer abc", "abc"},
+		{"BEARER abc", "abc"},
+		{"  Bearer abc  ", "abc"},
+		{"Bearer abc def", "abc"},
+		{"Bearer  abc", ""},
+		{"Bearer", ""},
+		{"Bearer ", ""},
+		{"Basic YTpi", ""},
+		{"Bearerabc", ""},
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", tc.header)
+		got, ok := bearerToken(r)
+		if ok != (tc.token != "") || got != tc.token {
+			t.Errorf("%q: got %q %v, want %q", tc.header, got, ok, tc.token)
+		}
+	}
+}
+
+// TestMalformedTokensMakeNoReview: a token no authenticator could accept is
+// refused without an API call, over the wire.
+func TestMalformedTokensMakeNoReview(t *testing.T) {
+	api := newFakeAPI(t)
+	e := newTestEnv(t)
+	e.start(api)
+	c := e.client()
+	for _, tok := range []string{strings.Repeat("a", 17<<10), "tök", "a\tb"} {
+		if code, _ := e.get(c, "/metrics", bearer(tok)); code != 401 {
+			t.Errorf("token of %d bytes: %d, want 401", len(tok), code)
+		}
+	}
+	if n := api.tokenReviews.Load(); n != 0 {
+		t.Fatalf("%d TokenReviews for malformed tokens, want 0", n)
+	}
+	if code, _ := e.get(c, "/metrics", bearer("plausible-but-unknown")); code != 401 || api.tokenReviews.Load() != 1 {
+		t.Fatalf("a plausible token: %d with %d reviews, want 401 after one review", code, api.tokenReviews.Load())
+	}
+}
+
+// TestRejectionsDoNotEvictIdentities: made-up tokens fill the cache with
+// rejections; a cached identity stays cached.
+func TestRejectionsDoNotEvictIdentities(t *testing.T) {
+	api := newFakeAPI(t)
+	api.addToken("good", authnv1.UserInfo{Username: "alice"})
+	cc := testCache()
+	cc.MaxEntries = 10
+	a := newTokenAuthenticator(api.reviewers(t).Tokens, nil, cc, 3*time.Second, newMetrics())
+	ctx := context.Background()
+	if _, ok, _ := a.AuthenticateToken(ctx, "good"); !ok {
+		t.Fatal("good token refused")
+	}
+	for i := range 100 {
+		if _, ok, _ := a.AuthenticateToken(ctx, fmt.Sprint("bad-", i)); ok {
+			t.Fatal("bad token accepted")
+		}
+	}
+	before := api.tokenReviews.Load()
+	if _, ok, _ := a.AuthenticateToken(ctx, "good"); !ok || api.tokenReviews.Load() != before {
+		t.Fatalf("good token after 100 rejections: ok=%v, %d new reviews (evicted)", ok, api.tokenReviews.Load()-before)
+	}
+}
+
+// grantOrder starts one waiter per entry (in that order, each queued before
+// the next) and returns the order in which they were granted.
+func grantOrder(t *testing.T, a *tokenAdmission, entries []struct {
+	addr  string
+	known bool
+}) ([]int, []error) {
+	t.Helper()
+	var mu sync.Mutex
+	var order []int
+	errs := make([]error, len(entries))
+	decided := 0
+	var wg sync.WaitGroup
+	for i, en := range entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := a.admit(ctx, netip.MustParseAddr(en.addr), en.known)
+			mu.Lock()
+			defer mu.Unlock()
+			errs[i] = err
+			decided++
+			if err == nil {
+				order = append(order, i)
+			}
+		}()
+		// Wait until it is queued (or decided), so that arrival order is fixed.
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			mu.Lock()
+			d := decided
+			mu.Unlock()
+			if a.queued()+d >= i+1 {
+				break
+			}
+		}
+	}
+	wg.Wait()
+	return order, errs
+}
+
+func TestAdmissionOrder(t *testing.T) {
+	type entry = struct {
+		addr  string
+		known bool
+	}
+	for _, tc := range []struct {
+		name     string
+		suspects []string
+		entries  []entry
+		want     []int // grant order after the first (which takes the burst)
+	}{
+		{"round robin over addresses", nil,
+			[]entry{{"10.0.0.9", false}, {"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.2", false}, {"10.0.0.3", false}},
+			[]int{0, 1, 4, 5, 2, 3}},
+		{"known tokens first, suspects last", []string{"10.0.0.1"},
+			[]entry{{"10.0.0.9", false}, {"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.2", false}, {"10.0.0.1", true}, {"10.0.0.3", false}},
+			[]int{0, 4, 3, 5, 1, 2}},
+		{"an IPv6 /64 is one client", nil,
+			[]entry{{"10.0.0.9", false}, {"2001:db8::1", false}, {"2001:db8::2", false}, {"2001:db8:1::1", false}},
+			[]int{0, 1, 3, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTokenAdmission(50, 1) // one turn every 20 ms
+			for _, s := range tc.suspects {
+				a.rejected(clientKey(s + ":1"))
+			}
+			for i := range tc.entries {
+				tc.entries[i].addr = clientKey(netip.AddrPortFrom(netip.MustParseAddr(tc.entries[i].addr), 1).String()).String()
+			}
+			order, errs := grantOrder(t, a, tc.entries)
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("waiter %d: %v", i, err)
+				}
+			}
+			if fmt.Sprint(order) != fmt.Sprint(tc.want) {
+				t.Fatalf("granted in order %v, want %v", order, tc.want)
+			}
+		})
+	}
+}
+
+func TestAdmissionLimits(t *testing.T) {
+	t.Run("per address", func(t *testing.T) {
+		a := newTokenAdmission(1, 1)
+		a.perAddr = 2
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		addr := netip.MustParseAddr("10.0.0.1")
+		if err := a.admit(ctx, addr, false); err != nil { // the burst
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = a.admit(ctx, addr, false) }()
+		}
+		for a.queued() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		start := time.Now()
+		if err := a.admit(ctx, addr, false); !errors.Is(err, errThrottled) || time.Since(start) > 50*time.Millisecond {
+			t.Fatalf("third waiter of one address: %v after %v, want refused at once", err, time.Since(start))
+		}
+		if err := a.admit(ctx, netip.MustParseAddr("10.0.0.2"), false); !errors.Is(err, errThrottled) {
+			t.Fatalf("another address, no turn before the deadline: %v, want throttled", err)
+		}
+		wg.Wait()
+		if n := a.queued(); n != 0 {
+			t.Fatalf("%d still queued after every deadline passed", n)
+		}
+	})
+	t.Run("push out suspects", func(t *testing.T) {
+		a := newTokenAdmission(1, 1)
+		a.max = 2
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = a.admit(ctx, netip.MustParseAddr("10.0.0.9"), false) // the burst
+		bad := netip.MustParseAddr("10.0.0.1")
+		a.rejected(bad)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() { errs <- a.admit(ctx, bad, false) }()
+		}
+		for a.queued() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		fresh := make(chan error, 1)
+		go func() { fresh <- a.admit(ctx, netip.MustParseAddr("10.0.0.2"), false) }()
+		if err := <-errs; !errors.Is(err, errThrottled) {
+			t.Fatalf("a suspect waiter: %v, want pushed out", err)
+		}
+		start := time.Now()
+		if err := a.admit(ctx, bad, false); !errors.Is(err, errThrottled) || time.Since(start) > 50*time.Millisecond {
+			t.Fatalf("a suspect when the queue is full and nobody is below it: %v after %v, want refused at once", err, time.Since(start))
+		}
+		if err := <-fresh; err != nil {
+			t.Fatalf("the fresh caller: %v", err)
+		}
+	})
+	t.Run("no wait when idle", func(t *testing.T) {
+		a := newTokenAdmission(1000, 10)
+		start := time.Now()
+		for range 10 {
+			if err := a.admit(context.Background(), netip.MustParseAddr("10.0.0.1"), false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if el := time.Since(start); el > 20*time.Millisecond {
+			t.Fatalf("10 reviews within the burst took %v", el)
+		}
+	})
+}
+
+func TestClientKey(t *testing.T) {
+	for _, tc := range []struct{ remote, want string }{
+		{"10.1.2.3:4567", "10.1.2.3"},
+		{"[::ffff:10.1.2.3]:4567", "10.1.2.3"},
+		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::"},
+		{"[fe80::1%eth0]:443", "fe80::"},
+		{"@", "invalid IP"},
+	} {
+		if got := clientKey(tc.remote).String(); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.remote, got, tc.want)
+		}
+	}
+}
