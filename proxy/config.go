@@ -98,6 +98,10 @@ type UpstreamConfig struct {
 	// (--allowed-upgrades). Empty refuses every upgrade; h2c and other HTTP
 	// are never allowed, and no upgrade is allowed on an ignored path.
 	AllowedUpgrades []string
+	// Timeout bounds an exchange with the upstream, response body included,
+	// when the request carries no X-Prometheus-Scrape-Timeout-Seconds; 0
+	// means no bound.
+	Timeout time.Duration
 }
 
 // PathPolicy restricts which paths are served (Allow) or served without any
@@ -209,4 +213,7 @@ const (
 	DefaultKubeAPIQPS                float32 = 50
 	DefaultKubeAPIBurst                      = 100
 	DefaultReloadInterval                    = time.Second
+	// DefaultUpstreamTimeout is a little above Prometheus' default 10 s
+	// scrape timeout: a scraper with default settings gives up first.
+	DefaultUpstreamTimeout = 15 * time.Second
 )

@@ -85,6 +85,19 @@ func (c *corkConn) uncork() {
 	c.buf = nil
 }
 
+// discard drops what was gathered and uncorks: the request panicked, so
+// net/http closes the connection and a part of an answer is no answer.
+func (c *corkConn) discard() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return
+	}
+	c.corked = false
+	c.buffers.Put(c.buf)
+	c.buf = nil
+}
+
 func (c *corkConn) flushLocked() error {
 	if len(c.buf) == 0 || c.err != nil {
 		return c.err

@@ -29,6 +29,7 @@ type Flags struct {
 	UpstreamClientKeyFile      string
 	UpstreamInsecureSkipVerify bool
 	AllowedUpgrades            []string
+	UpstreamTimeout            time.Duration
 
 	TLSCertFile       string
 	TLSKeyFile        string
@@ -122,6 +123,7 @@ func NewFlags(name string) *Flags {
 	fs.StringVar(&f.UpstreamClientKeyFile, "upstream-client-key-file", "", "The key of --upstream-client-cert-file. Requires --upstream-client-cert-file.")
 	fs.BoolVar(&f.UpstreamInsecureSkipVerify, "upstream-insecure-skip-verify", false, "Do not verify the upstream's TLS certificate. Only allowed for a loopback upstream (127.0.0.0/8, ::1, localhost).")
 	fs.StringSliceVar(&f.AllowedUpgrades, "allowed-upgrades", nil, "Comma-separated protocols (Upgrade header values, for example websocket) an authenticated and authorized request may switch to; never on --ignore-paths. h2c is always refused. Default: none, an upgrade request gets 400.")
+	fs.DurationVar(&f.UpstreamTimeout, "upstream-timeout", DefaultUpstreamTimeout, "How long an exchange with the upstream, response body included, may take when the request carries no X-Prometheus-Scrape-Timeout-Seconds; past it the answer is 504. 0 means no bound.")
 
 	// Serving TLS.
 	fs.StringVar(&f.TLSCertFile, "tls-cert-file", "", "Serving certificate (CA certificates, if any, concatenated after it); reloaded when it changes. Default: a generated self-signed certificate.")
@@ -310,6 +312,7 @@ func (f *Flags) Config() (*Config, error) {
 			ClientKeyFile:      f.UpstreamClientKeyFile,
 			InsecureSkipVerify: f.UpstreamInsecureSkipVerify,
 			AllowedUpgrades:    f.AllowedUpgrades,
+			Timeout:            f.UpstreamTimeout,
 		},
 		Paths: PathPolicy{Allow: f.AllowPaths, Ignore: f.IgnorePaths},
 		Authentication: AuthenticationConfig{

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -28,15 +25,36 @@ type proxyHandler struct {
 
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
+	// Deferred, so that it runs when the request panics too: the
+	// ReverseProxy ends a response it cannot finish (the client went away,
+	// the upstream broke off or timed out) with panic(http.ErrAbortHandler),
+	// and net/http recovers that on this goroutine and closes the
+	// connection. Nothing of this request may be left running after it.
+	defer func() {
+		p := recover()
+		if cc := corkFrom(r.Context()); cc != nil && cc.isCorked() {
+			if p == nil {
+				// A prefetched answer: push it through the server's buffer,
+				// then send every record in one write.
+				_ = http.NewResponseController(w).Flush()
+				cc.uncork()
+			} else {
+				// The connection is closed after the panic; what was gathered
+				// is not a whole response.
+				cc.discard()
+			}
+		}
+		h.metrics.request(sw.status())
+		if p != nil {
+			if p != http.ErrAbortHandler {
+				h.log.Error(fmt.Errorf("%v", p), "request panicked; the connection is closed", "path", r.URL.Path)
+			}
+			// Re-panic so that net/http aborts the response instead of
+			// ending it as if it were complete.
+			panic(p)
+		}
+	}()
 	h.serve(sw, r)
-	if cc := corkFrom(r.Context()); cc != nil && cc.isCorked() {
-		// A prefetched answer: push it through the server's buffer, then
-		// send every record in one write.
-		_ = http.NewResponseController(w).Flush()
-		cc.uncork()
-	}
-	sw.finish()
-	h.metrics.request(sw.status())
 }
 
 func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
@@ -132,28 +150,19 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
 	h.upstream.ServeHTTP(w, r)
 }
 
-// flushDelay bounds how long written data may wait for a flush. The
-// ReverseProxy flushes after every read of a response of unknown length
-// (what Prometheus exporters send); coalescing those flushes turns a scrape
-// into a few large TLS writes instead of many small ones, while a slow
-// stream still reaches the client within this delay.
-const flushDelay = time.Millisecond
-
-// statusWriter records the status code and coalesces flushes. It unwraps
-// for http.ResponseController, so hijacking still works.
+// statusWriter records the status code of a response. It has no Flush of
+// its own: http.ResponseController unwraps it, so flushes (and hijacking)
+// reach the server's writer directly and only ever from the handler's
+// goroutine or from the ReverseProxy's flush timer, which the ReverseProxy
+// stops before it returns. A flush timer of our own once outlived an
+// aborted handler and flushed a finished ResponseWriter, which crashed the
+// process (issue 15, item 0).
 type statusWriter struct {
 	http.ResponseWriter
 	code int
-
-	mu      sync.Mutex // orders writes with the delayed flush
-	timer   *time.Timer
-	pending bool
-	done    bool
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.code == 0 && code >= 200 {
 		s.code = code
 	}
@@ -161,55 +170,10 @@ func (s *statusWriter) WriteHeader(code int) {
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.code == 0 {
 		s.code = http.StatusOK
 	}
 	return s.ResponseWriter.Write(b)
-}
-
-// Flush schedules a flush within flushDelay; event streams flush at once.
-func (s *statusWriter) Flush() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	if s.done || s.pending {
-		return
-	}
-	if strings.HasPrefix(s.ResponseWriter.Header().Get("Content-Type"), "text/event-stream") {
-		_ = http.NewResponseController(s.ResponseWriter).Flush()
-		return
-	}
-	s.pending = true
-	if s.timer == nil {
-		s.timer = time.AfterFunc(flushDelay, s.delayedFlush)
-	} else {
-		s.timer.Reset(flushDelay)
-	}
-}
-
-func (s *statusWriter) delayedFlush() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done || !s.pending {
-		return
-	}
-	s.pending = false
-	_ = http.NewResponseController(s.ResponseWriter).Flush()
-}
-
-// finish stops delayed flushing; the server flushes what is left when the
-// handler returns.
-func (s *statusWriter) finish() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.done = true
-	if s.timer != nil {
-		s.timer.Stop()
-	}
 }
 
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

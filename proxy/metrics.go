@@ -15,15 +15,16 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	requests        *prometheus.CounterVec   // code
-	authn           *prometheus.CounterVec   // method, result
-	authz           *prometheus.CounterVec   // result
-	cache           *prometheus.CounterVec   // cache, result
-	reviewLatency   *prometheus.HistogramVec // review, result
-	upstreamLatency *prometheus.HistogramVec // code
-	certReloads     *prometheus.CounterVec   // file, result
-	openConns       *prometheus.GaugeVec     // listener
-	tokenRefused    *prometheus.CounterVec   // reason
+	requests         *prometheus.CounterVec   // code
+	authn            *prometheus.CounterVec   // method, result
+	authz            *prometheus.CounterVec   // result
+	cache            *prometheus.CounterVec   // cache, result
+	reviewLatency    *prometheus.HistogramVec // review, result
+	upstreamLatency  *prometheus.HistogramVec // code
+	upstreamTimeouts prometheus.Counter
+	certReloads      *prometheus.CounterVec // file, result
+	openConns        *prometheus.GaugeVec   // listener
+	tokenRefused     *prometheus.CounterVec // reason
 
 	// Pre-resolved children for the hot path.
 	codes map[int]prometheus.Counter
@@ -58,6 +59,10 @@ func newMetrics() *metrics {
 			Help:    "Time from sending a request to the upstream to receiving its response headers, by status code (0 when no response).",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"code"}),
+		upstreamTimeouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rbac_proxy_upstream_timeouts_total",
+			Help: "Upstream exchanges cut by their deadline (X-Prometheus-Scrape-Timeout-Seconds, else --upstream-timeout): answered 504 when no response had started, aborted otherwise.",
+		}),
 		certReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rbac_proxy_certificate_reloads_total",
 			Help: "Reloads of the serving certificate and client CA from disk, by file (serving, client-ca, upstream-client) and result (success, error).",
@@ -74,9 +79,9 @@ func newMetrics() *metrics {
 		Help: "Bearer tokens refused without a TokenReview, by reason: malformed (cannot be a token), throttled (the review budget for unknown tokens had no turn for it).",
 	}, []string{"reason"})
 	m.registry.MustRegister(m.tokenRefused)
-	m.registry.MustRegister(m.requests, m.authn, m.authz, m.cache, m.reviewLatency, m.upstreamLatency, m.certReloads,
+	m.registry.MustRegister(m.requests, m.authn, m.authz, m.cache, m.reviewLatency, m.upstreamLatency, m.upstreamTimeouts, m.certReloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, code := range []int{200, 400, 401, 403, 404, 500, 502} {
+	for _, code := range []int{200, 400, 401, 403, 404, 500, 502, 504} {
 		m.codes[code] = m.requests.WithLabelValues(strconv.Itoa(code))
 	}
 	return m

@@ -139,7 +139,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	upstream := newReverseProxy(cfg.Upstream.URL, timedTransport{next: transport, m: s.metrics}, lg.WithName("upstream"))
+	upstream := newReverseProxy(cfg.Upstream, timedTransport{next: transport, m: s.metrics}, s.metrics, lg.WithName("upstream"))
 
 	s.handler = &proxyHandler{
 		paths:    cfg.Paths,

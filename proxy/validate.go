@@ -172,6 +172,9 @@ func (u UpstreamConfig) validate() error {
 	default:
 		return fieldErr("--upstream", raw, "the scheme must be http, https or unix")
 	}
+	if u.Timeout < 0 {
+		return fieldErr("--upstream-timeout", u.Timeout.String(), "must not be negative (0 means no bound)")
+	}
 	if u.ForceH2C && u.URL.Scheme == "https" {
 		return fieldErr("--upstream-force-h2c", "true", "h2c is cleartext; it needs an http:// or unix:// upstream")
 	}

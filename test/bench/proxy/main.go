@@ -10,7 +10,11 @@
 // as on a GPU node scraped from elsewhere (cores.go); each proxy is compared
 // with the direct scrape in the same layout.
 //
-//	go run ./test/bench/proxy [-duration 4s] [-rounds 5]
+//	go run ./test/bench/proxy [-duration 4s] [-rounds 5] [-variant label=dir ...]
+//
+// Each -variant also measures an rbac-proxy built from another checkout
+// (a worktree with a change reverted, say), interleaved with the others, so
+// that a decision compares figures taken in the same run.
 package main
 
 import (
@@ -60,11 +64,13 @@ func main() {
 	duration := flag.Duration("duration", 4*time.Second, "measuring time per setup and round")
 	conns := flag.Int("connections", 32, "keep-alive connections of the load")
 	rounds := flag.Int("rounds", 5, "interleaved rounds per setup")
+	var variants variantFlag
+	flag.Var(&variants, "variant", "also measure rbac-proxy built from the checkout `label=dir` (repeatable)")
 	flag.Parse()
 	// An interrupt stops the load at once and ends the run through its
 	// deferred stops, so no proxy, upstream or control plane outlives it.
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *duration, *conns, *rounds)
+	err := run(ctx, *duration, *conns, *rounds, variants)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxy-bench:", err)
@@ -72,7 +78,24 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, duration time.Duration, conns, rounds int) error {
+// variantFlag is the repeatable -variant label=dir.
+type variantFlag []struct{ label, dir string }
+
+func (v *variantFlag) String() string { return fmt.Sprint(*v) }
+
+func (v *variantFlag) Set(s string) error {
+	label, dir, ok := strings.Cut(s, "=")
+	if !ok || label == "" || dir == "" {
+		return fmt.Errorf("want label=dir, got %q", s)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cmd", "proxy")); err != nil {
+		return fmt.Errorf("%s is not an rbac-proxy checkout: %w", dir, err)
+	}
+	*v = append(*v, struct{ label, dir string }{label, dir})
+	return nil
+}
+
+func run(ctx context.Context, duration time.Duration, conns, rounds int, variants variantFlag) error {
 	work, err := os.MkdirTemp("", "proxy-bench-")
 	if err != nil {
 		return err
@@ -91,6 +114,16 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int) error {
 	if err := goBuild(filepath.Join(root, "test/bench/proxy/krp"), krp, "github.com/brancz/kube-rbac-proxy/cmd/kube-rbac-proxy"); err != nil {
 		return err
 	}
+	proxies := []struct{ name, bin string }{{"rbac-proxy", rbacProxy}}
+	for i, v := range variants {
+		bin := filepath.Join(work, fmt.Sprintf("rbac-proxy-variant-%d", i))
+		fmt.Printf("building rbac-proxy %s from %s ...\n", v.label, v.dir)
+		if err := goBuild(v.dir, bin, "./cmd/proxy"); err != nil {
+			return err
+		}
+		proxies = append(proxies, struct{ name, bin string }{"rbac-proxy " + v.label, bin})
+	}
+	proxies = append(proxies, struct{ name, bin string }{"kube-rbac-proxy", krp})
 
 	fmt.Println("starting the control plane ...")
 	cp, err := framework.Start(ctx, framework.Options{})
@@ -127,7 +160,6 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int) error {
 	} else {
 		layouts = append(layouts, l)
 	}
-	proxies := []struct{ name, bin string }{{"rbac-proxy", rbacProxy}, {"kube-rbac-proxy", krp}}
 	var setups []*setup
 	var burstUpstream *upstream
 	for _, l := range layouts {
@@ -254,6 +286,12 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int) error {
 	for _, l := range layouts {
 		fmt.Printf("rbac-proxy / kube-rbac-proxy throughput, %s: %s\n", l.name,
 			ratios(perRound["rbac-proxy "+l.name], perRound["kube-rbac-proxy "+l.name]))
+		for _, v := range variants {
+			name := "rbac-proxy " + v.label
+			fmt.Printf("rbac-proxy / %s throughput, %s: %s; %s / kube-rbac-proxy: %s\n", name, l.name,
+				ratios(perRound["rbac-proxy "+l.name], perRound[name+" "+l.name]),
+				name, ratios(perRound[name+" "+l.name], perRound["kube-rbac-proxy "+l.name]))
+		}
 	}
 	fmt.Println("(req/s, p99 and CPU: each setup's median round; ratios: the median of the per-round ratios, then their range)")
 	return nil
