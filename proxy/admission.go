@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -19,119 +20,131 @@ var errThrottled = errors.New("too many TokenReviews waiting")
 // tokenAdmission decides when the TokenReview of a token that is not cached
 // is sent. Tokens cost the proxy nothing to invent, and each unknown one
 // costs an API call, so these reviews get a budget of their own (a
-// rate.Limiter; SubjectAccessReviews have another, see reviewBudgets) and
-// are served fairly when it runs short:
+// rate.Limiter; SubjectAccessReviews have another, see reviewBudgets) and,
+// when it runs short, the waiting reviews are served in this order:
 //
-//   - Three tiers, each served before the next: tokens the proxy has seen
-//     succeed before (their cache entry expired: a caller keeps its identity
-//     past the TTL even under a flood), then client addresses with no
-//     recent rejection, then suspects — addresses that presented a rejected
-//     or malformed token in the last suspectFor. A flood of made-up tokens
-//     makes its addresses suspects after their first rejection, whether it
-//     comes from one address or three hundred, and a new caller elsewhere
-//     overtakes all of it.
-//   - Within a tier, round robin over client addresses (IPv4 addresses,
-//     IPv6 /64s), first come first served within one address, at most
-//     perAddr waiting per address and max in all; beyond, a waiter of a
-//     lower tier is pushed out, or else the newcomer is refused at once (no
-//     API call, a 401).
+//  1. Tokens the proxy has seen succeed before (their cache entry expired):
+//     a caller keeps its identity past the TTL even under a flood. Only a
+//     holder of a once-valid token gets here.
+//  2. Every other review by the recent use of its client address (IPv4
+//     address, IPv6 /64): each unknown token an address presents counts 1,
+//     each rejected or malformed one 4 more, over the last one to two
+//     windows of 30 s. The least used address goes first; among equals, the
+//     one that started waiting last (its waiter is the likeliest to make its
+//     deadline; the others have waited for as long already). Within one
+//     address, first come first served.
+//
+// So a flood of made-up tokens, from one address or three hundred, runs up
+// its own addresses' counts, and a new caller elsewhere, whose count is 1,
+// is served at the next turn of the budget. At most perAddr reviews wait
+// per address, and in all no more than the budget can serve before their
+// deadline (rate × --kube-api-timeout): a longer queue would only hold
+// connections for reviews that time out, and a flood that keeps thousands
+// of requests waiting would fill --max-connections. Beyond, the waiter that
+// would be served last is pushed out if the newcomer would be served before
+// it, or else the newcomer is refused at once (no API call; a 401).
 //
 // When nothing waits, a review goes at once if the limiter allows it: a
-// quiet proxy adds no latency. The rate itself is x/time/rate's; what is
-// written here is only the ordering of waiters, which neither x/time/rate
-// nor client-go's flowcontrol (a single FIFO token bucket: the flood is
-// served before the caller who came after it) provides, and the
-// API server's fair queuing (k8s.io/apiserver/pkg/util/flowcontrol) is
-// built for its own request classification, not for a queue in a client.
+// quiet proxy adds no latency. The rate is x/time/rate's; what is written
+// here is only the ordering of waiters, which neither x/time/rate nor
+// client-go's flowcontrol (a single FIFO token bucket, in which a flood is
+// served before whoever comes after it) provides, and the API server's
+// fair queuing (k8s.io/apiserver/pkg/util/flowcontrol) is built for its
+// own request classification, not for a queue in front of a client.
 type tokenAdmission struct {
-	limiter    *rate.Limiter
-	perAddr    int
-	max        int
-	suspectFor time.Duration
-	now        func() time.Time
+	limiter *rate.Limiter
+	perAddr int
+	max     int
+	window  time.Duration
+	now     func() time.Time
 
-	mu       sync.Mutex
-	tiers    [tierCount]admissionTier
-	waiting  int
-	running  bool                     // a dispatcher goroutine is running
-	suspects map[netip.Addr]time.Time // address → suspect until
+	mu      sync.Mutex
+	known   []*admissionWaiter            // order 1, first come first served
+	flows   map[netip.Addr]*admissionFlow // order 2, by address
+	waiting int
+	running bool // a dispatcher goroutine is running
+	usage   map[netip.Addr]*addrUsage
 }
-
-const (
-	tierKnown   = iota // a token that succeeded before
-	tierFresh          // an address without recent rejections
-	tierSuspect        // an address with a recent rejection
-	tierCount
-)
 
 // Defaults of tokenAdmission; see newTokenAdmission.
 const (
-	admissionPerAddr    = 8
-	admissionMax        = 1024
-	admissionSuspectFor = time.Minute
-	maxSuspects         = 4096
+	admissionPerAddr = 8
+	admissionMinMax  = 8
+	admissionMaxMax  = 1024
+	admissionWindow  = 30 * time.Second
+	maxTrackedAddrs  = 4096
+	attemptCost      = 1 // an unknown token presented
+	rejectionCost    = 4 // more, when it is rejected or malformed
 )
-
-type admissionTier struct {
-	flows map[netip.Addr]*admissionFlow
-	ring  []*admissionFlow // flows with waiters, in turn order
-	next  int              // index into ring of the next turn
-}
 
 type admissionFlow struct {
 	addr    netip.Addr
-	tier    int
 	waiters []*admissionWaiter
 }
 
 type admissionWaiter struct {
-	flow    *admissionFlow
+	flow    *admissionFlow // nil for a known token
+	since   time.Time
 	ready   chan struct{} // closed on a decision
 	granted bool          // the decision: go (or pushed out)
 }
 
-// newTokenAdmission admits up to qps reviews a second with bursts of
-// burst.
-func newTokenAdmission(qps float64, burst int) *tokenAdmission {
-	a := &tokenAdmission{
-		limiter:    rate.NewLimiter(rate.Limit(qps), max(burst, 1)),
-		perAddr:    admissionPerAddr,
-		max:        admissionMax,
-		suspectFor: admissionSuspectFor,
-		now:        time.Now,
-		suspects:   map[netip.Addr]time.Time{},
-	}
-	for i := range a.tiers {
-		a.tiers[i].flows = map[netip.Addr]*admissionFlow{}
-	}
-	return a
+// addrUsage counts an address's recent unknown tokens in fixed windows:
+// its use is the count of the current window plus the previous one.
+type addrUsage struct {
+	win       int64
+	cur, prev int
 }
 
-// admit returns when the review may be sent, or errThrottled.
+// newTokenAdmission admits up to qps reviews a second with bursts of
+// burst, for requests that wait at most deadline.
+func newTokenAdmission(qps float64, burst int, deadline time.Duration) *tokenAdmission {
+	return &tokenAdmission{
+		limiter: rate.NewLimiter(rate.Limit(qps), max(burst, 1)),
+		perAddr: admissionPerAddr,
+		max:     min(max(int(math.Ceil(qps*deadline.Seconds())), admissionMinMax), admissionMaxMax),
+		window:  admissionWindow,
+		now:     time.Now,
+		flows:   map[netip.Addr]*admissionFlow{},
+		usage:   map[netip.Addr]*addrUsage{},
+	}
+}
+
+// admit returns when the review of a token presented from addr may be sent,
+// or errThrottled. known: the token succeeded before.
 func (a *tokenAdmission) admit(ctx context.Context, addr netip.Addr, known bool) error {
 	a.mu.Lock()
+	now := a.now()
+	if !known {
+		a.chargeLocked(addr, attemptCost, now)
+	}
 	if a.waiting == 0 && a.limiter.Allow() {
 		a.mu.Unlock()
 		return nil
 	}
-	t := a.tierLocked(addr, known)
-	tier := &a.tiers[t]
-	f := tier.flows[addr]
-	if f != nil && len(f.waiters) >= a.perAddr {
-		a.mu.Unlock()
-		return fmt.Errorf("%w: %d from this client address", errThrottled, a.perAddr)
+	w := &admissionWaiter{since: now, ready: make(chan struct{})}
+	var f *admissionFlow
+	if !known {
+		f = a.flows[addr]
+		if f != nil && len(f.waiters) >= a.perAddr {
+			a.mu.Unlock()
+			return fmt.Errorf("%w: %d from this client address", errThrottled, a.perAddr)
+		}
 	}
-	if a.waiting >= a.max && !a.pushOutLocked(t) {
+	if a.waiting >= a.max && !a.pushOutLocked(addr, known, now) {
 		a.mu.Unlock()
 		return fmt.Errorf("%w: %d in all", errThrottled, a.max)
 	}
-	if f == nil {
-		f = &admissionFlow{addr: addr, tier: t}
-		tier.flows[addr] = f
-		tier.ring = append(tier.ring, f)
+	if known {
+		a.known = append(a.known, w)
+	} else {
+		if f == nil {
+			f = &admissionFlow{addr: addr}
+			a.flows[addr] = f
+		}
+		w.flow = f
+		f.waiters = append(f.waiters, w)
 	}
-	w := &admissionWaiter{flow: f, ready: make(chan struct{})}
-	f.waiters = append(f.waiters, w)
 	a.waiting++
 	if !a.running {
 		a.running = true
@@ -153,12 +166,12 @@ func (a *tokenAdmission) admit(ctx context.Context, addr netip.Addr, known bool)
 		a.mu.Unlock()
 	}
 	if !w.granted {
-		return fmt.Errorf("%w: pushed out by a caller of a higher tier", errThrottled)
+		return fmt.Errorf("%w: pushed out by a less busy client address", errThrottled)
 	}
 	return nil
 }
 
-// dispatch hands out the limiter's tokens, one per waiter in turn, until
+// dispatch hands out the limiter's tokens, one per waiter in order, until
 // nobody waits.
 func (a *tokenAdmission) dispatch() {
 	for {
@@ -184,125 +197,146 @@ func (a *tokenAdmission) dispatch() {
 	}
 }
 
-// tierLocked is the tier of a review.
-func (a *tokenAdmission) tierLocked(addr netip.Addr, known bool) int {
-	if known {
-		return tierKnown
+// before reports whether flow f is served before flow g.
+func (a *tokenAdmission) before(f, g *admissionFlow, now time.Time) bool {
+	uf, ug := a.useLocked(f.addr, now), a.useLocked(g.addr, now)
+	if uf != ug {
+		return uf < ug
 	}
-	if until, ok := a.suspects[addr]; ok {
-		if a.now().Before(until) {
-			return tierSuspect
-		}
-		delete(a.suspects, addr)
-	}
-	return tierFresh
+	return f.waiters[0].since.After(g.waiters[0].since)
 }
 
-// popLocked takes the next waiter: the highest tier with waiters, the next
-// address in turn there, its oldest waiter.
+// popLocked takes the next waiter.
 func (a *tokenAdmission) popLocked() *admissionWaiter {
-	for t := range a.tiers {
-		tier := &a.tiers[t]
-		if len(tier.ring) == 0 {
-			continue
-		}
-		if tier.next >= len(tier.ring) {
-			tier.next = 0
-		}
-		i := tier.next
-		f := tier.ring[i]
-		w := f.waiters[0]
-		f.waiters[0] = nil
-		f.waiters = f.waiters[1:]
+	if len(a.known) > 0 {
+		w := a.known[0]
+		a.known[0] = nil
+		a.known = a.known[1:]
 		a.waiting--
-		if len(f.waiters) == 0 {
-			a.dropFlowLocked(f, i)
-		} else {
-			tier.next = i + 1
-		}
 		return w
 	}
-	return nil
+	now := a.now()
+	var best *admissionFlow
+	for _, f := range a.flows {
+		if best == nil || a.before(f, best, now) {
+			best = f
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	w := best.waiters[0]
+	a.removeLocked(w)
+	return w
 }
 
-// pushOutLocked refuses the newest waiter of the longest queue in the
-// lowest tier below t, to make room for a caller of tier t.
-func (a *tokenAdmission) pushOutLocked(t int) bool {
-	for u := tierCount - 1; u > t; u-- {
-		var longest *admissionFlow
-		for _, f := range a.tiers[u].ring {
-			if longest == nil || len(f.waiters) > len(longest.waiters) {
-				longest = f
-			}
+// pushOutLocked refuses the waiter that would be served last, if a
+// newcomer from addr (of a known token, or not) would be served before it.
+func (a *tokenAdmission) pushOutLocked(addr netip.Addr, known bool, now time.Time) bool {
+	var worst *admissionFlow
+	for _, f := range a.flows {
+		if worst == nil || a.before(worst, f, now) {
+			worst = f
 		}
-		if longest == nil {
-			continue
-		}
-		w := longest.waiters[len(longest.waiters)-1]
-		a.removeLocked(w)
-		close(w.ready) // not granted
-		return true
 	}
-	return false
+	if worst == nil { // all known: first come first served
+		return false
+	}
+	if !known {
+		if worst.addr == addr { // its own waiters come first
+			return false
+		}
+		newcomer := &admissionFlow{addr: addr, waiters: []*admissionWaiter{{since: now}}}
+		if !a.before(newcomer, worst, now) {
+			return false
+		}
+	}
+	w := worst.waiters[len(worst.waiters)-1]
+	a.removeLocked(w)
+	close(w.ready) // not granted
+	return true
 }
 
 // removeLocked takes w out of its queue.
 func (a *tokenAdmission) removeLocked(w *admissionWaiter) {
-	f := w.flow
-	for i, x := range f.waiters {
+	q := &a.known
+	if w.flow != nil {
+		q = &w.flow.waiters
+	}
+	for i, x := range *q {
 		if x == w {
-			f.waiters = append(f.waiters[:i], f.waiters[i+1:]...)
+			*q = append((*q)[:i], (*q)[i+1:]...)
 			a.waiting--
 			break
 		}
 	}
-	if len(f.waiters) == 0 {
-		ring := a.tiers[f.tier].ring
-		for i, x := range ring {
-			if x == f {
-				a.dropFlowLocked(f, i)
-				break
-			}
+	if w.flow != nil && len(w.flow.waiters) == 0 {
+		delete(a.flows, w.flow.addr)
+	}
+}
+
+// chargeLocked adds n to addr's recent use.
+func (a *tokenAdmission) chargeLocked(addr netip.Addr, n int, now time.Time) {
+	u := a.usage[addr]
+	if u == nil {
+		if len(a.usage) >= maxTrackedAddrs {
+			a.forgetOneLocked(now)
+		}
+		u = &addrUsage{}
+		a.usage[addr] = u
+	}
+	a.rollLocked(u, now)
+	u.cur += n
+}
+
+// useLocked is addr's recent use.
+func (a *tokenAdmission) useLocked(addr netip.Addr, now time.Time) int {
+	u := a.usage[addr]
+	if u == nil {
+		return 0
+	}
+	a.rollLocked(u, now)
+	return u.cur + u.prev
+}
+
+func (a *tokenAdmission) rollLocked(u *addrUsage, now time.Time) {
+	w := now.UnixNano() / int64(a.window)
+	switch {
+	case w == u.win:
+	case w == u.win+1:
+		u.win, u.prev, u.cur = w, u.cur, 0
+	default:
+		u.win, u.prev, u.cur = w, 0, 0
+	}
+}
+
+// forgetOneLocked drops the least used of a few tracked addresses that
+// have nothing waiting.
+func (a *tokenAdmission) forgetOneLocked(now time.Time) {
+	var victim netip.Addr
+	least, sampled := -1, 0
+	for addr := range a.usage {
+		if _, waiting := a.flows[addr]; waiting {
+			continue
+		}
+		if use := a.useLocked(addr, now); least < 0 || use < least {
+			victim, least = addr, use
+		}
+		if sampled++; sampled >= 16 {
+			break
 		}
 	}
-}
-
-// dropFlowLocked removes the empty flow f, at index i of its tier's ring.
-func (a *tokenAdmission) dropFlowLocked(f *admissionFlow, i int) {
-	tier := &a.tiers[f.tier]
-	copy(tier.ring[i:], tier.ring[i+1:])
-	tier.ring[len(tier.ring)-1] = nil
-	tier.ring = tier.ring[:len(tier.ring)-1]
-	if i < tier.next {
-		tier.next--
+	if least >= 0 {
+		delete(a.usage, victim)
 	}
-	delete(tier.flows, f.addr)
 }
 
-// rejected marks addr a suspect: it presented a token that was rejected or
-// could not be a token at all.
+// rejected counts against addr a token that was rejected, or could not be
+// a token at all.
 func (a *tokenAdmission) rejected(addr netip.Addr) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if _, ok := a.suspects[addr]; !ok && len(a.suspects) >= maxSuspects {
-		now := a.now()
-		sampled := 0
-		for k, until := range a.suspects {
-			if !now.Before(until) || sampled >= 16 {
-				delete(a.suspects, k)
-				break
-			}
-			sampled++
-		}
-	}
-	a.suspects[addr] = a.now().Add(a.suspectFor)
-}
-
-// accepted clears addr's suspicion: it presented a valid new token.
-func (a *tokenAdmission) accepted(addr netip.Addr) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.suspects, addr)
+	a.chargeLocked(addr, rejectionCost, a.now())
 }
 
 // queued is the number of reviews waiting (for the metric).

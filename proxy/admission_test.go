@@ -310,23 +310,23 @@ func TestAdmissionOrder(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name     string
-		suspects []string
+		rejected []string
 		entries  []entry
-		want     []int // grant order after the first (which takes the burst)
+		want     []int // the first takes the burst; the others wait their turn
 	}{
-		{"round robin over addresses", nil,
+		{"least used address first, newest among equals, first come first served within one", nil,
 			[]entry{{"10.0.0.9", false}, {"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.2", false}, {"10.0.0.3", false}},
-			[]int{0, 1, 4, 5, 2, 3}},
-		{"known tokens first, suspects last", []string{"10.0.0.1"},
-			[]entry{{"10.0.0.9", false}, {"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.2", false}, {"10.0.0.1", true}, {"10.0.0.3", false}},
-			[]int{0, 4, 3, 5, 1, 2}},
+			[]int{0, 5, 4, 1, 2, 3}},
+		{"known tokens first, rejections count", []string{"10.0.0.1"},
+			[]entry{{"10.0.0.9", false}, {"10.0.0.1", false}, {"10.0.0.2", false}, {"10.0.0.1", true}, {"10.0.0.3", false}},
+			[]int{0, 3, 4, 2, 1}},
 		{"an IPv6 /64 is one client", nil,
 			[]entry{{"10.0.0.9", false}, {"2001:db8::1", false}, {"2001:db8::2", false}, {"2001:db8:1::1", false}},
-			[]int{0, 1, 3, 2}},
+			[]int{0, 3, 1, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newTokenAdmission(50, 1) // one turn every 20 ms
-			for _, s := range tc.suspects {
+			a := newTokenAdmission(50, 1, 3*time.Second) // one turn every 20 ms
+			for _, s := range tc.rejected {
 				a.rejected(clientKey(s + ":1"))
 			}
 			for i := range tc.entries {
@@ -345,9 +345,34 @@ func TestAdmissionOrder(t *testing.T) {
 	}
 }
 
+// TestAdmissionUseWindows: an address's use is what it presented in the
+// current and the previous window; older use is forgotten.
+func TestAdmissionUseWindows(t *testing.T) {
+	a := newTokenAdmission(1, 1, 3*time.Second)
+	clock := &fakeClock{t: time.Unix(3000, 0)}
+	a.now = clock.now
+	addr := netip.MustParseAddr("10.0.0.1")
+	a.rejected(addr)
+	a.mu.Lock()
+	a.chargeLocked(addr, attemptCost, clock.now())
+	a.mu.Unlock()
+	use := func() int { a.mu.Lock(); defer a.mu.Unlock(); return a.useLocked(addr, clock.now()) }
+	if u := use(); u != attemptCost+rejectionCost {
+		t.Fatalf("use %d, want %d", u, attemptCost+rejectionCost)
+	}
+	clock.step(admissionWindow)
+	if u := use(); u != attemptCost+rejectionCost {
+		t.Fatalf("one window later: use %d, want it kept", u)
+	}
+	clock.step(admissionWindow)
+	if u := use(); u != 0 {
+		t.Fatalf("two windows later: use %d, want 0", u)
+	}
+}
+
 func TestAdmissionLimits(t *testing.T) {
 	t.Run("per address", func(t *testing.T) {
-		a := newTokenAdmission(1, 1)
+		a := newTokenAdmission(1, 1, 3*time.Second)
 		a.perAddr = 2
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
@@ -375,17 +400,17 @@ func TestAdmissionLimits(t *testing.T) {
 			t.Fatalf("%d still queued after every deadline passed", n)
 		}
 	})
-	t.Run("push out suspects", func(t *testing.T) {
-		a := newTokenAdmission(1, 1)
+	t.Run("a less used address pushes out a busier one", func(t *testing.T) {
+		a := newTokenAdmission(1, 1, 3*time.Second)
 		a.max = 2
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = a.admit(ctx, netip.MustParseAddr("10.0.0.9"), false) // the burst
-		bad := netip.MustParseAddr("10.0.0.1")
-		a.rejected(bad)
+		busy := netip.MustParseAddr("10.0.0.1")
+		a.rejected(busy)
 		errs := make(chan error, 2)
 		for range 2 {
-			go func() { errs <- a.admit(ctx, bad, false) }()
+			go func() { errs <- a.admit(ctx, busy, false) }()
 		}
 		for a.queued() < 2 {
 			time.Sleep(time.Millisecond)
@@ -393,18 +418,49 @@ func TestAdmissionLimits(t *testing.T) {
 		fresh := make(chan error, 1)
 		go func() { fresh <- a.admit(ctx, netip.MustParseAddr("10.0.0.2"), false) }()
 		if err := <-errs; !errors.Is(err, errThrottled) {
-			t.Fatalf("a suspect waiter: %v, want pushed out", err)
+			t.Fatalf("a waiter of the busy address: %v, want pushed out", err)
 		}
 		start := time.Now()
-		if err := a.admit(ctx, bad, false); !errors.Is(err, errThrottled) || time.Since(start) > 50*time.Millisecond {
-			t.Fatalf("a suspect when the queue is full and nobody is below it: %v after %v, want refused at once", err, time.Since(start))
+		if err := a.admit(ctx, busy, false); !errors.Is(err, errThrottled) || time.Since(start) > 50*time.Millisecond {
+			t.Fatalf("the busy address again, the queue full: %v after %v, want refused at once", err, time.Since(start))
 		}
 		if err := <-fresh; err != nil {
 			t.Fatalf("the fresh caller: %v", err)
 		}
 	})
+	t.Run("a known token pushes out any other", func(t *testing.T) {
+		a := newTokenAdmission(1, 1, 3*time.Second)
+		a.max = 1
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = a.admit(ctx, netip.MustParseAddr("10.0.0.9"), false) // the burst
+		other := make(chan error, 1)
+		go func() { other <- a.admit(ctx, netip.MustParseAddr("10.0.0.1"), false) }()
+		for a.queued() < 1 {
+			time.Sleep(time.Millisecond)
+		}
+		known := make(chan error, 1)
+		go func() { known <- a.admit(ctx, netip.MustParseAddr("10.0.0.1"), true) }()
+		if err := <-other; !errors.Is(err, errThrottled) {
+			t.Fatalf("the unknown token's waiter: %v, want pushed out", err)
+		}
+		if err := <-known; err != nil {
+			t.Fatalf("the known token: %v", err)
+		}
+	})
+	t.Run("the queue holds what the budget serves before the deadline", func(t *testing.T) {
+		for _, tc := range []struct {
+			qps      float64
+			deadline time.Duration
+			want     int
+		}{{25, 3 * time.Second, 75}, {1, time.Second, admissionMinMax}, {1000, 10 * time.Second, admissionMaxMax}} {
+			if got := newTokenAdmission(tc.qps, 1, tc.deadline).max; got != tc.want {
+				t.Errorf("%v/s for %v: %d may wait, want %d", tc.qps, tc.deadline, got, tc.want)
+			}
+		}
+	})
 	t.Run("no wait when idle", func(t *testing.T) {
-		a := newTokenAdmission(1000, 10)
+		a := newTokenAdmission(1000, 10, 3*time.Second)
 		start := time.Now()
 		for range 10 {
 			if err := a.admit(context.Background(), netip.MustParseAddr("10.0.0.1"), false); err != nil {

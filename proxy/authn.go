@@ -112,12 +112,8 @@ func (a *tokenAuthenticator) authenticate(ctx context.Context, token string, add
 				}
 			}
 			r, err := a.review(ctx, token)
-			if err == nil && a.admission != nil {
-				if r.authenticated {
-					a.admission.accepted(addr)
-				} else {
-					a.admission.rejected(addr)
-				}
+			if err == nil && !r.authenticated && a.admission != nil {
+				a.admission.rejected(addr)
 			}
 			return r, err
 		})

@@ -112,7 +112,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		// Unknown tokens are reviewed within their share of the API budget,
 		// fairly among client addresses (see tokenAdmission).
 		budget, _ := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
-		authn.token.admission = newTokenAdmission(float64(budget.QPS), budget.Burst)
+		authn.token.admission = newTokenAdmission(float64(budget.QPS), budget.Burst, cfg.KubeAPI.Timeout)
 		s.metrics.tokenReviewQueue(authn.token.admission.queued)
 	}
 
