@@ -201,7 +201,7 @@ func (p headerPolicy) withIdentity(r *http.Request, u user.Info) *http.Request {
 // setUpstreamIdentity sets the identity headers withIdentity recorded on the
 // outgoing request. The ReverseProxy calls Rewrite after it has removed the
 // hop-by-hop headers and those the client's Connection header names, and
-// the transports below (h1Transport, http.Transport over HTTP/1 or HTTP/2)
+// the transports below (http.Transport over HTTP/1 or HTTP/2)
 // remove nothing of what is left, so these are what the upstream sees: set
 // once each, replacing any value.
 func setUpstreamIdentity(pr *httputil.ProxyRequest) {

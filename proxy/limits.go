@@ -49,10 +49,12 @@ func (g connGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Body = db
 		}
 	}
-	g.next.ServeHTTP(gw, r)
 	if db != nil {
-		db.handlerDone()
+		// Deferred: after a panic in the handler the Transport's writer goroutine may still read
+		// the body, and must not set a deadline on a ResponseWriter whose handler is gone.
+		defer db.handlerDone()
 	}
+	g.next.ServeHTTP(gw, r)
 	if gw.refused && gw.h1 && r.Body != http.NoBody {
 		// The answer is buffered and goes out when we return; then net/http
 		// closes the body, which would read what is left of it.

@@ -25,11 +25,9 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 )
 
-// upstreamKinds are the upstream paths of newUpstreamTransport: a plain
-// http:// upstream goes through h1Transport (scrapes on its own
-// connections, everything else through http.Transport), https:// through
-// http.Transport, --upstream-force-h2c through http.Transport's HTTP/2, and
-// unix:// through h1Transport on a socket.
+// upstreamKinds are the upstream paths of newUpstreamTransport, all through
+// http.Transport: plain http://, https://, --upstream-force-h2c (HTTP/2
+// without TLS) and unix:// on a socket.
 var upstreamKinds = []string{"http", "https", "h2c", "unix"}
 
 // startRecorderUpstream serves rec as an upstream of the given kind and
@@ -261,7 +259,7 @@ func TestUpgradeSmuggling(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert := pair.TLS()
-	for _, kind := range []string{"http", "https"} { // h1Transport's fallback, http.Transport
+	for _, kind := range []string{"http", "https"} { // http.Transport over HTTP/1, and over TLS
 		t.Run(kind, func(t *testing.T) {
 			var up *lenientUpstream
 			var upFlags []string
