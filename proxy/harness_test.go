@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,6 +98,30 @@ func (e *testEnv) clientCAFlag() string {
 // with the fake API's clients (unless api is nil).
 func (e *testEnv) start(api *fakeAPI, args ...string) {
 	e.t.Helper()
+	if err := e.tryStart(api, args...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// startWithEndpointsPort starts the proxy with its endpoints on a port chosen here, and returns
+// it. A free port can be taken by another process between its choice and the proxy's bind (the
+// packages' tests run in parallel): then another is tried.
+func (e *testEnv) startWithEndpointsPort(api *fakeAPI, args ...string) string {
+	e.t.Helper()
+	for attempt := 0; ; attempt++ {
+		port := freePort(e.t)
+		err := e.tryStart(api, append([]string{"--proxy-endpoints-port=" + port}, args...)...)
+		if err == nil {
+			return port
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 4 {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+func (e *testEnv) tryStart(api *fakeAPI, args ...string) error {
+	e.t.Helper()
 	up := httptest.NewServer(e.upstream)
 	e.t.Cleanup(up.Close)
 	all := append([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up.URL + "/"}, e.servingFlags()...)
@@ -112,17 +138,24 @@ func (e *testEnv) start(api *fakeAPI, args ...string) {
 	if api != nil {
 		opts.Reviewers = api.reviewers(e.t)
 	}
-	e.startConfig(cfg, opts)
+	return e.tryStartConfig(cfg, opts)
 }
 
 func (e *testEnv) startConfig(cfg *Config, opts Options) {
+	e.t.Helper()
+	if err := e.tryStartConfig(cfg, opts); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) tryStartConfig(cfg *Config, opts Options) error {
 	e.t.Helper()
 	srv, err := New(cfg, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {
-		e.t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.srv, e.cancel, e.done = srv, cancel, make(chan error, 1)
@@ -136,6 +169,7 @@ func (e *testEnv) startConfig(cfg *Config, opts Options) {
 			e.t.Error("proxy did not stop")
 		}
 	})
+	return nil
 }
 
 // client returns an HTTPS client trusting the test CA, presenting certs.

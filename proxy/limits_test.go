@@ -272,9 +272,8 @@ func TestUpstreamErrorsKeepTheConnection(t *testing.T) {
 // TestMaxConnections: connection N+1 waits (its TLS handshake does not
 // start) until one of the N closes; the gauge counts them.
 func TestMaxConnections(t *testing.T) {
-	port := freePort(t)
 	e := newTestEnv(t)
-	e.start(newFakeAPI(t), "--max-connections=3", "--proxy-endpoints-port="+port)
+	port := e.startWithEndpointsPort(newFakeAPI(t), "--max-connections=3")
 	addr := strings.TrimPrefix(e.base, "https://")
 	conf := &tls.Config{RootCAs: e.ca.Pool(), NextProtos: []string{"http/1.1"}, ServerName: "127.0.0.1"}
 	var held []*tls.Conn

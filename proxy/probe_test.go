@@ -82,9 +82,8 @@ func TestProbePassthroughForwardsOnlyTheProbe(t *testing.T) {
 	t.Cleanup(otherSrv.Close)
 	appPort, otherPort := portOf(t, appSrv.URL), portOf(t, otherSrv.URL)
 
-	endpoints := freePort(t)
 	e := newTestEnv(t)
-	e.start(newFakeAPI(t), "--proxy-endpoints-port="+endpoints,
+	endpoints := e.startWithEndpointsPort(newFakeAPI(t),
 		"--probe-passthrough=GET:"+appPort+":/health",
 		"--probe-passthrough=GET:"+appPort+":/sick",
 		"--probe-passthrough=HEAD:"+appPort+":/head-only",
@@ -215,9 +214,8 @@ func TestProbePassthroughHTTPSAndDown(t *testing.T) {
 	t.Cleanup(appSrv.Close)
 	appPort := portOf(t, appSrv.URL)
 	down := freePort(t)
-	endpoints := freePort(t)
 	e := newTestEnv(t)
-	e.start(newFakeAPI(t), "--proxy-endpoints-port="+endpoints,
+	endpoints := e.startWithEndpointsPort(newFakeAPI(t),
 		"--probe-passthrough=https:GET:"+appPort+":/health", "--probe-passthrough=GET:"+down+":/health")
 	addr := "127.0.0.1:" + endpoints
 	if status, _, body := rawRequest(t, addr, "GET", "/probe/"+appPort+"/health", nil); status != 200 || body != "app:/health" {

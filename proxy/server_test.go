@@ -427,9 +427,8 @@ func TestEndpointsAndMetrics(t *testing.T) {
 	api := newFakeAPI(t)
 	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
 	api.setAllow(allowMetricsFor("alice"))
-	port := freePort(t)
 	e := newTestEnv(t)
-	e.start(api, "--proxy-endpoints-port="+port)
+	port := e.startWithEndpointsPort(api)
 	e.get(e.client(), "/metrics", bearer("tok"))
 	e.get(e.client(), "/metrics", nil)
 	base := "https://127.0.0.1:" + port
@@ -462,7 +461,7 @@ func TestEndpointsAndMetrics(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -54,7 +55,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	port, err := framework.FreePort()
+	port, err := portOutsideEphemeralRange()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -88,6 +89,23 @@ func run(m *testing.M) int {
 		cp.DumpLogs(os.Stderr)
 	}
 	return code
+}
+
+// portOutsideEphemeralRange returns a free port below Linux's ephemeral range (32768 and up). The
+// port is written into the API server's configuration long before the webhook binds it, and
+// meanwhile the kernel hands ephemeral ports to the tests of other packages running alongside:
+// one it would never hand out cannot be taken that way.
+func portOutsideEphemeralRange() (int, error) {
+	for range 100 {
+		port := 20000 + rand.IntN(10000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port in 20000-29999")
 }
 
 // writeAdmissionConfig writes the API server's AdmissionConfiguration and the kubeconfig that
