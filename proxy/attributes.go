@@ -203,6 +203,16 @@ func (b *attributesBuilder) checkRewriteSources(r *http.Request) error {
 				return errAmbiguousRewrite
 			}
 		}
+		// A Connection header naming the rewritten header would have the ReverseProxy drop it
+		// after its values were reviewed: the upstream would see none, and might fall back to a
+		// default that nobody reviewed.
+		for _, v := range r.Header.Values("Connection") {
+			for _, token := range strings.Split(v, ",") {
+				if sameRewriteSpelling(strings.TrimSpace(token), b.headerName) {
+					return errAmbiguousRewrite
+				}
+			}
+		}
 	}
 	return nil
 }

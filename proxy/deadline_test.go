@@ -32,6 +32,8 @@ func TestExchangeTimeout(t *testing.T) {
 		{"whole seconds", []string{"10"}, 10 * time.Second},
 		{"fractional seconds", []string{"2.5"}, 2500 * time.Millisecond},
 		{"longer than the flag", []string{"120"}, 2 * time.Minute},
+		// Anyone may send it, also unauthenticated: it cannot hold an exchange for ever.
+		{"beyond the cap", []string{"9000000000"}, maxScrapeTimeout},
 		{"spaces around", []string{" 3 "}, 3 * time.Second},
 		{"zero", []string{"0"}, fallback},
 		{"below a nanosecond", []string{"0.0000000001"}, fallback},

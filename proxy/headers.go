@@ -117,18 +117,18 @@ func newHeaderPolicy(h IdentityHeaders) headerPolicy {
 // headerSpelling is name in lower case with "-" for "_".
 func headerSpelling(name string) string {
 	return strings.Map(func(c rune) rune {
-		if c == '_' {
-			return '-'
-		}
 		if 'A' <= c && c <= 'Z' {
 			return c + 'a' - 'A'
+		}
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return '-'
 		}
 		return c
 	}, name)
 }
 
-// sameHeaderSpelling reports whether k (any case, "_" or "-") spells rule,
-// which is lower case with "-". It does not allocate: it runs for every
+// sameHeaderSpelling reports whether k (any case, any separator for "-")
+// spells rule, which is lower case with "-". It does not allocate: it runs for every
 // header of every request.
 func sameHeaderSpelling(k, rule string) bool {
 	if len(k) != len(rule) {
@@ -137,10 +137,12 @@ func sameHeaderSpelling(k, rule string) bool {
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		switch {
-		case c == '_':
-			c = '-'
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
+		case !('a' <= c && c <= 'z' || '0' <= c && c <= '9'):
+			// Any separator, not only "_": some upstream adapters (CGI, WSGI) turn every one
+			// into "_", so X.Remote.User reaches them as X_REMOTE_USER.
+			c = '-'
 		}
 		if c != rule[i] {
 			return false

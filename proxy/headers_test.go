@@ -25,6 +25,8 @@ var spoofedHeaders = []string{
 	"X-Forwarded-Prefix", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Groups", "X-Forwarded-Client-Cert", "X-Forwarded-Uri", "X-Forwarded-Method", "X_forwarded_for", "X-Forwarded-Port",
 	"Forwarded", "X-Auth-Request-User", "X-Auth-Request-Email", "Remote-User", "Remote_user", "Remote-Groups",
 	"X-Real-Ip", "X-Client-Ip", "True-Client-Ip",
+	// Other separators, which some upstream adapters (CGI, WSGI) also turn into "_".
+	"X.Remote.User", "X~remote~user", "Impersonate.User",
 }
 
 // keptHeaders look close to those above but name nothing of the kind.

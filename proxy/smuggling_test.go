@@ -447,6 +447,9 @@ func TestRewriteParameterPollution(t *testing.T) {
 		{"header with underscores", byHeader, "GET", "", http.Header{"X-Namespace": {"allowed"}, "X_Namespace": {"secret"}}, 400},
 		{"header without the dash", byHeader, "GET", "", http.Header{"X-Namespace": {"allowed"}, "Xnamespace": {"secret"}}, 400},
 		{"header twin only", byHeader, "GET", "", http.Header{"X_namespace": {"secret"}}, 400},
+		// The ReverseProxy would drop a header the Connection header names, after its review.
+		{"header dropped by Connection", byHeader, "GET", "", http.Header{"X-Namespace": {"allowed"}, "Connection": {"x-namespace"}}, 400},
+		{"header dropped by Connection, among others", byHeader, "GET", "", http.Header{"X-Namespace": {"allowed"}, "Connection": {"keep-alive, X_Namespace"}}, 400},
 		{"header: the query is not a rewrite source", byHeader, "GET", "?Namespace=x&namespace[]=y", http.Header{"X-Namespace": {"allowed"}}, 200},
 	}
 	envs := map[string]*testEnv{}
@@ -457,6 +460,9 @@ func TestRewriteParameterPollution(t *testing.T) {
 	}
 	for _, h2 := range []bool{false, true} {
 		for _, tc := range tests {
+			if _, hop := tc.header["Connection"]; hop && h2 {
+				continue // HTTP/2 has no Connection header: the client and the server refuse one
+			}
 			t.Run(protoName(h2)+"/"+tc.name, func(t *testing.T) {
 				e := envs[tc.config]
 				req, err := http.NewRequest(tc.method, e.base+"/metrics"+tc.query, strings.NewReader(""))

@@ -269,7 +269,8 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 // when the request carries exactly one X-Prometheus-Scrape-Timeout-Seconds
 // that is a positive decimal number of seconds (Prometheus sends "10" or
 // "2.5"), else fallback. A scraper gives up at its timeout anyway; the
-// header lets a scrape configured longer than --upstream-timeout finish.
+// header lets a scrape configured longer than --upstream-timeout finish, up to
+// maxScrapeTimeout.
 func exchangeTimeout(h http.Header, fallback time.Duration) time.Duration {
 	v := h.Values(scrapeTimeoutHeader)
 	if len(v) != 1 {
@@ -285,7 +286,16 @@ func exchangeTimeout(h http.Header, fallback time.Duration) time.Duration {
 		return fallback
 	}
 	if d := time.Duration(secs * float64(time.Second)); d > 0 {
+		// Any caller may send the header, also unauthenticated on an ignored path: it may
+		// lengthen the bound, but never past maxScrapeTimeout (or the flag, when longer).
+		if fallback > 0 {
+			d = min(d, max(fallback, maxScrapeTimeout))
+		}
 		return d
 	}
 	return fallback
 }
+
+// maxScrapeTimeout bounds what X-Prometheus-Scrape-Timeout-Seconds may ask for: longer than
+// any scrape timeout Prometheus is configured with in practice (it is at most the interval).
+const maxScrapeTimeout = 5 * time.Minute
