@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -40,6 +42,7 @@ type connGuard struct {
 }
 
 func (g connGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	startedRequest(r.Context())
 	gw := &guardWriter{ResponseWriter: w, h1: r.ProtoMajor == 1}
 	var db *deadlineBody
 	if r.Body != nil && r.Body != http.NoBody {
@@ -131,4 +134,36 @@ func (b *deadlineBody) handlerDone() {
 	b.mu.Lock()
 	b.done = true
 	b.mu.Unlock()
+}
+
+// firstRequestDeadline closes a connection that has not started a request within timeout of
+// being accepted. --read-header-timeout bounds HTTP/1's wait for a request, but an HTTP/2
+// connection that sent only its preface waits for --idle-timeout: a few such connections a
+// second would hold every --max-connections slot. (net/http's ConnState cannot tell: HTTP/2
+// reports a connection active once its preface is read.) The timer starts in ConnContext, and
+// the connection's first request, on any protocol, stops it.
+type firstRequestDeadline struct {
+	timeout time.Duration
+	next    func(context.Context, net.Conn) context.Context
+}
+
+type firstRequestKey struct{}
+
+// connContext is the http.Server's ConnContext hook.
+func (d firstRequestDeadline) connContext(ctx context.Context, c net.Conn) context.Context {
+	if d.next != nil {
+		ctx = d.next(ctx, c)
+	}
+	if d.timeout <= 0 {
+		return ctx
+	}
+	t := time.AfterFunc(d.timeout, func() { _ = c.Close() })
+	return context.WithValue(ctx, firstRequestKey{}, t)
+}
+
+// startedRequest stops the deadline of the request's connection.
+func startedRequest(ctx context.Context) {
+	if t, ok := ctx.Value(firstRequestKey{}).(*time.Timer); ok {
+		t.Stop()
+	}
 }

@@ -203,13 +203,15 @@ func TestBodyDeadlineSparesLongResponses(t *testing.T) {
 		for i := range 4 {
 			_, _ = fmt.Fprintf(w, "%s %d\n", b, i)
 			w.(http.Flusher).Flush()
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(400 * time.Millisecond)
 		}
 	}))
 	for _, h2 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
 			e := newTestEnv(t)
-			e.start(api, "--upstream="+up, "--request-body-timeout=500ms")
+			// The response (1.6 s) outlasts the body deadline (1 s) by a margin that a loaded
+			// machine's scheduling does not eat up.
+			e.start(api, "--upstream="+up, "--request-body-timeout=1s")
 			c := e.client()
 			if !h2 {
 				c.Transport.(*http.Transport).ForceAttemptHTTP2 = false
@@ -331,5 +333,52 @@ func TestMaxConnections(t *testing.T) {
 	}
 	if status, _ := readAnswer(t, fourth, 2*time.Second); status != 401 {
 		t.Fatalf("the waiting connection got %d, want 401", status)
+	}
+}
+
+// TestIdleHTTP2PrefaceIsClosed: an HTTP/2 connection that sends its preface and SETTINGS and no
+// stream is closed after --read-header-timeout, not held for --idle-timeout; before, a few a
+// second held every --max-connections slot. A connection that serves requests is left alone.
+func TestIdleHTTP2PrefaceIsClosed(t *testing.T) {
+	e := newTestEnv(t)
+	e.start(newFakeAPI(t), "--read-header-timeout=1s", "--idle-timeout=120s")
+	addr := strings.TrimPrefix(e.base, "https://")
+	conf := &tls.Config{RootCAs: e.ca.Pool(), NextProtos: []string{"h2"}, ServerName: "127.0.0.1"}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.ConnectionState().NegotiatedProtocol != "h2" {
+		t.Fatalf("negotiated %q, want h2", c.ConnectionState().NegotiatedProtocol)
+	}
+	// The client preface and an empty SETTINGS frame, then nothing.
+	if _, err := io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("the idle HTTP/2 connection was still open after %v", time.Since(start))
+			}
+			break // closed by the proxy: EOF or reset
+		}
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("closed after %v, want about --read-header-timeout (1s)", took)
+	}
+
+	// A connection in use outlives the deadline.
+	client := e.protoClient(true)
+	for range 3 {
+		resp, err := client.Get(e.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		time.Sleep(600 * time.Millisecond)
 	}
 }

@@ -242,6 +242,7 @@ func (s *Server) Start() error {
 			srv.ConnContext = withCork
 			l.cork = true
 		}
+		srv.ConnContext = firstRequestDeadline{timeout: cfg.Limits.ReadHeaderTimeout, next: srv.ConnContext}.connContext
 		s.servers = append(s.servers, l)
 		return nil
 	}
