@@ -100,9 +100,7 @@ func (p dnsNamePolicy) allowed(name string) string {
 		zones = append(zones, zone{p.namespace + ".svc." + p.clusterDomain, false})
 	}
 	zones = append(zones, zone{p.namespace + ".svc", false})
-	// SERVICE.NS is a name on the internet too when NS is a public suffix (a namespace named team,
-	// io or com): only the longer forms then.
-	if suffix, icann := publicsuffix.PublicSuffix(p.namespace); !icann || suffix != p.namespace {
+	if p.hasShortForm() {
 		zones = append(zones, zone{p.namespace, true})
 	}
 	for _, z := range zones {
@@ -123,6 +121,13 @@ func (p dnsNamePolicy) allowed(name string) string {
 	return "outside the namespace " + p.namespace
 }
 
+// hasShortForm reports whether SERVICE.NS names belong to the namespace: not when NS is a public
+// suffix (a namespace named team, io or com), where they are the internet's.
+func (p dnsNamePolicy) hasShortForm() bool {
+	suffix, icann := publicsuffix.PublicSuffix(p.namespace)
+	return !icann || suffix != p.namespace
+}
+
 // underSuffix reports whether name lies under a suffix the operator allows; it needs no namespace.
 func (p dnsNamePolicy) underSuffix(name string) bool {
 	for _, s := range p.suffixes {
@@ -140,7 +145,7 @@ func (p dnsNamePolicy) describe() string {
 	if p.clusterDomain != "" {
 		zones = append(zones, "NAME."+p.namespace+".svc."+p.clusterDomain)
 	}
-	if suffix, icann := publicsuffix.PublicSuffix(p.namespace); !icann || suffix != p.namespace {
+	if p.hasShortForm() {
 		zones = append(zones, "NAME."+p.namespace)
 	}
 	for _, s := range p.suffixes {

@@ -2,14 +2,12 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -93,20 +91,11 @@ func (c *CertificateController) desired(ctx context.Context, pod *corev1.Pod) (*
 }
 
 func (c *CertificateController) namespaceLabels(ctx context.Context, name string) (map[string]string, error) {
-	ns := &metav1.PartialObjectMetadata{}
-	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	err := c.Cache.Get(ctx, types.NamespacedName{Name: name}, ns)
+	labels, err := readNamespaceLabels(ctx, c.Cache, c.Workloads.API, name)
 	if apierrors.IsNotFound(err) {
-		// A Namespace made a moment ago may not be in the cache yet.
-		err = c.Workloads.API.Get(ctx, types.NamespacedName{Name: name}, ns)
+		return nil, refused("Namespace %s does not exist", name)
 	}
-	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, refused("Namespace %s does not exist", name)
-		}
-		return nil, fmt.Errorf("reading Namespace %s: %w", name, err)
-	}
-	return ns.Labels, nil
+	return labels, err
 }
 
 // failed reports err: a refusal is final for this Pod as it is (an Event and a log line, no

@@ -177,11 +177,18 @@ func (h *Handler) serviceWarnings(ctx context.Context, pod *corev1.Pod, namespac
 // namespaceLabels reads the Namespace's labels from the cache, asking the API server only when
 // the cache has not seen the Namespace yet.
 func (h *Handler) namespaceLabels(ctx context.Context, name string) (map[string]string, error) {
+	return readNamespaceLabels(ctx, h.Cache, h.API, name)
+}
+
+// readNamespaceLabels reads a Namespace's labels (as metadata) from cache, and from api (when
+// set) if the cache has not seen the Namespace yet: one made a moment ago. A NotFound error
+// stays one.
+func readNamespaceLabels(ctx context.Context, cache, api client.Reader, name string) (map[string]string, error) {
 	ns := &metav1.PartialObjectMetadata{}
 	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
-	err := h.Cache.Get(ctx, types.NamespacedName{Name: name}, ns)
-	if apierrors.IsNotFound(err) && h.API != nil {
-		err = h.API.Get(ctx, types.NamespacedName{Name: name}, ns)
+	err := cache.Get(ctx, types.NamespacedName{Name: name}, ns)
+	if apierrors.IsNotFound(err) && api != nil {
+		err = api.Get(ctx, types.NamespacedName{Name: name}, ns)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading Namespace %s: %w", name, err)
