@@ -156,25 +156,34 @@ func TestConfusedDeputyIsDenied(t *testing.T) {
 	}
 }
 
+// refusals returns the notes of the controller's CertificateRefused Events on a Pod.
+func refusals(ctx context.Context, ns, pod string) ([]string, error) {
+	var list eventsv1.EventList
+	if err := cp.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, err
+	}
+	var notes []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == pod && e.Reason == "CertificateRefused" {
+			notes = append(notes, e.Note)
+		}
+	}
+	return notes, nil
+}
+
 // waitRefusal waits for the controller's Event on a Pod saying why it got no Certificate.
 func waitRefusal(t *testing.T, ns, pod, want string) {
 	t.Helper()
 	var seen []string
 	err := framework.Eventually(t.Context(), 30*time.Second, "a CertificateRefused Event on Pod "+ns+"/"+pod, func(ctx context.Context) (bool, error) {
-		var list eventsv1.EventList
-		if err := cp.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
-			return false, err
-		}
-		seen = seen[:0]
-		for _, e := range list.Items {
-			if e.Regarding.Name == pod && e.Reason == "CertificateRefused" {
-				seen = append(seen, e.Note)
-				if strings.Contains(e.Note, want) {
-					return true, nil
-				}
+		var err error
+		seen, err = refusals(ctx, ns, pod)
+		for _, note := range seen {
+			if strings.Contains(note, want) {
+				return true, nil
 			}
 		}
-		return false, nil
+		return false, err
 	})
 	if err != nil {
 		t.Fatalf("%v; Events seen: %q", err, seen)
@@ -264,14 +273,8 @@ func TestForgedOwnerLeavesCertificateAlone(t *testing.T) {
 		if reconciled(t, "exists") > existsBefore {
 			return true, nil
 		}
-		var list eventsv1.EventList
-		err := cp.Client.List(ctx, &list, client.InNamespace(ns))
-		for _, e := range list.Items {
-			if e.Regarding.Name == "adopted" && e.Reason == "CertificateRefused" {
-				return true, nil
-			}
-		}
-		return false, err
+		notes, err := refusals(ctx, ns, "adopted")
+		return len(notes) > 0, err
 	})
 	if err != nil {
 		t.Fatal(err)
