@@ -127,16 +127,16 @@ func TestCompileAllowLists(t *testing.T) {
 		{"issuers", func(c *Config) {
 			c.AllowedIssuers = []string{"Issuer/*", "ClusterIssuer/team-ca", "VaultIssuer.vault.example.com/m"}
 		}, ""},
-		{"bad issuer", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer"} }, `allowedIssuers[0]="ClusterIssuer"`},
-		{"cluster-wide wildcard", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer/*"} }, `allowedIssuers[0]="ClusterIssuer/*"`},
+		{"bad issuer", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer"} }, `allowedIssuers[0]: Invalid value: "ClusterIssuer"`},
+		{"cluster-wide wildcard", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer/*"} }, `allowedIssuers[0]: Invalid value: "ClusterIssuer/*"`},
 		{"suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"gpu.corp.example", ".metrics.example.org"} }, ""},
-		{"top-level suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"com"} }, `allowedDNSSuffixes[0]="com"`},
-		{"cluster suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"svc.cluster.local"} }, `allowedDNSSuffixes[0]="svc.cluster.local"`},
+		{"top-level suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"com"} }, `allowedDNSSuffixes[0]: Invalid value: "com"`},
+		{"cluster suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"svc.cluster.local"} }, `allowedDNSSuffixes[0]: Invalid value: "svc.cluster.local"`},
 		{"cluster domain suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"cluster.local"} }, "never by suffix"},
 		{"namespace zone", func(c *Config) { c.AllowedDNSSuffixes = []string{"kube-system.svc"} }, "never by suffix"},
-		{"bad suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"*.corp.example"} }, `allowedDNSSuffixes[0]="*.corp.example"`},
+		{"bad suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"*.corp.example"} }, `allowedDNSSuffixes[0]: Invalid value: "*.corp.example"`},
 		{"scrapers secret", func(c *Config) { c.ScrapersCASecret = "rbac-proxy/scrapers-ca" }, ""},
-		{"scrapers secret without namespace", func(c *Config) { c.ScrapersCASecret = "scrapers-ca" }, `scrapersCASecret="scrapers-ca"`},
+		{"scrapers secret without namespace", func(c *Config) { c.ScrapersCASecret = "scrapers-ca" }, `scrapersCASecret: Invalid value: "scrapers-ca"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig()

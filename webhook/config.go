@@ -1,12 +1,14 @@
 package webhook
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // SidecarMode says where the proxy container goes.
@@ -27,48 +29,46 @@ const (
 	DefaultEndpointsPort = 8444
 )
 
-// Config is the webhook's defaults, as set by flags or a config file. Compile validates it.
+// Config is the webhook's settings: the defaults of every injected Pod and what a Pod may ask
+// for. It is the one source of their three views, each read from a field's tags:
+//
+//   - json: the key in the --config file (and in Compile's errors);
+//   - flag, help: the `serve` and `inject` flag and its help text (the field's value in
+//     DefaultConfig is the flag's default);
+//   - chart: the chart value that is this setting (values.yaml's default must equal
+//     DefaultConfig's, values.schema.json's entry is generated); chartFrom instead names the
+//     chart values the chart builds the setting from;
+//   - enum, min, max, format: what values.schema.json allows, a subset of what Compile accepts
+//     (tests in cmd/webhook check both).
+//
+// Compile validates a Config into Defaults.
 type Config struct {
-	// ProxyImage is the proxy container's image.
-	ProxyImage string `json:"proxyImage"`
-	// ProxyImagePullPolicy is the proxy container's imagePullPolicy.
-	ProxyImagePullPolicy corev1.PullPolicy `json:"proxyImagePullPolicy"`
-	// DefaultIssuer signs Certificates of Pods without rbac-proxy.io/issuer, in the annotation's
-	// syntax (Issuer/NAME, ClusterIssuer/NAME, KIND.GROUP/NAME). Empty: Pods must name one.
-	DefaultIssuer string `json:"defaultIssuer"`
-	// ProxyPort is the port the proxy listens on unless rbac-proxy.io/proxy-port says otherwise.
-	ProxyPort int32 `json:"proxyPort"`
-	// ProxyEndpointsPort serves the proxy's /healthz, /readyz and /metrics.
-	ProxyEndpointsPort int32 `json:"proxyEndpointsPort"`
-	// SidecarMode is native (init container with restartPolicy Always) or container.
-	SidecarMode SidecarMode `json:"sidecarMode"`
-	// Resources of the proxy container, as Kubernetes quantities; empty strings are left unset.
-	Resources ResourceConfig `json:"resources"`
-	// ProxyVerbosity is the proxy's -v; 0 renders no flag.
-	ProxyVerbosity int `json:"proxyVerbosity"`
-	// ClusterDomain is the suffix of the Certificate's fully qualified DNS name.
-	ClusterDomain string `json:"clusterDomain"`
-	// AllowedIssuers are the issuers a Pod may name in rbac-proxy.io/issuer besides the default
-	// one, in the annotation's syntax; "Issuer/*" allows every Issuer of the Pod's own namespace.
-	// Empty: only the default issuer.
-	AllowedIssuers []string `json:"allowedIssuers"`
-	// AllowedDNSSuffixes are domains outside the cluster under which rbac-proxy.io/dns-names may
-	// ask for names (gpu.corp.example allows x.gpu.corp.example and *.gpu.corp.example). Names in
-	// the Pod's own namespace are always allowed.
-	AllowedDNSSuffixes []string `json:"allowedDNSSuffixes"`
-	// ScrapersCASecret is NAMESPACE/NAME of the Secret of the CA of scrapers' client certificates
-	// (a cert-manager CA Certificate's Secret; its tls.crt is the CA), trusted by
-	// rbac-proxy.io/client-ca: scrapers. It must never be a CA that also signs workloads' serving
-	// certificates. Empty: client-ca scrapers is refused.
-	ScrapersCASecret string `json:"scrapersCASecret"`
+	ProxyImage           string            `json:"proxyImage" flag:"proxy-image" chartFrom:"proxy.image, image" help:"image of the injected proxy"`
+	ProxyImagePullPolicy corev1.PullPolicy `json:"proxyImagePullPolicy" flag:"proxy-image-pull-policy" chart:"proxy.image.pullPolicy" enum:"Always,IfNotPresent,Never" help:"imagePullPolicy of the proxy"`
+	// DefaultIssuer is in the rbac-proxy.io/issuer annotation's syntax.
+	DefaultIssuer      string         `json:"defaultIssuer" flag:"default-issuer" chartFrom:"defaultIssuer, selfSignedCA" help:"cert-manager issuer for Pods without rbac-proxy.io/issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME; empty: Pods must name one or a tls-secret"`
+	ProxyPort          int32          `json:"proxyPort" flag:"proxy-port" chart:"proxy.port" min:"1" max:"65535" help:"port the proxy listens on, unless rbac-proxy.io/proxy-port says otherwise"`
+	ProxyEndpointsPort int32          `json:"proxyEndpointsPort" flag:"proxy-endpoints-port" chart:"proxy.endpointsPort" min:"1" max:"65535" help:"port of the proxy's /healthz, /readyz and /metrics, used by its probes; not the proxy port"`
+	SidecarMode        SidecarMode    `json:"sidecarMode" flag:"sidecar-mode" chart:"proxy.sidecarMode" enum:"native,container" help:"native (init container with restartPolicy Always) or container (a regular container)"`
+	Resources          ResourceConfig `json:"resources"`
+	ProxyVerbosity     int            `json:"proxyVerbosity" flag:"proxy-verbosity" chart:"proxy.verbosity" min:"0" max:"10" help:"the proxy's -v; 0 renders no flag"`
+	ClusterDomain      string         `json:"clusterDomain" flag:"cluster-domain" chart:"clusterDomain" format:"dnsDomain" help:"cluster DNS domain for the Certificates' fully qualified names"`
+	// AllowedIssuers: "Issuer/*" allows every Issuer of the Pod's own namespace.
+	AllowedIssuers []string `json:"allowedIssuers" flag:"allowed-issuers" chart:"allowedIssuers" format:"allowedIssuer" help:"issuers a Pod may name in rbac-proxy.io/issuer besides the default issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME by exact name, or Issuer/* for any Issuer of the Pod's own namespace; empty: only the default issuer"`
+	// AllowedDNSSuffixes: gpu.corp.example allows x.gpu.corp.example and *.gpu.corp.example.
+	AllowedDNSSuffixes []string `json:"allowedDNSSuffixes" flag:"allowed-dns-suffixes" chart:"allowedDNSSuffixes" format:"dnsSuffix" help:"domains outside the cluster under which rbac-proxy.io/dns-names may ask for names, e.g. gpu.corp.example; names inside the Pod's namespace are always allowed, other cluster names never"`
+	// ScrapersCASecret is a cert-manager CA Certificate's Secret (its tls.crt is the CA). It
+	// must never be a CA that also signs workloads' serving certificates.
+	ScrapersCASecret string `json:"scrapersCASecret" flag:"scrapers-ca-secret" chartFrom:"scrapersCA" help:"NAMESPACE/NAME of the Secret of the CA that signs scrapers' client certificates (its tls.crt is the CA certificate, as cert-manager writes it for an isCA Certificate); rbac-proxy.io/client-ca: scrapers trusts it and the injector copies it to the Pod's namespace; it must sign no serving certificate; empty: client-ca scrapers is refused"`
 }
 
-// ResourceConfig holds the proxy container's requests and limits.
+// ResourceConfig holds the proxy container's requests and limits, as Kubernetes quantities;
+// empty strings are left unset.
 type ResourceConfig struct {
-	CPURequest    string `json:"cpuRequest"`
-	MemoryRequest string `json:"memoryRequest"`
-	CPULimit      string `json:"cpuLimit"`
-	MemoryLimit   string `json:"memoryLimit"`
+	CPURequest    string `json:"cpuRequest" flag:"proxy-cpu-request" chart:"proxy.resources.requests.cpu" format:"quantity" help:"CPU request of the proxy; empty for none"`
+	MemoryRequest string `json:"memoryRequest" flag:"proxy-memory-request" chart:"proxy.resources.requests.memory" format:"quantity" help:"memory request of the proxy; empty for none"`
+	CPULimit      string `json:"cpuLimit" flag:"proxy-cpu-limit" chart:"proxy.resources.limits.cpu" format:"quantity" help:"CPU limit of the proxy; empty for none"`
+	MemoryLimit   string `json:"memoryLimit" flag:"proxy-memory-limit" chart:"proxy.resources.limits.memory" format:"quantity" help:"memory limit of the proxy; empty for none"`
 }
 
 // DefaultConfig returns the built-in defaults with the given proxy image.
@@ -115,13 +115,10 @@ type SecretRef struct {
 
 func (r SecretRef) String() string { return r.Namespace + "/" + r.Name }
 
-// Compile validates the Config and returns the Defaults; the error names every bad setting by
-// its config-file key.
+// Compile validates the Config and returns the Defaults; the error lists every bad setting at
+// once, each by its config-file key.
 func (c Config) Compile() (*Defaults, error) {
-	var errs []error
-	bad := func(key, value, allowed string) {
-		errs = append(errs, fmt.Errorf("%s=%q: allowed: %s", key, value, allowed))
-	}
+	var errs field.ErrorList
 	d := &Defaults{
 		Image:         c.ProxyImage,
 		PullPolicy:    c.ProxyImagePullPolicy,
@@ -131,55 +128,55 @@ func (c Config) Compile() (*Defaults, error) {
 		Verbosity:     c.ProxyVerbosity,
 		ClusterDomain: c.ClusterDomain,
 	}
-	if strings.TrimSpace(c.ProxyImage) == "" || strings.ContainsAny(c.ProxyImage, " \t\n") {
-		bad("proxyImage", c.ProxyImage, "an image reference")
+	if strings.TrimSpace(c.ProxyImage) == "" {
+		errs = append(errs, field.Required(field.NewPath("proxyImage"), "an image reference"))
+	} else if strings.ContainsAny(c.ProxyImage, " \t\n") {
+		errs = append(errs, field.Invalid(field.NewPath("proxyImage"), c.ProxyImage, "an image reference has no white space"))
 	}
-	switch c.ProxyImagePullPolicy {
-	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
-	default:
-		bad("proxyImagePullPolicy", string(c.ProxyImagePullPolicy), "Always, IfNotPresent, Never")
+	if pulls := []corev1.PullPolicy{corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever}; !slices.Contains(pulls, c.ProxyImagePullPolicy) {
+		errs = append(errs, field.NotSupported(field.NewPath("proxyImagePullPolicy"), c.ProxyImagePullPolicy, pulls))
 	}
 	if c.DefaultIssuer != "" {
-		ref, err := parseIssuer(c.DefaultIssuer)
-		if err != "" {
-			bad("defaultIssuer", c.DefaultIssuer, issuerAllowed+" ("+err+")")
+		ref, problem := parseIssuer(c.DefaultIssuer)
+		if problem != "" {
+			errs = append(errs, field.Invalid(field.NewPath("defaultIssuer"), c.DefaultIssuer, problem+"; allowed: "+issuerAllowed))
 		}
 		d.Issuer = ref
 	}
-	if c.ProxyPort < 1 || c.ProxyPort > 65535 {
-		bad("proxyPort", fmt.Sprint(c.ProxyPort), "1-65535")
+	for _, msg := range validation.IsValidPortNum(int(c.ProxyPort)) {
+		errs = append(errs, field.Invalid(field.NewPath("proxyPort"), c.ProxyPort, msg))
 	}
-	if c.ProxyEndpointsPort < 1 || c.ProxyEndpointsPort > 65535 || c.ProxyEndpointsPort == c.ProxyPort {
-		bad("proxyEndpointsPort", fmt.Sprint(c.ProxyEndpointsPort), "1-65535, not the proxy port")
+	for _, msg := range validation.IsValidPortNum(int(c.ProxyEndpointsPort)) {
+		errs = append(errs, field.Invalid(field.NewPath("proxyEndpointsPort"), c.ProxyEndpointsPort, msg))
 	}
-	switch c.SidecarMode {
-	case SidecarNative, SidecarContainer:
-	default:
-		bad("sidecarMode", string(c.SidecarMode), "native, container")
+	if c.ProxyEndpointsPort == c.ProxyPort {
+		errs = append(errs, field.Invalid(field.NewPath("proxyEndpointsPort"), c.ProxyEndpointsPort, "must differ from proxyPort"))
+	}
+	if modes := []SidecarMode{SidecarNative, SidecarContainer}; !slices.Contains(modes, c.SidecarMode) {
+		errs = append(errs, field.NotSupported(field.NewPath("sidecarMode"), c.SidecarMode, modes))
 	}
 	if c.ProxyVerbosity < 0 || c.ProxyVerbosity > 10 {
-		bad("proxyVerbosity", fmt.Sprint(c.ProxyVerbosity), "0-10")
+		errs = append(errs, field.Invalid(field.NewPath("proxyVerbosity"), c.ProxyVerbosity, validation.InclusiveRangeError(0, 10)))
 	}
-	if msgs := dnsSubdomainErrors(c.ClusterDomain); len(msgs) > 0 {
-		bad("clusterDomain", c.ClusterDomain, "a DNS domain ("+strings.Join(msgs, "; ")+")")
+	if msgs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(msgs) > 0 {
+		errs = append(errs, field.Invalid(field.NewPath("clusterDomain"), c.ClusterDomain, "a DNS domain: "+strings.Join(msgs, "; ")))
 	}
 	d.AllowedIssuers = IssuerAllowList{Default: d.Issuer}
 	for i, v := range c.AllowedIssuers {
-		key := fmt.Sprintf("allowedIssuers[%d]", i)
 		if v == namespacedIssuers {
 			d.AllowedIssuers.Namespaced = true
 			continue
 		}
 		ref, problem := parseIssuer(v)
 		if problem != "" {
-			bad(key, v, issuerAllowed+" or "+namespacedIssuers+" ("+problem+")")
+			errs = append(errs, field.Invalid(field.NewPath("allowedIssuers").Index(i), v, problem+"; allowed: "+namespacedIssuers+", or "+issuerAllowed))
 			continue
 		}
 		d.AllowedIssuers.Named = append(d.AllowedIssuers.Named, *ref)
 	}
 	for i, v := range c.AllowedDNSSuffixes {
 		suffix := strings.TrimPrefix(v, ".")
-		msgs := dnsSubdomainErrors(suffix)
+		msgs := validation.IsDNS1123Subdomain(suffix)
 		if len(msgs) == 0 && !strings.Contains(suffix, ".") {
 			msgs = []string{"a top-level domain alone would allow every name under it"}
 		}
@@ -187,47 +184,66 @@ func (c Config) Compile() (*Defaults, error) {
 			msgs = []string{"names inside the cluster are allowed per namespace, never by suffix"}
 		}
 		if len(msgs) > 0 {
-			bad(fmt.Sprintf("allowedDNSSuffixes[%d]", i), v, "a DNS domain outside the cluster, e.g. gpu.corp.example ("+strings.Join(msgs, "; ")+")")
+			errs = append(errs, field.Invalid(field.NewPath("allowedDNSSuffixes").Index(i), v,
+				strings.Join(msgs, "; ")+"; allowed: a DNS domain outside the cluster, e.g. gpu.corp.example"))
 			continue
 		}
 		d.DNSSuffixes = append(d.DNSSuffixes, suffix)
 	}
 	if c.ScrapersCASecret != "" {
 		ns, name, ok := strings.Cut(c.ScrapersCASecret, "/")
-		if !ok || len(dnsLabelErrors(ns)) > 0 || len(dnsSubdomainErrors(name)) > 0 {
-			bad("scrapersCASecret", c.ScrapersCASecret, "NAMESPACE/NAME of the Secret of the scrapers' CA (its tls.crt)")
+		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+			errs = append(errs, field.Invalid(field.NewPath("scrapersCASecret"), c.ScrapersCASecret, "allowed: NAMESPACE/NAME of the Secret of the scrapers' CA (its tls.crt)"))
 		} else {
 			d.ScrapersCA = &SecretRef{Namespace: ns, Name: name}
 			d.AllowedIssuers.ScrapersNamespace = ns
 		}
 	}
-	res := corev1.ResourceRequirements{}
-	quantity := func(key, value string, name corev1.ResourceName, list *corev1.ResourceList) {
-		if value == "" {
-			return
-		}
-		q, err := resource.ParseQuantity(value)
-		if err != nil || q.Sign() <= 0 {
-			bad(key, value, "a positive Kubernetes quantity, or empty for none")
-			return
-		}
-		if *list == nil {
-			*list = corev1.ResourceList{}
-		}
-		(*list)[name] = q
-	}
-	quantity("resources.cpuRequest", c.Resources.CPURequest, corev1.ResourceCPU, &res.Requests)
-	quantity("resources.memoryRequest", c.Resources.MemoryRequest, corev1.ResourceMemory, &res.Requests)
-	quantity("resources.cpuLimit", c.Resources.CPULimit, corev1.ResourceCPU, &res.Limits)
-	quantity("resources.memoryLimit", c.Resources.MemoryLimit, corev1.ResourceMemory, &res.Limits)
-	for name, limit := range res.Limits {
-		if req, ok := res.Requests[name]; ok && req.Cmp(limit) > 0 {
-			bad("resources", fmt.Sprintf("%s request %s > limit %s", name, req.String(), limit.String()), "requests not above limits")
-		}
-	}
-	d.Resources = res
+	var resErrs field.ErrorList
+	d.Resources, resErrs = c.Resources.compile(field.NewPath("resources"))
+	errs = append(errs, resErrs...)
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("invalid webhook configuration: %w", errors.Join(errs...))
+		return nil, fmt.Errorf("invalid webhook configuration: %w", errs.ToAggregate())
 	}
 	return d, nil
+}
+
+// compile parses the quantities into the container's requirements.
+func (r ResourceConfig) compile(path *field.Path) (corev1.ResourceRequirements, field.ErrorList) {
+	var errs field.ErrorList
+	var res corev1.ResourceRequirements
+	for _, q := range []struct {
+		key, value string
+		name       corev1.ResourceName
+		list       *corev1.ResourceList
+	}{
+		{"cpuRequest", r.CPURequest, corev1.ResourceCPU, &res.Requests},
+		{"memoryRequest", r.MemoryRequest, corev1.ResourceMemory, &res.Requests},
+		{"cpuLimit", r.CPULimit, corev1.ResourceCPU, &res.Limits},
+		{"memoryLimit", r.MemoryLimit, corev1.ResourceMemory, &res.Limits},
+	} {
+		if q.value == "" {
+			continue
+		}
+		v, err := resource.ParseQuantity(q.value)
+		if err != nil || v.Sign() <= 0 {
+			errs = append(errs, field.Invalid(path.Child(q.key), q.value, "allowed: a positive Kubernetes quantity, or empty for none"))
+			continue
+		}
+		if *q.list == nil {
+			*q.list = corev1.ResourceList{}
+		}
+		(*q.list)[q.name] = v
+	}
+	for _, p := range []struct {
+		name              corev1.ResourceName
+		request, limitKey string
+	}{{corev1.ResourceCPU, "cpuRequest", "cpuLimit"}, {corev1.ResourceMemory, "memoryRequest", "memoryLimit"}} {
+		req, hasReq := res.Requests[p.name]
+		limit, hasLimit := res.Limits[p.name]
+		if hasReq && hasLimit && req.Cmp(limit) > 0 {
+			errs = append(errs, field.Invalid(path.Child(p.request), req.String(), fmt.Sprintf("must not be above %s (%s)", path.Child(p.limitKey), limit.String())))
+		}
+	}
+	return res, errs
 }

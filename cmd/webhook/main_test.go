@@ -69,7 +69,7 @@ func TestInjectErrors(t *testing.T) {
 	}{
 		{"no file", "", []string{"inject"}, 2, "-f FILE or -f - is required"},
 		{"missing file", "", []string{"inject", "-f", "/nonexistent/x.yaml"}, 1, "no such file"},
-		{"bad default", deployment, []string{"inject", "-f", "-", "--sidecar-mode", "sideways"}, 2, `sidecarMode="sideways"`},
+		{"bad default", deployment, []string{"inject", "-f", "-", "--sidecar-mode", "sideways"}, 2, `sidecarMode: Unsupported value: "sideways"`},
 		{"no issuer", deployment, []string{"inject", "-f", "-"}, 1, "document 1 (Deployment web): rbac-proxy: rbac-proxy.io/issuer (not set)"},
 		{"unknown flag", "", []string{"inject", "--nope"}, 2, "unknown flag: --nope"},
 		{"extra args", "", []string{"inject", "-f", "-", "x"}, 2, "unexpected arguments"},
@@ -173,10 +173,10 @@ func TestSecurityFlagErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"issuer syntax", []string{"--allowed-issuers", "ClusterIssuer/ok,nonsense"}, []string{`allowedIssuers[1]="nonsense"`, "Issuer/*"}},
-		{"top-level domain", []string{"--allowed-dns-suffixes", "com"}, []string{`allowedDNSSuffixes[0]="com"`, "outside the cluster"}},
-		{"cluster suffix", []string{"--allowed-dns-suffixes", "svc.cluster.local"}, []string{`allowedDNSSuffixes[0]="svc.cluster.local"`}},
-		{"scrapers secret", []string{"--scrapers-ca-secret", "just-a-name"}, []string{`scrapersCASecret="just-a-name"`, "NAMESPACE/NAME"}},
+		{"issuer syntax", []string{"--allowed-issuers", "ClusterIssuer/ok,nonsense"}, []string{`allowedIssuers[1]: Invalid value: "nonsense"`, "Issuer/*"}},
+		{"top-level domain", []string{"--allowed-dns-suffixes", "com"}, []string{`allowedDNSSuffixes[0]: Invalid value: "com"`, "outside the cluster"}},
+		{"cluster suffix", []string{"--allowed-dns-suffixes", "svc.cluster.local"}, []string{`allowedDNSSuffixes[0]: Invalid value: "svc.cluster.local"`}},
+		{"scrapers secret", []string{"--scrapers-ca-secret", "just-a-name"}, []string{`scrapersCASecret: Invalid value: "just-a-name"`, "NAMESPACE/NAME"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"inject", "-f", "-", "--default-issuer", "ClusterIssuer/ca"}, tc.args...)
@@ -204,7 +204,7 @@ func TestServeClientAuthFlagErrors(t *testing.T) {
 		{"names without CA", []string{"--webhook-client-names", "kube-apiserver"}, []string{`--webhook-client-names=\"kube-apiserver\"`, "only with --webhook-client-ca-name"}},
 		{"CA as a path", []string{"--webhook-client-ca-name", "/etc/ca.crt"}, []string{`--webhook-client-ca-name=\"/etc/ca.crt\"`, "a file name in --cert-dir"}},
 		{"empty name", []string{"--webhook-client-ca-name", "ca.crt", "--webhook-client-names", "a,,b"}, []string{"--webhook-client-names=", "none empty"}},
-		{"with a bad default", []string{"--webhook-client-names", "x", "--scrapers-ca-secret", "x"}, []string{"only with --webhook-client-ca-name", `scrapersCASecret=\"x\"`}},
+		{"with a bad default", []string{"--webhook-client-names", "x", "--scrapers-ca-secret", "x"}, []string{"only with --webhook-client-ca-name", `scrapersCASecret: Invalid value: \"x\"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := runCmd(t, "", append([]string{"serve", "--kubeconfig", "/nonexistent"}, tc.args...)...)
