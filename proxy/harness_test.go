@@ -18,7 +18,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 )
 
 // seenRequest is what the upstream received.

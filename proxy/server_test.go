@@ -20,7 +20,7 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 )
 
 func allowMetricsFor(name string) func(authzv1.SubjectAccessReviewSpec) bool {

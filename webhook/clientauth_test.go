@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 )
 
 // TestRequireClientNames: with a client CA and names, the webhook server completes only the

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
 )
@@ -318,9 +319,9 @@ func (p *Proxy) CAs() (*x509.CertPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, errors.New("no certificate in ca.crt of " + p.TLSSecret)
+	pool, err := testpki.PoolFromPEM(ca)
+	if err != nil {
+		return nil, fmt.Errorf("ca.crt of %s: %w", p.TLSSecret, err)
 	}
 	return pool, nil
 }

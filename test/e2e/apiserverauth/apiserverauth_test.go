@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -28,7 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
 )
@@ -254,8 +253,7 @@ func TestOthersAreRefusedAtTheHandshake(t *testing.T) {
 		}
 		return []tls.Certificate{pair.TLS()}
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(servingCA.Cert)
+	roots := servingCA.Pool()
 	for _, tc := range []struct {
 		name  string
 		certs []tls.Certificate

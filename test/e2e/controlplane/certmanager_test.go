@@ -2,8 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
 
@@ -70,27 +69,14 @@ func TestCertManagerIssuesCAChain(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	leaf := parseCert(t, secret.Data["tls.crt"])
-	ca := parseCert(t, secret.Data["ca.crt"])
+	_, ca, err := testpki.VerifyServing(secret.Data["tls.crt"], secret.Data["ca.crt"], "exporter."+ns+".svc")
+	if ca == nil {
+		t.Fatal(err)
+	}
 	if !ca.IsCA || ca.Subject.CommonName != "rbac-proxy test root" {
 		t.Fatalf("ca.crt is %q (IsCA=%v), want the test root CA", ca.Subject.CommonName, ca.IsCA)
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "exporter." + ns + ".svc"}); err != nil {
+	if err != nil {
 		t.Fatalf("the leaf certificate does not verify against the CA: %v", err)
 	}
-}
-
-func parseCert(t *testing.T, data []byte) *x509.Certificate {
-	t.Helper()
-	block, _ := pem.Decode(data)
-	if block == nil {
-		t.Fatalf("no PEM block in %q", data)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatalf("parsing the certificate: %v", err)
-	}
-	return c
 }

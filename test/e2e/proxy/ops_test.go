@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/testpki"
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 )
 
 // secretVolume mimics the kubelet's Secret volume: tls.crt → ..data/tls.crt,

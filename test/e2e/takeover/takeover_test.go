@@ -9,7 +9,6 @@ package takeover
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -31,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/test/story"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
@@ -352,9 +352,9 @@ func testTakeover(ctx context.Context, t *testing.T, ns, proxyBin string) {
 		}
 	})
 
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(secret.Data["ca.crt"]) {
-		t.Fatal("no CA in the Secret")
+	pool, err := testpki.PoolFromPEM(secret.Data["ca.crt"])
+	if err != nil {
+		t.Fatalf("ca.crt of the Secret: %v", err)
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: name + "." + ns + ".svc"}}}

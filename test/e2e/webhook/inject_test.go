@@ -2,8 +2,6 @@ package webhook_test
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
 )
@@ -167,25 +166,9 @@ func waitSecret(t *testing.T, ns, name, dnsName string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf, ca := parseCert(t, secret.Data["tls.crt"]), parseCert(t, secret.Data["ca.crt"])
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: dnsName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-		t.Errorf("the issued certificate does not verify for %s: %v (SANs %v)", dnsName, err, leaf.DNSNames)
+	if _, _, err := testpki.VerifyServing(secret.Data["tls.crt"], secret.Data["ca.crt"], dnsName); err != nil {
+		t.Errorf("the issued certificate does not verify for %s: %v", dnsName, err)
 	}
-}
-
-func parseCert(t *testing.T, data []byte) *x509.Certificate {
-	t.Helper()
-	block, _ := pem.Decode(data)
-	if block == nil {
-		t.Fatalf("no PEM block in %q", data)
-	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // waitCertificate waits for the certificate controller to create the Certificate ns/name.

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -30,6 +29,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
 )
@@ -58,8 +58,10 @@ func postReview(t *testing.T, pod *corev1.Pod, namespace string) *admissionv1.Ad
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(inj.caPEM)
+	roots, err := testpki.PoolFromPEM(inj.caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	resp, err := c.Post(inj.url, "application/json", bytes.NewReader(body))
 	if err != nil {

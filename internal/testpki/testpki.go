@@ -1,4 +1,4 @@
-// Package testpki issues throw-away certificates for tests.
+// Package testpki is the one place tests make certificates: throw-away CAs, serving and client certificates, and the reading and checking of issued ones.
 package testpki
 
 import (
