@@ -162,12 +162,12 @@ func TestDNSNamesWithoutNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := PolicyInput{Defaults: d, Workload: Workload{Kind: "Deployment", Name: "web"}}
-	errs := &errorList{}
+	errs := &problems{}
 	tls := parseTLS(map[string]string{AnnotationDNSNames: "node1.gpu.corp.example"}, in, errs)
 	if err := errs.err(); err != nil || !slices.Contains(tls.Certificate.DNSNames, "node1.gpu.corp.example") {
 		t.Errorf("a name under an allowed suffix: %v, names %v", err, tls.Certificate)
 	}
-	errs = &errorList{}
+	errs = &problems{}
 	parseTLS(map[string]string{AnnotationDNSNames: "web.team.svc"}, in, errs)
 	if err := errs.err(); err == nil || !strings.Contains(err.Error(), "namespace is unknown") {
 		t.Errorf("a namespace name without a namespace: %v, want refused", err)
@@ -197,7 +197,7 @@ func TestWorkloadNamesDeriveOnlyServiceNames(t *testing.T) {
 			if tc.dnsNames != "" {
 				ann[AnnotationDNSNames] = tc.dnsNames
 			}
-			errs := &errorList{}
+			errs := &problems{}
 			tls := parseTLS(ann, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: Workload{Kind: "Deployment", Name: tc.workload}}, errs)
 			err := errs.err()
 			if tc.err != "" {

@@ -32,7 +32,7 @@ func Decide(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error
 // optIn applies the opt-in rules alone, whether or not the Pod carries the proxy already: the
 // certificate controller asks it of injected Pods and of their workloads' templates.
 func optIn(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error) {
-	errs := &errorList{}
+	errs := &problems{}
 	label, hasLabel := pod.Labels[LabelInject]
 	ann, hasAnn := pod.Annotations[AnnotationInject]
 	const allowed = "true, false"

@@ -31,7 +31,7 @@ func DesiredFor(pod *corev1.Pod, sw *StoredWorkload, d *Defaults, namespaceLabel
 	if decision.Verdict != VerdictInject {
 		return nil, refused("the Pod template of %s %s does not ask for the proxy (%s)", sw.Kind, sw.Name, decision.Reason)
 	}
-	errs := &errorList{}
+	errs := &problems{}
 	tls := parseTLS(tmpl.Annotations, PolicyInput{Defaults: d, Namespace: pod.Namespace, Workload: sw.Workload}, errs)
 	if err := errs.err(); err != nil {
 		return nil, refused("the TLS policy of %s %s: %v", sw.Kind, sw.Name, err)

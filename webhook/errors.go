@@ -6,18 +6,12 @@ import (
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// FieldError is one bad annotation: which one, the value it has and what would be allowed.
-type FieldError struct {
-	Annotation string
-	// Value is the annotation's value; Unset marks an annotation that is missing but needed.
-	Value string
-	Unset bool
-	// Problem says what is wrong with the value, when "not allowed" is not enough.
-	Problem string
-	Allowed string
-}
+// annotationsPath is where a Pod's annotations are: every problem the injector reports is on one
+// of them, as field.Errors on metadata.annotations[NAME].
+var annotationsPath = field.NewPath("metadata", "annotations")
 
 // maxShown bounds what one message repeats of an input: an annotation may hold 256 KiB, and a
 // message that quoted it in full once per problem would grow with the square of its size. A
@@ -41,29 +35,38 @@ func shortenTo(s string, max int) string {
 	return s[:cut] + fmt.Sprintf("… (%d bytes)", len(s))
 }
 
-func (e FieldError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Annotation)
-	if e.Unset {
-		b.WriteString(" (not set)")
-	} else {
-		fmt.Fprintf(&b, "=%q", shorten(e.Value))
-	}
-	if e.Problem != "" {
-		b.WriteString(": ")
-		b.WriteString(shortenTo(e.Problem, maxProblem))
-	}
-	if e.Allowed != "" {
-		b.WriteString("; allowed: ")
-		b.WriteString(e.Allowed)
-	}
-	return b.String()
+// allowedSep separates, in a field.Error's Detail, what is wrong from what would be allowed.
+const allowedSep = "; allowed: "
+
+// invalidAnnotation is a bad value of an annotation: what is wrong with it and what is allowed.
+func invalidAnnotation(annotation, value, problem, allowed string) *field.Error {
+	return field.Invalid(annotationsPath.Key(annotation), value, shortenTo(problem, maxProblem)+allowedSep+allowed)
 }
 
-// PolicyError is every FieldError found in one Pod, up to maxErrors; the handler denies the Pod
+// unsetAnnotation is an annotation that is not set and needed: the default does not work.
+func unsetAnnotation(annotation, problem, allowed string) *field.Error {
+	return field.Required(annotationsPath.Key(annotation), shortenTo(problem, maxProblem)+allowedSep+allowed)
+}
+
+// annotationOf is the annotation a field.Error is about.
+func annotationOf(e *field.Error) string {
+	return strings.TrimSuffix(strings.TrimPrefix(e.Field, annotationsPath.String()+"["), "]")
+}
+
+// describe is one problem as a denial lists it: the annotation, its value cut to maxShown bytes
+// (or that it is not set), what is wrong and what is allowed.
+func describe(e *field.Error) string {
+	value := " (not set)"
+	if e.Type != field.ErrorTypeRequired {
+		value = fmt.Sprintf("=%q", shorten(fmt.Sprint(e.BadValue)))
+	}
+	return annotationOf(e) + value + ": " + e.Detail
+}
+
+// PolicyError is every problem found in one Pod, up to maxErrors; the handler denies the Pod
 // with it.
 type PolicyError struct {
-	Errors []FieldError
+	Errors field.ErrorList
 	// Omitted counts the problems beyond maxErrors, which are not listed.
 	Omitted int
 }
@@ -71,7 +74,7 @@ type PolicyError struct {
 func (e *PolicyError) Error() string {
 	msgs := make([]string, len(e.Errors))
 	for i, fe := range e.Errors {
-		msgs[i] = fe.Error()
+		msgs[i] = describe(fe)
 	}
 	out := "rbac-proxy: " + strings.Join(msgs, "; ")
 	if e.Omitted > 0 {
@@ -83,33 +86,40 @@ func (e *PolicyError) Error() string {
 // maxErrors bounds the problems one message lists, whatever the Pod holds.
 const maxErrors = 20
 
-// errorList collects FieldErrors while a policy is parsed.
-type errorList struct {
-	errs    []FieldError
+// problems collects the field.Errors of one Pod while its policy is parsed, the first maxErrors
+// of them: a Pod may hold thousands of bad items, and neither its denial nor the memory spent on
+// it may grow with them.
+type problems struct {
+	list    field.ErrorList
 	omitted int
 }
 
-func (l *errorList) push(e FieldError) {
-	if len(l.errs) >= maxErrors {
-		l.omitted++
-		return
+// full reports whether the list holds maxErrors already, counting the problem it turns away.
+func (p *problems) full() bool {
+	if len(p.list) < maxErrors {
+		return false
 	}
-	l.errs = append(l.errs, e)
+	p.omitted++
+	return true
 }
 
-func (l *errorList) add(annotation, value, problem, allowed string) {
-	l.push(FieldError{Annotation: annotation, Value: value, Problem: problem, Allowed: allowed})
+func (p *problems) add(annotation, value, problem, allowed string) {
+	if !p.full() {
+		p.list = append(p.list, invalidAnnotation(annotation, value, problem, allowed))
+	}
 }
 
-func (l *errorList) addUnset(annotation, problem, allowed string) {
-	l.push(FieldError{Annotation: annotation, Unset: true, Problem: problem, Allowed: allowed})
+func (p *problems) addUnset(annotation, problem, allowed string) {
+	if !p.full() {
+		p.list = append(p.list, unsetAnnotation(annotation, problem, allowed))
+	}
 }
 
-func (l *errorList) err() error {
-	if len(l.errs) == 0 {
+func (p *problems) err() error {
+	if len(p.list) == 0 {
 		return nil
 	}
-	return &PolicyError{Errors: l.errs, Omitted: l.omitted}
+	return &PolicyError{Errors: p.list, Omitted: p.omitted}
 }
 
 // splitList splits a comma-separated annotation value, trimming blanks. It returns the non-empty

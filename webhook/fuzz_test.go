@@ -242,7 +242,7 @@ func FuzzAnnotationValues(f *testing.F) {
 				t.Fatalf("%s=%q: %v is not a PolicyError", target.annotation, value, err)
 			}
 			for _, fe := range pe.Errors {
-				if !strings.HasPrefix(fe.Annotation, Prefix) || fe.Allowed == "" {
+				if !strings.HasPrefix(annotationOf(fe), Prefix) || !strings.Contains(fe.Detail, allowedSep) {
 					t.Fatalf("%s=%q: %+v names no annotation or nothing allowed", target.annotation, value, fe)
 				}
 			}

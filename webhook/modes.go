@@ -16,7 +16,7 @@ import (
 const internalPortOffset = 10000
 
 // parseMode reads rbac-proxy.io/port-mode, preset and upstream-listen into the policy.
-func parseMode(spec *corev1.PodSpec, ann map[string]string, p *Policy, targetOK bool, errs *errorList) {
+func parseMode(spec *corev1.PodSpec, ann map[string]string, p *Policy, targetOK bool, errs *problems) {
 	modeV, modeSet := ann[AnnotationPortMode]
 	presetV, presetSet := ann[AnnotationPreset]
 	listenV, listenSet := ann[AnnotationUpstreamListen]
@@ -92,7 +92,7 @@ func parseMode(spec *corev1.PodSpec, ann map[string]string, p *Policy, targetOK 
 
 // chooseUpstreamPort sets the app's internal port in takeover mode: rbac-proxy.io/upstream-port,
 // or the protected port + 10000 (the first free one from there).
-func chooseUpstreamPort(spec *corev1.PodSpec, ann map[string]string, p *Policy, errs *errorList) {
+func chooseUpstreamPort(spec *corev1.PodSpec, ann map[string]string, p *Policy, errs *problems) {
 	p.UpstreamPort = p.Target.Number
 	if p.Mode != PortModeTakeover || p.Target.Number == 0 {
 		return
@@ -161,7 +161,7 @@ func passthroughOf(h *corev1.HTTPGetAction, upstreamPort int32) (proxy.ProbePass
 
 // collectProbes validates the app's probes against the mode and returns the pass-throughs the
 // proxy must serve, one per distinct probe, in container and probe order.
-func collectProbes(spec *corev1.PodSpec, p *Policy, errs *errorList) []proxy.ProbePassthrough {
+func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) []proxy.ProbePassthrough {
 	var out []proxy.ProbePassthrough
 	seen := map[string]proxy.ProbePassthrough{}
 	for i := range spec.Containers {
@@ -270,7 +270,7 @@ const PodSecurityEnforceLabel = "pod-security.kubernetes.io/enforce"
 // hostNetwork Pod its rules would land in the node's own network namespace, and the Pod Security
 // levels baseline and restricted forbid the NET_ADMIN capability it needs. It also gives the
 // proxy's port its own name, since the app keeps the protected port's.
-func checkRedirect(spec *corev1.PodSpec, in PolicyInput, p *Policy, errs *errorList) {
+func checkRedirect(spec *corev1.PodSpec, in PolicyInput, p *Policy, errs *problems) {
 	if p.Mode != PortModeRedirect {
 		return
 	}

@@ -102,7 +102,7 @@ type PolicyInput struct {
 func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	d := in.Defaults
 	ann := pod.Annotations
-	errs := &errorList{}
+	errs := &problems{}
 	p := &Policy{
 		Image:          d.Image,
 		PullPolicy:     d.PullPolicy,
@@ -216,7 +216,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 
 // checkUnknown refuses rbac-proxy.io/ annotations that are not documented: a misspelt security
 // setting must not be silently ignored.
-func checkUnknown(ann map[string]string, errs *errorList) {
+func checkUnknown(ann map[string]string, errs *problems) {
 	var unknown []string
 	for k := range ann {
 		if strings.HasPrefix(k, Prefix) && !knownAnnotation(k) {
@@ -237,7 +237,7 @@ func checkUnknown(ann map[string]string, errs *errorList) {
 }
 
 // checkReservedNames refuses Pods that already use the names the render adds.
-func checkReservedNames(spec *corev1.PodSpec, errs *errorList) {
+func checkReservedNames(spec *corev1.PodSpec, errs *problems) {
 	reserved := map[string]bool{volumeTLS: true, volumeClientCA: true, volumeToken: true}
 	for _, v := range spec.Volumes {
 		if reserved[v.Name] {
@@ -246,7 +246,7 @@ func checkReservedNames(spec *corev1.PodSpec, errs *errorList) {
 	}
 }
 
-func parsePort(ann map[string]string, annotation string, def int32, errs *errorList) (port int32, set bool) {
+func parsePort(ann map[string]string, annotation string, def int32, errs *problems) (port int32, set bool) {
 	v, ok := ann[annotation]
 	if !ok {
 		return def, false
@@ -259,7 +259,7 @@ func parsePort(ann map[string]string, annotation string, def int32, errs *errorL
 	return int32(n), true
 }
 
-func parseAuthz(ann map[string]string, p *Policy, errs *errorList) {
+func parseAuthz(ann map[string]string, p *Policy, errs *problems) {
 	mode, modeSet := ann[AnnotationAuthz]
 	if modeSet {
 		switch AuthzMode(mode) {
@@ -302,7 +302,7 @@ func parseAuthz(ann map[string]string, p *Policy, errs *errorList) {
 
 const resourceAttributesAllowed = "comma-separated key=value with keys namespace, apigroup, apiversion, resource, subresource, name; resource is required"
 
-func parseResourceAttributes(v string, errs *errorList) *ResourceAttributes {
+func parseResourceAttributes(v string, errs *problems) *ResourceAttributes {
 	items, ok := splitList(v)
 	bad := false
 	if !ok {
@@ -357,7 +357,7 @@ func isPlainValue(s string) bool {
 	return true
 }
 
-func parseNames(annotation, v, allowed string, errs *errorList) []string {
+func parseNames(annotation, v, allowed string, errs *problems) []string {
 	items, ok := splitList(v)
 	if !ok {
 		errs.add(annotation, v, "empty item", allowed)
@@ -373,7 +373,7 @@ func parseNames(annotation, v, allowed string, errs *errorList) []string {
 	return items
 }
 
-func parsePaths(annotation, v string, errs *errorList) []string {
+func parsePaths(annotation, v string, errs *problems) []string {
 	allowed := "comma-separated paths starting with /, * globs allowed"
 	items, ok := splitList(v)
 	if !ok {

@@ -74,7 +74,7 @@ func describePorts(ports []declaredPort) string {
 }
 
 // resolveTarget finds the port to protect from rbac-proxy.io/port or the defaults.
-func resolveTarget(spec *corev1.PodSpec, annotations map[string]string, errs *errorList) (PortTarget, bool) {
+func resolveTarget(spec *corev1.PodSpec, annotations map[string]string, errs *problems) (PortTarget, bool) {
 	var app []declaredPort
 	for _, p := range declaredPorts(spec) {
 		if p.app && isTCP(p.port) {
@@ -147,7 +147,7 @@ func targetOf(p declaredPort) PortTarget {
 
 // checkNameUnique refuses a protected port whose name another container also declares: Services
 // that target the name would keep reaching that container instead of the proxy.
-func checkNameUnique(spec *corev1.PodSpec, t PortTarget, errs *errorList) {
+func checkNameUnique(spec *corev1.PodSpec, t PortTarget, errs *problems) {
 	if t.Name == "" {
 		return
 	}
@@ -209,7 +209,7 @@ func uniquePortName(base string, used map[string]bool) string {
 }
 
 // checkFreePort reports an error when port is declared by the Pod or is one of the taken numbers.
-func checkFreePort(spec *corev1.PodSpec, annotation string, value int32, fromDefault bool, taken map[int32]string, errs *errorList) {
+func checkFreePort(spec *corev1.PodSpec, annotation string, value int32, fromDefault bool, taken map[int32]string, errs *problems) {
 	var clashes []string
 	for _, p := range declaredPorts(spec) {
 		if p.port.ContainerPort == value {

@@ -161,7 +161,7 @@ func freshPreset(i int) *Preset {
 const upstreamListenAllowed = "comma-separated env:NAME=VALUE or arg:--flag=VALUE, VALUE may use {host} (127.0.0.1) and {port} (the internal port), at least one {port}, e.g. env:LISTEN_ADDR={host}:{port}"
 
 // parseUpstreamListen parses rbac-proxy.io/upstream-listen.
-func parseUpstreamListen(v string, errs *errorList) []ListenSetting {
+func parseUpstreamListen(v string, errs *problems) []ListenSetting {
 	items, ok := splitList(v)
 	if !ok {
 		errs.add(AnnotationUpstreamListen, v, "empty item", upstreamListenAllowed)

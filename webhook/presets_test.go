@@ -60,14 +60,14 @@ func TestApplyListen(t *testing.T) {
 }
 
 func TestParseUpstreamListen(t *testing.T) {
-	errs := &errorList{}
+	errs := &problems{}
 	got := parseUpstreamListen("env:ADDR={host}:{port}, arg:--bind={host}", errs)
 	want := []ListenSetting{{Env: "ADDR", Value: "{host}:{port}"}, {Arg: "--bind", Value: "{host}"}}
 	if errs.err() != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%v %v", got, errs.err())
 	}
 	for _, bad := range []string{"", "env:A", "env:=1{port}", "env:1A={port}", "arg:bind={port}", "arg:-={port}", "file:x={port}", "env:A=1", "env:A={port},", "env:A=a b{port}"} {
-		errs := &errorList{}
+		errs := &problems{}
 		if got := parseUpstreamListen(bad, errs); errs.err() == nil {
 			t.Errorf("%q accepted: %v", bad, got)
 		}

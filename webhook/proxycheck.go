@@ -18,12 +18,12 @@ import (
 // thing by construction rather than by a second copy of the proxy's rules. A proxy that exits on
 // its flags never lets the Pod run (a native sidecar holds the whole Pod back for ever), and a
 // list the proxy reads otherwise enforces a policy nobody wrote.
-func checkProxyArgs(p *Policy, ann map[string]string, errs *errorList) {
+func checkProxyArgs(p *Policy, ann map[string]string, errs *problems) {
 	checkArgs(proxyArgs(p), policyLists(p), ann, errs)
 }
 
 // checkArgs is checkProxyArgs on a command line and the lists it must carry.
-func checkArgs(args []string, lists []policyList, ann map[string]string, errs *errorList) {
+func checkArgs(args []string, lists []policyList, ann map[string]string, errs *problems) {
 	flags := proxy.NewFlags("rbac-proxy")
 	if err := flags.Parse(args); err != nil {
 		// pflag says which flag it could not parse; a list flag fails on what CSV refuses.
@@ -125,7 +125,7 @@ func allowedOf(a AnnotationSpec) string {
 
 // addProxyError reports the proxy's refusal on the annotation behind flag, or on
 // rbac-proxy.io/inject where no one annotation is.
-func addProxyError(errs *errorList, ann map[string]string, lists []policyList, flag string, err error) {
+func addProxyError(errs *problems, ann map[string]string, lists []policyList, flag string, err error) {
 	problem := "the proxy would refuse to start: " + err.Error()
 	a, ok := responsibleAnnotation(flag, ann)
 	if !ok {
@@ -157,7 +157,7 @@ func quoteHint(value, problem string) string {
 
 // addListError reports a list the proxy reads otherwise than the webhook parsed it: got is the
 // proxy's list, or parseErr why it could not read the flag at all.
-func addListError(errs *errorList, ann map[string]string, l policyList, got []string, parseErr error) {
+func addListError(errs *problems, ann map[string]string, l policyList, got []string, parseErr error) {
 	a, ok := responsibleAnnotation(l.Flag, ann)
 	value, set := ann[a.Name]
 	if !ok || !set {

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy"
 )
@@ -35,7 +36,7 @@ func checkPolicy(t *testing.T, ann map[string]string) (*Policy, error) {
 
 // TestProxyRefusalsDenied admits annotation values the webhook's own parsing lets through but
 // the proxy refuses at start, or reads as another list (pflag reads list flags as CSV): each must
-// be denied with a FieldError on the annotation, its value and what is allowed. The admitted
+// be denied with a field.Error on the annotation, its value and what is allowed. The admitted
 // values next to them show the check refuses no more than the proxy does.
 func TestProxyRefusalsDenied(t *testing.T) {
 	static := func(k, v string) map[string]string {
@@ -98,12 +99,12 @@ func TestProxyRefusalsDenied(t *testing.T) {
 				t.Fatalf("got %d errors, want one: %v", len(pe.Errors), err)
 			}
 			fe := pe.Errors[0]
-			if fe.Annotation != tc.annotation || fe.Value != tc.ann[tc.annotation] || fe.Allowed == "" {
+			if annotationOf(fe) != tc.annotation || fe.BadValue != tc.ann[tc.annotation] || !strings.Contains(fe.Detail, allowedSep) {
 				t.Fatalf("got %v, want an error on %s=%q saying what is allowed", fe, tc.annotation, tc.ann[tc.annotation])
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(fe.Error(), w) {
-					t.Errorf("error %q does not say %q", fe.Error(), w)
+				if !strings.Contains(describe(fe), w) {
+					t.Errorf("error %q does not say %q", describe(fe), w)
 				}
 			}
 		})
@@ -154,13 +155,13 @@ func TestCheckArgsAttribution(t *testing.T) {
 		{"default refused", replace(FlagProxyEndpointsPort, FlagProxyEndpointsPort+"=8443"), nil, AnnotationEndpointsPort, true, "must differ from the port of --secure-listen-address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := &errorList{}
+			errs := &problems{}
 			checkArgs(tc.args, policyLists(p), tc.ann, errs)
-			if len(errs.errs) != 1 {
-				t.Fatalf("got %v, want one error", errs.errs)
+			if len(errs.list) != 1 {
+				t.Fatalf("got %v, want one error", errs.list)
 			}
-			fe := errs.errs[0]
-			if fe.Annotation != tc.annotation || fe.Unset != tc.unset || !strings.Contains(fe.Problem, tc.want) || fe.Allowed == "" {
+			fe := errs.list[0]
+			if annotationOf(fe) != tc.annotation || (fe.Type == field.ErrorTypeRequired) != tc.unset || !strings.Contains(fe.Detail, tc.want) || !strings.Contains(fe.Detail, allowedSep) {
 				t.Fatalf("got %+v, want an error on %s (unset %v) saying %q", fe, tc.annotation, tc.unset, tc.want)
 			}
 		})

@@ -179,7 +179,7 @@ func isDNSName(s string) bool {
 }
 
 // parseTLS reads tls-secret, issuer and dns-names.
-func parseTLS(annotations map[string]string, in PolicyInput, errs *errorList) TLSPolicy {
+func parseTLS(annotations map[string]string, in PolicyInput, errs *problems) TLSPolicy {
 	secret, hasSecret := annotations[AnnotationTLSSecret]
 	issuer, hasIssuer := annotations[AnnotationIssuer]
 	dnsNames, hasDNS := annotations[AnnotationDNSNames]
