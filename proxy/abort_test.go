@@ -16,6 +16,8 @@ import (
 	"github.com/go-logr/logr/funcr"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // capturedLog is a logger that keeps every line, net/http's own error log
@@ -84,7 +86,7 @@ func TestClientsLeavingMidResponseDoNotKillTheProxy(t *testing.T) {
 	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	logs := &capturedLog{}
 	e := newTestEnv(t)
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse(append([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up.URL + "/", "--ignore-paths=/healthz"}, e.servingFlags()...)); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +172,7 @@ func TestPanicsInTheRequestPathLeaveTheProxyServing(t *testing.T) {
 	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	logs := &capturedLog{}
 	e := newTestEnv(t)
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse(append([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=http://127.0.0.1:1/"}, e.servingFlags()...)); err != nil {
 		t.Fatal(err)
 	}

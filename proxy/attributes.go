@@ -12,6 +12,8 @@ import (
 
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // verbFor maps an HTTP method to a Kubernetes verb as kube-rbac-proxy does.
@@ -39,20 +41,12 @@ type valueTemplate struct {
 }
 
 func compileValue(field, s string) (valueTemplate, error) {
-	if !strings.Contains(s, "{{") {
-		return valueTemplate{literal: s}, nil
-	}
-	t, err := template.New(field).Option("missingkey=error").Parse(s)
+	t, err := config.ParseValueTemplate(field, s)
 	if err != nil {
-		return valueTemplate{}, fieldErr("authorization.resourceAttributes."+field, s, "not a valid template: %v", err)
-	}
-	if err := t.Execute(&strings.Builder{}, templateData{Value: "x"}); err != nil {
-		return valueTemplate{}, fieldErr("authorization.resourceAttributes."+field, s, "the only template value is {{ .Value }}: %v", err)
+		return valueTemplate{}, err
 	}
 	return valueTemplate{literal: s, tmpl: t}, nil
 }
-
-type templateData struct{ Value string }
 
 // apply returns the attribute for a rewrite value; templates are only
 // applied when rewrites are configured (kube-rbac-proxy's behaviour).
@@ -61,7 +55,7 @@ func (v valueTemplate) apply(value string, rewriting bool) string {
 		return v.literal
 	}
 	var b strings.Builder
-	if err := v.tmpl.Execute(&b, templateData{Value: value}); err != nil {
+	if err := v.tmpl.Execute(&b, config.TemplateData{Value: value}); err != nil {
 		return ""
 	}
 	return b.String()
@@ -72,7 +66,7 @@ type compiledAttributes struct {
 	namespace, apiGroup, apiVersion, resource, subresource, name valueTemplate
 }
 
-func compileAttributeTemplates(ra ResourceAttributes) (*compiledAttributes, error) {
+func compileAttributeTemplates(ra config.ResourceAttributes) (*compiledAttributes, error) {
 	c := &compiledAttributes{}
 	for _, f := range []struct {
 		field string
@@ -103,7 +97,7 @@ type attributesBuilder struct {
 	rewriting  bool
 }
 
-func newAttributesBuilder(a AuthorizationConfig) (*attributesBuilder, error) {
+func newAttributesBuilder(a config.AuthorizationConfig) (*attributesBuilder, error) {
 	b := &attributesBuilder{}
 	if a.ResourceAttributes == nil {
 		return b, nil

@@ -7,14 +7,16 @@ import (
 
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 func TestAttributes(t *testing.T) {
 	u := &user.DefaultInfo{Name: "alice"}
-	ra := &ResourceAttributes{Namespace: "{{ .Value }}", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-{{ .Value }}"}
+	ra := &config.ResourceAttributes{Namespace: "{{ .Value }}", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-{{ .Value }}"}
 	tests := []struct {
 		name    string
-		authz   AuthorizationConfig
+		authz   config.AuthorizationConfig
 		method  string
 		target  string
 		headers map[string][]string
@@ -34,18 +36,18 @@ func TestAttributes(t *testing.T) {
 		},
 		{
 			name: "resource attributes without rewrites are literal", method: "GET", target: "/metrics?namespace=kube-system",
-			authz: AuthorizationConfig{ResourceAttributes: ra},
+			authz: config.AuthorizationConfig{ResourceAttributes: ra},
 			want:  []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "{{ .Value }}", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-{{ .Value }}", ResourceRequest: true}},
 		},
 		{
 			name: "rewrite by query parameter", method: "GET", target: "/metrics?namespace=gpu",
-			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}}},
+			authz: config.AuthorizationConfig{ResourceAttributes: ra, Rewrites: &config.Rewrites{ByQueryParameter: &config.RewriteSource{Name: "namespace"}}},
 			want:  []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "gpu", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-gpu", ResourceRequest: true}},
 		},
 		{
 			name: "every value is checked", method: "GET", target: "/metrics?namespace=a&namespace=b",
 			headers: map[string][]string{"X-Namespace": {"c"}},
-			authz:   AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}, ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}},
+			authz:   config.AuthorizationConfig{ResourceAttributes: ra, Rewrites: &config.Rewrites{ByQueryParameter: &config.RewriteSource{Name: "namespace"}, ByHTTPHeader: &config.RewriteSource{Name: "x-namespace"}}},
 			want: []authorizer.AttributesRecord{
 				{User: u, Verb: "get", Namespace: "a", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-a", ResourceRequest: true},
 				{User: u, Verb: "get", Namespace: "b", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-b", ResourceRequest: true},
@@ -55,12 +57,12 @@ func TestAttributes(t *testing.T) {
 		{
 			name: "rewrite by header", method: "GET", target: "/metrics",
 			headers: map[string][]string{"X-Namespace": {"gpu"}},
-			authz:   AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}},
+			authz:   config.AuthorizationConfig{ResourceAttributes: ra, Rewrites: &config.Rewrites{ByHTTPHeader: &config.RewriteSource{Name: "x-namespace"}}},
 			want:    []authorizer.AttributesRecord{{User: u, Verb: "get", Namespace: "gpu", APIVersion: "v1", Resource: "services", Subresource: "proxy", Name: "exporter-gpu", ResourceRequest: true}},
 		},
 		{
 			name: "no rewrite value: nothing to authorize", method: "GET", target: "/metrics",
-			authz: AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}}},
+			authz: config.AuthorizationConfig{ResourceAttributes: ra, Rewrites: &config.Rewrites{ByQueryParameter: &config.RewriteSource{Name: "namespace"}}},
 			want:  []authorizer.AttributesRecord{},
 		},
 	}
@@ -84,23 +86,23 @@ func TestAttributes(t *testing.T) {
 
 func TestTemplateValidation(t *testing.T) {
 	for _, bad := range []string{"{{ .Value", "{{ .Other }}", "{{ template \"x\" }}"} {
-		if _, err := compileAttributeTemplates(ResourceAttributes{Name: bad}); err == nil {
+		if _, err := compileAttributeTemplates(config.ResourceAttributes{Name: bad}); err == nil {
 			t.Errorf("template %q accepted", bad)
 		}
 	}
-	if _, err := compileAttributeTemplates(ResourceAttributes{Name: "{{ .Value }}-x", Namespace: "plain"}); err != nil {
+	if _, err := compileAttributeTemplates(config.ResourceAttributes{Name: "{{ .Value }}-x", Namespace: "plain"}); err != nil {
 		t.Errorf("good template refused: %v", err)
 	}
 }
 
 func TestCheckRewriteSources(t *testing.T) {
-	ra := &ResourceAttributes{Namespace: "{{ .Value }}"}
-	byQuery := AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "namespace"}}}
-	byHeader := AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByHTTPHeader: &RewriteSource{Name: "x-namespace"}}}
-	noRewrite := AuthorizationConfig{ResourceAttributes: ra}
+	ra := &config.ResourceAttributes{Namespace: "{{ .Value }}"}
+	byQuery := config.AuthorizationConfig{ResourceAttributes: ra, Rewrites: &config.Rewrites{ByQueryParameter: &config.RewriteSource{Name: "namespace"}}}
+	byHeader := config.AuthorizationConfig{ResourceAttributes: ra, Rewrites: &config.Rewrites{ByHTTPHeader: &config.RewriteSource{Name: "x-namespace"}}}
+	noRewrite := config.AuthorizationConfig{ResourceAttributes: ra}
 	tests := []struct {
 		name      string
-		authz     AuthorizationConfig
+		authz     config.AuthorizationConfig
 		target    string
 		headers   map[string][]string
 		ambiguous bool
@@ -109,7 +111,7 @@ func TestCheckRewriteSources(t *testing.T) {
 		{"exact key repeated: each reviewed", byQuery, "/m?namespace=a&namespace=b", nil, false},
 		{"other parameters", byQuery, "/m?namespace=a&names=b&space=c&name=d", nil, false},
 		{"case", byQuery, "/m?namespace=a&NameSpace=b", nil, true},
-		{"Kelvin sign", AuthorizationConfig{ResourceAttributes: ra, Rewrites: &Rewrites{ByQueryParameter: &RewriteSource{Name: "kind"}}}, "/m?kind=a&%E2%84%AAind=b", nil, true},
+		{"Kelvin sign", config.AuthorizationConfig{ResourceAttributes: ra, Rewrites: &config.Rewrites{ByQueryParameter: &config.RewriteSource{Name: "kind"}}}, "/m?kind=a&%E2%84%AAind=b", nil, true},
 		{"brackets", byQuery, "/m?namespace[]=b", nil, true},
 		{"a bracketed key", byQuery, "/m?namespace[x]=b", nil, true},
 		{"separators", byQuery, "/m?name-space=b", nil, true},

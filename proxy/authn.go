@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // TokenReviewer creates TokenReviews; the typed client-go client is one.
@@ -65,7 +67,7 @@ func plausibleToken(token string) bool {
 	return true
 }
 
-func newTokenAuthenticator(client TokenReviewer, audiences []string, c CacheConfig, timeout time.Duration, m *metrics) *tokenAuthenticator {
+func newTokenAuthenticator(client TokenReviewer, audiences []string, c config.CacheConfig, timeout time.Duration, m *metrics) *tokenAuthenticator {
 	ttl := func(r tokenResult) time.Duration {
 		if r.authenticated {
 			return c.TokenSuccessTTL

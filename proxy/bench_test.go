@@ -10,6 +10,8 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // BenchmarkHandlerCached measures the request pipeline with cached reviews
@@ -21,7 +23,7 @@ func BenchmarkHandlerCached(b *testing.B) {
 	payload := make([]byte, 32*1024)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(payload) }))
 	defer up.Close()
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up.URL}); err != nil {
 		b.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func BenchmarkServerTLS(b *testing.B) {
 	}))
 	defer up.Close()
 	e := newTestEnv(b)
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse(append([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up.URL + "/"}, e.servingFlags()...)); err != nil {
 		b.Fatal(err)
 	}

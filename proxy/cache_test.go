@@ -13,10 +13,12 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
-func testCache() CacheConfig {
-	return CacheConfig{TokenSuccessTTL: time.Minute, TokenFailureTTL: 10 * time.Second, AuthorizedTTL: time.Minute, UnauthorizedTTL: 10 * time.Second, MaxEntries: 100}
+func testCache() config.CacheConfig {
+	return config.CacheConfig{TokenSuccessTTL: time.Minute, TokenFailureTTL: 10 * time.Second, AuthorizedTTL: time.Minute, UnauthorizedTTL: 10 * time.Second, MaxEntries: 100}
 }
 
 // fakeClock is a settable clock for cache TTL tests.

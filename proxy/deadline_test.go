@@ -19,6 +19,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 func TestExchangeTimeout(t *testing.T) {
@@ -283,7 +285,7 @@ func TestUpstreamDeadlineEndsAtAProtocolSwitch(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
 		_, _ = io.Copy(c, br) // echo
 	})
-	u := UpstreamConfig{URL: mustParseURL(t, "http://"+up.addr+"/"), Timeout: 200 * time.Millisecond}
+	u := config.UpstreamConfig{URL: mustParseURL(t, "http://"+up.addr+"/"), Timeout: 200 * time.Millisecond}
 	transport, err := newUpstreamTransport(u, &reloader{})
 	if err != nil {
 		t.Fatal(err)
@@ -351,13 +353,13 @@ func TestUpstreamTimeoutFlag(t *testing.T) {
 		want    time.Duration
 		wantErr string
 	}{
-		{nil, DefaultUpstreamTimeout, ""},
+		{nil, config.DefaultUpstreamTimeout, ""},
 		{[]string{"--upstream-timeout=30s"}, 30 * time.Second, ""},
 		{[]string{"--upstream-timeout=0"}, 0, ""},
 		{[]string{"--upstream-timeout=-1s"}, 0, `invalid value "-1s" for --upstream-timeout: must not be negative (0 means no bound)`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			f := NewFlags("rbac-proxy")
+			f := config.NewFlags("rbac-proxy")
 			if err := f.Parse(append([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=http://127.0.0.1:9400/"}, tc.args...)); err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,8 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // BenchmarkLargeExposition decides whether coalescing flushes is worth a
@@ -41,7 +43,7 @@ func BenchmarkLargeExposition(b *testing.B) {
 	api := newFakeAPI(b)
 	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
 	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up.URL + "/"}); err != nil {
 		b.Fatal(err)
 	}

@@ -7,12 +7,14 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // proxyHandler is the request pipeline: path policy → identity → decision →
 // sanitized request to the upstream.
 type proxyHandler struct {
-	paths    PathPolicy
+	paths    config.PathPolicy
 	headers  headerPolicy
 	upgrades upgradePolicy
 	authn    requestAuthenticator
@@ -76,7 +78,7 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Bad Request: invalid path", http.StatusBadRequest)
 		return
 	}
-	decision := h.paths.decide(cleaned)
+	decision := decidePath(h.paths, cleaned)
 	if decision == pathNotFound {
 		http.NotFound(w, r)
 		return

@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	"path/filepath"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -126,7 +130,7 @@ func (e *testEnv) tryStart(api *fakeAPI, args ...string) error {
 	e.t.Cleanup(up.Close)
 	all := append([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up.URL + "/"}, e.servingFlags()...)
 	all = append(all, args...)
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse(all); err != nil {
 		e.t.Fatal(err)
 	}
@@ -141,14 +145,14 @@ func (e *testEnv) tryStart(api *fakeAPI, args ...string) error {
 	return e.tryStartConfig(cfg, opts)
 }
 
-func (e *testEnv) startConfig(cfg *Config, opts Options) {
+func (e *testEnv) startConfig(cfg *config.Config, opts Options) {
 	e.t.Helper()
 	if err := e.tryStartConfig(cfg, opts); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-func (e *testEnv) tryStartConfig(cfg *Config, opts Options) error {
+func (e *testEnv) tryStartConfig(cfg *config.Config, opts Options) error {
 	e.t.Helper()
 	srv, err := New(cfg, opts)
 	if err != nil {
@@ -213,4 +217,14 @@ func testNewCA() (*testpki.CA, error) { return testpki.NewCA("test-ca-2") }
 // restConfigFor is a client configuration for host that dials through dial.
 func restConfigFor(host string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *rest.Config {
 	return &rest.Config{Host: host, QPS: 1000, Burst: 1000, Timeout: 3 * time.Second, Dial: dial}
+}
+
+// writeFile writes content to a new file name in a test's temporary directory.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"k8s.io/apiserver/pkg/authentication/user"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // spoofedHeaders are client-sent headers that name an identity, a method or
@@ -36,7 +38,7 @@ var keptHeaders = []string{
 }
 
 func TestHeaderPolicySanitize(t *testing.T) {
-	p := newHeaderPolicy(IdentityHeaders{Enabled: true, UserField: "x-auth-user", GroupsField: "x-auth-groups", GroupSeparator: "|"})
+	p := newHeaderPolicy(config.IdentityHeaders{Enabled: true, UserField: "x-auth-user", GroupsField: "x-auth-groups", GroupSeparator: "|"})
 	for _, k := range spoofedHeaders {
 		t.Run("stripped/"+k, func(t *testing.T) {
 			h := http.Header{k: {"admin"}, "Accept": {"*/*"}}
@@ -61,22 +63,22 @@ func TestHeaderPolicyIdentity(t *testing.T) {
 	u := &user.DefaultInfo{Name: "alice", Groups: []string{"g1", "g2"}}
 	tests := []struct {
 		name string
-		cfg  IdentityHeaders
+		cfg  config.IdentityHeaders
 		want http.Header
 	}{
 		{
 			name: "disabled: none set",
-			cfg:  IdentityHeaders{UserField: DefaultUserField, GroupsField: DefaultGroupsField, GroupSeparator: "|"},
+			cfg:  config.IdentityHeaders{UserField: config.DefaultUserField, GroupsField: config.DefaultGroupsField, GroupSeparator: "|"},
 			want: http.Header{"Accept": {"text/plain"}, "X-Custom-User": {"admin"}},
 		},
 		{
 			name: "enabled: set from the authenticated user",
-			cfg:  IdentityHeaders{Enabled: true, UserField: DefaultUserField, GroupsField: DefaultGroupsField, GroupSeparator: "|"},
+			cfg:  config.IdentityHeaders{Enabled: true, UserField: config.DefaultUserField, GroupsField: config.DefaultGroupsField, GroupSeparator: "|"},
 			want: http.Header{"Accept": {"text/plain"}, "X-Custom-User": {"admin"}, "X-Remote-User": {"alice"}, "X-Remote-Groups": {"g1|g2"}},
 		},
 		{
 			name: "custom names",
-			cfg:  IdentityHeaders{Enabled: true, UserField: "x-custom-user", GroupsField: "x-custom-groups", GroupSeparator: ","},
+			cfg:  config.IdentityHeaders{Enabled: true, UserField: "x-custom-user", GroupsField: "x-custom-groups", GroupSeparator: ","},
 			want: http.Header{"Accept": {"text/plain"}, "X-Custom-User": {"alice"}, "X-Custom-Groups": {"g1,g2"}},
 		},
 	}
@@ -103,7 +105,7 @@ func TestHeaderPolicyIdentity(t *testing.T) {
 
 // The sanitizer runs on every request's headers: it must not allocate.
 func TestHeaderPolicySanitizeAllocs(t *testing.T) {
-	p := newHeaderPolicy(IdentityHeaders{UserField: DefaultUserField, GroupsField: DefaultGroupsField})
+	p := newHeaderPolicy(config.IdentityHeaders{UserField: config.DefaultUserField, GroupsField: config.DefaultGroupsField})
 	h := http.Header{"Accept": {"*/*"}, "User-Agent": {"Prometheus/3.0"}, "Accept-Encoding": {"gzip"}, "X-Prometheus-Scrape-Timeout-Seconds": {"10"}}
 	if n := testing.AllocsPerRun(100, func() { p.sanitize(h) }); n != 0 {
 		t.Fatalf("sanitize allocates %v times", n)
@@ -111,7 +113,7 @@ func TestHeaderPolicySanitizeAllocs(t *testing.T) {
 }
 
 func BenchmarkHeaderPolicySanitize(b *testing.B) {
-	p := newHeaderPolicy(IdentityHeaders{UserField: DefaultUserField, GroupsField: DefaultGroupsField})
+	p := newHeaderPolicy(config.IdentityHeaders{UserField: config.DefaultUserField, GroupsField: config.DefaultGroupsField})
 	h := http.Header{"Accept": {"*/*"}, "User-Agent": {"Prometheus/3.0"}, "Accept-Encoding": {"gzip"}, "X-Prometheus-Scrape-Timeout-Seconds": {"10"}}
 	for b.Loop() {
 		p.sanitize(h)

@@ -10,6 +10,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/flowcontrol"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // Reviewers are the two API calls the proxy makes.
@@ -20,7 +22,7 @@ type Reviewers struct {
 
 // kubeRESTConfig loads the kubeconfig, or the in-cluster configuration when
 // none is given. Nothing is contacted.
-func kubeRESTConfig(k KubeAPIConfig) (*rest.Config, error) {
+func kubeRESTConfig(k config.KubeAPIConfig) (*rest.Config, error) {
 	var (
 		cfg *rest.Config
 		err error
@@ -63,8 +65,8 @@ type reviewBudget struct {
 // identity is cached or comes from a certificate. With --authz=sar each gets
 // half (a new caller needs one of each); with --authz=static no
 // SubjectAccessReview is made and TokenReviews get it all.
-func reviewBudgets(k KubeAPIConfig, mode AuthzMode) (tokens, sars reviewBudget) {
-	if mode != AuthzSAR {
+func reviewBudgets(k config.KubeAPIConfig, mode config.AuthzMode) (tokens, sars reviewBudget) {
+	if mode != config.AuthzSAR {
 		return reviewBudget{k.QPS, max(k.Burst, 1)}, reviewBudget{}
 	}
 	half := reviewBudget{k.QPS / 2, max(k.Burst/2, 1)}

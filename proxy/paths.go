@@ -3,6 +3,8 @@ package proxy
 import (
 	"path"
 	"strings"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // cleanRequestPath returns the canonical form of a request path (already
@@ -56,8 +58,8 @@ const (
 	pathNotFound                     // answer 404
 )
 
-// decide applies the policy to a cleaned path.
-func (p PathPolicy) decide(cleaned string) pathDecision {
+// decidePath applies the policy to a cleaned path.
+func decidePath(p config.PathPolicy, cleaned string) pathDecision {
 	if len(p.Allow) > 0 && !pathMatcher(p.Allow).match(cleaned) {
 		return pathNotFound
 	}

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/url"
 	"testing"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 func TestCleanRequestPath(t *testing.T) {
@@ -51,14 +53,14 @@ func TestCleanRequestPath(t *testing.T) {
 }
 
 func TestPathPolicy(t *testing.T) {
-	allow := PathPolicy{Allow: []string{"/metrics", "/api/v1/*"}}
-	ignore := PathPolicy{Ignore: []string{"/healthz", "/static/*"}}
+	allow := config.PathPolicy{Allow: []string{"/metrics", "/api/v1/*"}}
+	ignore := config.PathPolicy{Ignore: []string{"/healthz", "/static/*"}}
 	tests := []struct {
-		policy PathPolicy
+		policy config.PathPolicy
 		path   string
 		want   pathDecision
 	}{
-		{PathPolicy{}, "/anything", pathChecked},
+		{config.PathPolicy{}, "/anything", pathChecked},
 		{allow, "/metrics", pathChecked},
 		{allow, "/metrics/", pathNotFound},
 		{allow, "/api/v1/x", pathChecked},
@@ -69,8 +71,8 @@ func TestPathPolicy(t *testing.T) {
 		{ignore, "/metrics", pathChecked},
 	}
 	for _, tc := range tests {
-		if got := tc.policy.decide(tc.path); got != tc.want {
-			t.Errorf("%+v.decide(%q) = %v, want %v", tc.policy, tc.path, got, tc.want)
+		if got := decidePath(tc.policy, tc.path); got != tc.want {
+			t.Errorf("decidePath(%+v, %q) = %v, want %v", tc.policy, tc.path, got, tc.want)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // SubjectAccessReviewer creates SubjectAccessReviews; the typed client-go
@@ -32,7 +34,7 @@ type sarAuthorizer struct {
 	metrics *metrics
 }
 
-func newSARAuthorizer(client SubjectAccessReviewer, c CacheConfig, timeout time.Duration, m *metrics) *sarAuthorizer {
+func newSARAuthorizer(client SubjectAccessReviewer, c config.CacheConfig, timeout time.Duration, m *metrics) *sarAuthorizer {
 	ttl := func(r sarResult) time.Duration {
 		if r.decision == authorizer.DecisionAllow {
 			return c.AuthorizedTTL

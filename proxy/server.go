@@ -20,6 +20,8 @@ import (
 	"k8s.io/apiserver/pkg/authentication/request/x509"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/authorization/union"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // Options are the collaborators of a Server that do not come from flags.
@@ -32,7 +34,7 @@ type Options struct {
 
 // Server is a runnable rbac-proxy.
 type Server struct {
-	cfg      *Config
+	cfg      *config.Config
 	log      logr.Logger
 	metrics  *metrics
 	reloader *reloader
@@ -54,11 +56,8 @@ type listening struct {
 
 // New wires a Server from a validated configuration. Files are loaded and
 // checked here, so that a bad certificate fails at start, naming its flag.
-func New(cfg *Config, opts Options) (*Server, error) {
+func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := validateProbes(cfg.Listen); err != nil {
 		return nil, err
 	}
 	lg := opts.Logger
@@ -121,7 +120,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if static := newStaticAuthorizer(cfg.Authorization.Allowed, cfg.Authorization.Static); !static.empty() {
 		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "static", Authorizer: authorizer.AuthorizerFunc(static.Authorize)})
 	}
-	if cfg.Authorization.Mode == AuthzSAR {
+	if cfg.Authorization.Mode == config.AuthzSAR {
 		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "sar",
 			Authorizer: authorizer.AuthorizerFunc(newSARAuthorizer(reviewers.Access, cfg.Cache, cfg.KubeAPI.Timeout, s.metrics).Authorize)})
 	}
@@ -162,7 +161,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 func (s *Server) reviewers(opts Options, haveClientCA bool) (Reviewers, bool, error) {
 	cfg := s.cfg
 	tokens := true
-	if cfg.Authorization.Mode == AuthzStatic && haveClientCA && opts.Reviewers == nil &&
+	if cfg.Authorization.Mode == config.AuthzStatic && haveClientCA && opts.Reviewers == nil &&
 		cfg.KubeAPI.Kubeconfig == "" && !inClusterAvailable() {
 		tokens = false
 		s.log.Info("bearer tokens are refused: static authorization with client certificates and no API server configured")

@@ -21,6 +21,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 func allowMetricsFor(name string) func(authzv1.SubjectAccessReviewSpec) bool {
@@ -539,7 +540,7 @@ func TestAPIBlackHole(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newTestEnv(t)
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	up := newUpstreamServer(t, e.upstream)
 	if err := f.Parse(append([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up, "--kube-api-timeout=1s"}, e.servingFlags()...)); err != nil {
 		t.Fatal(err)
@@ -646,7 +647,7 @@ func TestCertificateRotationWithSymlinkSwap(t *testing.T) {
 		}
 	}
 	up := newUpstreamServer(t, e.upstream)
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up,
 		"--tls-cert-file=" + filepath.Join(vol, "tls.crt"), "--tls-private-key-file=" + filepath.Join(vol, "tls.key"),
 		"--client-ca-file=" + filepath.Join(vol, "ca.crt")}); err != nil {
@@ -738,7 +739,7 @@ func TestInsecureListener(t *testing.T) {
 	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
 	api.setAllow(allowMetricsFor("alice"))
 	e := newTestEnv(t)
-	f := NewFlags("rbac-proxy")
+	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse([]string{"--insecure-listen-address=127.0.0.1:0", "--upstream=" + newUpstreamServer(t, e.upstream)}); err != nil {
 		t.Fatal(err)
 	}

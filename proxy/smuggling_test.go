@@ -23,6 +23,8 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // upstreamKinds are the upstream paths of newUpstreamTransport, all through
@@ -374,7 +376,7 @@ func TestSpoofedHeadersNeverReachUpstream(t *testing.T) {
 						seen := rec.last(t).Header
 						for _, k := range spoofedHeaders {
 							for got, values := range seen {
-								if sameHeaderSpelling(got, headerSpelling(k)) {
+								if config.SameHeaderSpelling(got, config.HeaderSpelling(k)) {
 									for _, v := range values {
 										if v == spoofed || strings.Contains(v, "Bearer") {
 											t.Errorf("%s reached the upstream as %s: %q", k, got, v)

@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // staticAuthorizer allows requests from the --allowed-users/--allowed-groups
@@ -13,10 +15,10 @@ import (
 type staticAuthorizer struct {
 	users  map[string]bool
 	groups map[string]bool
-	rules  []StaticRule
+	rules  []config.StaticRule
 }
 
-func newStaticAuthorizer(allowed AllowedSubjects, rules []StaticRule) *staticAuthorizer {
+func newStaticAuthorizer(allowed config.AllowedSubjects, rules []config.StaticRule) *staticAuthorizer {
 	s := &staticAuthorizer{users: map[string]bool{}, groups: map[string]bool{}, rules: rules}
 	for _, u := range allowed.Users {
 		s.users[u] = true
@@ -47,16 +49,16 @@ func (s *staticAuthorizer) Authorize(_ context.Context, a authorizer.Attributes)
 		}
 	}
 	for i := range s.rules {
-		if s.rules[i].matches(u, a) {
+		if ruleMatches(&s.rules[i], u, a) {
 			return authorizer.DecisionAllow, "allowed by a static rule", nil
 		}
 	}
 	return authorizer.DecisionNoOpinion, "no static rule matches", nil
 }
 
-// matches reports whether every non-empty field of the rule equals the
+// ruleMatches reports whether every non-empty field of the rule equals the
 // request's attribute.
-func (r *StaticRule) matches(u user.Info, a authorizer.Attributes) bool {
+func ruleMatches(r *config.StaticRule, u user.Info, a authorizer.Attributes) bool {
 	eq := func(rule, got string) bool { return rule == "" || rule == got }
 	if !eq(r.User.Name, u.GetName()) {
 		return false

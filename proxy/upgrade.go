@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strings"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // upgradePolicy decides requests that ask to switch protocols (an Upgrade
@@ -40,7 +42,7 @@ func (p upgradePolicy) check(h http.Header) (upgrade bool, err error) {
 		// Only meaningful with Upgrade: h2c (RFC 7540 3.2). A lenient
 		// upstream may take it in any spelling, or with Upgrade named
 		// in a way net/http does not merge.
-		if sameHeaderSpelling(k, "http2-settings") {
+		if config.SameHeaderSpelling(k, "http2-settings") {
 			return false, errHTTPUpgrade
 		}
 	}
@@ -54,7 +56,7 @@ func (p upgradePolicy) check(h http.Header) (upgrade bool, err error) {
 			}
 			upgrade = true
 			proto, _, _ := strings.Cut(tok, "/") // protocol-version
-			if carriesHTTP(proto) {
+			if config.CarriesHTTP(proto) {
 				return true, errHTTPUpgrade
 			}
 			if !p.allows(proto) {
@@ -63,14 +65,6 @@ func (p upgradePolicy) check(h http.Header) (upgrade bool, err error) {
 		}
 	}
 	return upgrade, err
-}
-
-// carriesHTTP reports whether an Upgrade protocol would carry HTTP requests:
-// h2c and h2 (and their drafts, h2c-14), HTTP/2.0 as RFC 7230's example
-// spells it, h3.
-func carriesHTTP(proto string) bool {
-	p := strings.ToLower(proto)
-	return strings.HasPrefix(p, "h2") || strings.HasPrefix(p, "h3") || p == "http" || p == "https"
 }
 
 func (p upgradePolicy) allows(proto string) bool {

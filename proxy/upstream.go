@@ -18,12 +18,14 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // newUpstreamTransport builds the pooled transport to the upstream:
 // http, https (with CA, client certificate), h2c, or a unix socket. The
 // client certificate files are added to r and reloaded when they change.
-func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, error) {
+func newUpstreamTransport(u config.UpstreamConfig, r *reloader) (http.RoundTripper, error) {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
 		DialContext:           dialer.DialContext,
@@ -95,7 +97,7 @@ func newUpstreamTransport(u UpstreamConfig, r *reloader) (http.RoundTripper, err
 // check is replaced by the same x509 verification (chain and the upstream's
 // host name) against the current pool; a rotated CA applies to the next
 // connection, and pooled ones are closed when the file changes.
-func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u UpstreamConfig, r *reloader) error {
+func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u config.UpstreamConfig, r *reloader) error {
 	var roots atomic.Pointer[x509.CertPool]
 	files := &watchedFiles{
 		name:  "upstream-ca",
@@ -103,7 +105,7 @@ func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u UpstreamConfig, r
 		apply: func(c [][]byte) error {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(c[0]) {
-				return fieldErr("--upstream-ca-file", u.CAFile, "must contain at least one PEM certificate")
+				return &config.FieldError{Field: "--upstream-ca-file", Value: u.CAFile, Allowed: "must contain at least one PEM certificate"}
 			}
 			roots.Store(pool)
 			t.CloseIdleConnections()
@@ -140,7 +142,7 @@ func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u UpstreamConfig, r
 // buffered beyond the copy buffer, and responses of unknown length are
 // flushed after every read from the upstream, as httputil.ReverseProxy
 // does. Every exchange is bounded by its deadline (see upstreamHandler).
-func newReverseProxy(u UpstreamConfig, transport http.RoundTripper, m *metrics, log logr.Logger) *upstreamHandler {
+func newReverseProxy(u config.UpstreamConfig, transport http.RoundTripper, m *metrics, log logr.Logger) *upstreamHandler {
 	scheme, host, base := u.URL.Scheme, u.URL.Host, u.URL.Path
 	if scheme == "unix" {
 		scheme, host, base = "http", "localhost", ""

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // scriptedUpstream accepts TCP connections and runs a script on each,
@@ -110,7 +112,7 @@ func TestUpstreamTransportKeepsResponsesWithTheirRequests(t *testing.T) {
 					_, _ = io.WriteString(c, ok)
 				}
 			})
-			u := UpstreamConfig{URL: &url.URL{Scheme: "http", Host: up.addr, Path: "/"}}
+			u := config.UpstreamConfig{URL: &url.URL{Scheme: "http", Host: up.addr, Path: "/"}}
 			rt, err := newUpstreamTransport(u, &reloader{})
 			if err != nil {
 				t.Fatal(err)

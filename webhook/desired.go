@@ -4,7 +4,7 @@ import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // Desired is what the certificate controller ensures for one stored, injected Pod.
@@ -87,7 +87,7 @@ func checkInjectedProxy(pod *corev1.Pod, d *Defaults, secret string) string {
 	if !mounted {
 		return "does not mount volume " + volumeTLS + " at " + tlsMountPath + " in its proxy"
 	}
-	flags := proxy.NewFlags(ContainerName)
+	flags := config.NewFlags(ContainerName)
 	if err := flags.Parse(c.Args); err != nil {
 		return "has proxy arguments the proxy refuses (" + err.Error() + ")"
 	}

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // internalPortOffset: in takeover mode the app moves to its port + this, by default.
@@ -147,7 +147,7 @@ func containerProbes(c *corev1.Container) []probeSlot {
 }
 
 // passthroughOf is the pass-through for an httpGet probe of the protected port.
-func passthroughOf(h *corev1.HTTPGetAction, upstreamPort int32) (proxy.ProbePassthrough, error) {
+func passthroughOf(h *corev1.HTTPGetAction, upstreamPort int32) (config.ProbePassthrough, error) {
 	scheme := "http"
 	if h.Scheme == corev1.URISchemeHTTPS {
 		scheme = "https"
@@ -156,14 +156,14 @@ func passthroughOf(h *corev1.HTTPGetAction, upstreamPort int32) (proxy.ProbePass
 	if path == "" {
 		path = "/"
 	}
-	return proxy.ParseProbePassthrough(fmt.Sprintf("%s:GET:%d:%s", scheme, upstreamPort, path))
+	return config.ParseProbePassthrough(fmt.Sprintf("%s:GET:%d:%s", scheme, upstreamPort, path))
 }
 
 // collectProbes validates the app's probes against the mode and returns the pass-throughs the
 // proxy must serve, one per distinct probe, in container and probe order.
-func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) []proxy.ProbePassthrough {
-	var out []proxy.ProbePassthrough
-	seen := map[string]proxy.ProbePassthrough{}
+func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) []config.ProbePassthrough {
+	var out []config.ProbePassthrough
+	seen := map[string]config.ProbePassthrough{}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
 		for _, slot := range containerProbes(c) {
@@ -255,7 +255,7 @@ func (t PortTarget) String() string {
 	return strconv.Itoa(int(t.Number))
 }
 
-func probeFlags(probes []proxy.ProbePassthrough) []string {
+func probeFlags(probes []config.ProbePassthrough) []string {
 	out := make([]string, len(probes))
 	for i, pt := range probes {
 		out[i] = FlagProbePassthrough + "=" + pt.String()

@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // AuthzMode is how the proxy authorizes a request.
@@ -69,7 +69,7 @@ type Policy struct {
 	// UpstreamPort is where the app listens: the protected port, or the internal port (takeover).
 	UpstreamPort int32
 	// Probes are the app's probes the proxy passes through on its endpoints port.
-	Probes []proxy.ProbePassthrough
+	Probes []config.ProbePassthrough
 	// UpstreamScheme is http or https.
 	UpstreamScheme     string
 	Authz              AuthzMode

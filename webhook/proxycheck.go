@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // checkProxyArgs runs the command line the render gives the proxy through the proxy's own flag
@@ -24,7 +24,7 @@ func checkProxyArgs(p *Policy, ann map[string]string, errs *problems) {
 
 // checkArgs is checkProxyArgs on a command line and the lists it must carry.
 func checkArgs(args []string, lists []policyList, ann map[string]string, errs *problems) {
-	flags := proxy.NewFlags("rbac-proxy")
+	flags := config.NewFlags("rbac-proxy")
 	if err := flags.Parse(args); err != nil {
 		// pflag says which flag it could not parse; a list flag fails on what CSV refuses.
 		var invalid *pflag.InvalidValueError
@@ -63,7 +63,7 @@ func checkArgs(args []string, lists []policyList, ann map[string]string, errs *p
 
 // proxyConfigLists are the lists of the proxy's validated Config by the flag that sets each:
 // what the proxy will enforce, to compare with what the webhook parsed.
-func proxyConfigLists(cfg *proxy.Config) map[string][]string {
+func proxyConfigLists(cfg *config.Config) map[string][]string {
 	return map[string][]string{
 		FlagAuthTokenAudiences: cfg.Authentication.Audiences,
 		FlagAllowPaths:         cfg.Paths.Allow,
@@ -82,7 +82,7 @@ var configFieldFlags = []struct{ prefix, flag string }{
 
 // proxyErrorFlag is the flag a proxy configuration error is about, empty when it names none.
 func proxyErrorFlag(err error) string {
-	var fe *proxy.FieldError
+	var fe *config.FieldError
 	if !errors.As(err, &fe) {
 		return ""
 	}

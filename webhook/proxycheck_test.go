@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // checkPod is a bare Pod with one metrics port and the given annotations.
@@ -50,7 +50,7 @@ func TestProxyRefusalsDenied(t *testing.T) {
 		annotation string // empty: admitted
 		want       []string
 	}{
-		// path.Match refuses the pattern (proxy/validate.go validatePatterns).
+		// path.Match refuses the pattern (proxy/config/validate.go validatePatterns).
 		{"open class", one(AnnotationAllowPaths, "/["), AnnotationAllowPaths, []string{`invalid value "/[" for --allow-paths: not a valid path.Match pattern`}},
 		{"open class after glob", one(AnnotationAllowPaths, "/metrics,/*["), AnnotationAllowPaths, []string{`invalid value "/*[" for --allow-paths`}},
 		{"empty class", one(AnnotationIgnorePaths, "/[]"), AnnotationIgnorePaths, []string{"not a valid path.Match pattern"}},
@@ -173,7 +173,7 @@ func TestCheckArgsAttribution(t *testing.T) {
 // one annotation, so that a mismatch can be reported on it.
 func TestProxyConfigListsCoverPolicyLists(t *testing.T) {
 	p := &Policy{}
-	got := proxyConfigLists(&proxy.Config{})
+	got := proxyConfigLists(&config.Config{})
 	for _, l := range policyLists(p) {
 		if _, ok := got[l.Flag]; !ok {
 			t.Errorf("%s is not compared with the proxy's Config", l.Flag)

@@ -11,7 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // TestRenderedArgsAcceptedByProxy parses the proxy arguments of every injected golden Pod with the
@@ -48,7 +48,7 @@ func TestRenderedArgsAcceptedByProxy(t *testing.T) {
 		}
 		checked++
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".golden.yaml"), func(t *testing.T) {
-			flags := proxy.NewFlags("rbac-proxy")
+			flags := config.NewFlags("rbac-proxy")
 			if err := flags.Parse(c.Args); err != nil {
 				t.Fatalf("the proxy refuses %v: %v", c.Args, err)
 			}

@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // podProblems checks an injected Pod for what the API server would refuse, and for the promises
@@ -156,7 +156,7 @@ func proxyProblems(pod *corev1.Pod, c corev1.Container) []string {
 // comparison is written out here, field by field, rather than taken from the webhook's own check,
 // so that it also tests that check.
 func proxyArgsProblems(args []string, p *Policy) []string {
-	flags := proxy.NewFlags("rbac-proxy")
+	flags := config.NewFlags("rbac-proxy")
 	if err := flags.Parse(args); err != nil {
 		return []string{fmt.Sprintf("the proxy refuses %q: %v", args, err)}
 	}
@@ -189,7 +189,7 @@ func proxyArgsProblems(args []string, p *Policy) []string {
 	switch want := p.ResourceAttributes; {
 	case (got == nil) != (want == nil):
 		problems = append(problems, fmt.Sprintf("the proxy's resource attributes are %+v, the policy's %+v", got, want))
-	case want != nil && *got != proxy.ResourceAttributes(*want):
+	case want != nil && *got != config.ResourceAttributes(*want):
 		problems = append(problems, fmt.Sprintf("the proxy's resource attributes are %+v, the policy's %+v", *got, *want))
 	}
 	return problems

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rbac-proxy/rbac-proxy/internal/version"
 	"github.com/rbac-proxy/rbac-proxy/proxy"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 func main() {
@@ -27,7 +28,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	flags := proxy.NewFlags("rbac-proxy")
+	flags := config.NewFlags("rbac-proxy")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			printUsage(stdout, flags)
@@ -83,7 +84,7 @@ func newLogger(w io.Writer, verbosity int) logr.Logger {
 	return zapr.NewLogger(zap.New(core))
 }
 
-func printUsage(w io.Writer, flags *proxy.Flags) {
+func printUsage(w io.Writer, flags *config.Flags) {
 	fmt.Fprintf(w, `rbac-proxy is an HTTPS proxy for a single upstream that lets through only
 callers authenticated by a client certificate or a bearer token (TokenReview)
 and authorized by static rules or a SubjectAccessReview.

@@ -1,4 +1,4 @@
-package proxy
+package config
 
 import (
 	"crypto/tls"
@@ -74,7 +74,7 @@ func (l ListenConfig) validate() error {
 			return fieldErr("--proxy-endpoints-port", fmt.Sprint(l.ProxyEndpointsPort), "must differ from the port of --secure-listen-address")
 		}
 	}
-	return nil
+	return validateProbes(l)
 }
 
 func (c *Config) validateTLS() error {
@@ -188,7 +188,7 @@ func (u UpstreamConfig) validate() error {
 		if !httpguts.ValidHeaderFieldName(p) {
 			return fieldErr("--allowed-upgrades", p, "must be a protocol name as the Upgrade header gives it, for example websocket")
 		}
-		if carriesHTTP(p) {
+		if CarriesHTTP(p) {
 			return fieldErr("--allowed-upgrades", p, "is never allowed: an upgrade to HTTP (h2c) carries requests that no path policy or review sees")
 		}
 	}
@@ -287,12 +287,12 @@ func (a AuthorizationConfig) validate() error {
 		if h := a.Rewrites.ByHTTPHeader; h != nil && !httpguts.ValidHeaderFieldName(h.Name) {
 			return fieldErr(fileAuthz+".rewrites.byHttpHeader.name", h.Name, "must be a valid HTTP header name")
 		}
-		if h := a.Rewrites.ByHTTPHeader; h != nil && headerStripped(strippedRequestHeaders, h.Name) {
+		if h := a.Rewrites.ByHTTPHeader; h != nil && HeaderStripped(StrippedRequestHeaders, h.Name) {
 			return fieldErr(fileAuthz+".rewrites.byHttpHeader.name", h.Name, "is removed from every request (it names an identity, a method or a URL); choose another header")
 		}
 	}
 	if a.ResourceAttributes != nil {
-		if _, err := compileAttributeTemplates(*a.ResourceAttributes); err != nil {
+		if err := a.ResourceAttributes.validate(); err != nil {
 			return err
 		}
 	}
@@ -355,4 +355,12 @@ func (k KubeAPIConfig) validate() error {
 		return fieldErr("--kube-api-timeout", k.Timeout.String(), "must be positive, for example 3s")
 	}
 	return nil
+}
+
+// CarriesHTTP reports whether an Upgrade protocol would carry HTTP requests:
+// h2c and h2 (and their drafts, h2c-14), HTTP/2.0 as RFC 7230's example
+// spells it, h3.
+func CarriesHTTP(proto string) bool {
+	p := strings.ToLower(proto)
+	return strings.HasPrefix(p, "h2") || strings.HasPrefix(p, "h3") || p == "http" || p == "https"
 }

@@ -1,4 +1,4 @@
-package proxy
+package config
 
 import (
 	"fmt"
@@ -357,9 +357,6 @@ func (f *Flags) Config() (*Config, error) {
 		}
 		cfg.Listen.ProbePassthrough = append(cfg.Listen.ProbePassthrough, p)
 	}
-	if err := validateProbes(cfg.Listen); err != nil {
-		return nil, err
-	}
 
 	if f.Upstream != "" {
 		u, err := url.Parse(f.Upstream)
@@ -400,53 +397,4 @@ func (f *Flags) Config() (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
-}
-
-// resourceAttributeKeys maps the accepted --resource-attributes keys (lower
-// case) to their setters.
-var resourceAttributeKeys = map[string]func(*ResourceAttributes, string){
-	"namespace":   func(r *ResourceAttributes, v string) { r.Namespace = v },
-	"apigroup":    func(r *ResourceAttributes, v string) { r.APIGroup = v },
-	"apiversion":  func(r *ResourceAttributes, v string) { r.APIVersion = v },
-	"resource":    func(r *ResourceAttributes, v string) { r.Resource = v },
-	"subresource": func(r *ResourceAttributes, v string) { r.Subresource = v },
-	"name":        func(r *ResourceAttributes, v string) { r.Name = v },
-}
-
-// ParseResourceAttributes parses the --resource-attributes value
-// "namespace=gpu,resource=services,...". Keys are case-insensitive.
-func ParseResourceAttributes(v string) (*ResourceAttributes, error) {
-	keys := make([]string, 0, len(resourceAttributeKeys))
-	for k := range resourceAttributeKeys {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	allowed := strings.Join(keys, ", ")
-
-	ra := &ResourceAttributes{}
-	seen := map[string]bool{}
-	for _, pair := range strings.Split(v, ",") {
-		pair = strings.TrimSpace(pair)
-		if pair == "" {
-			continue
-		}
-		k, val, ok := strings.Cut(pair, "=")
-		if !ok {
-			return nil, fieldErr("--resource-attributes", pair, "each item is key=value with key one of %s", allowed)
-		}
-		key := strings.ToLower(strings.TrimSpace(k))
-		set, known := resourceAttributeKeys[key]
-		if !known {
-			return nil, fieldErr("--resource-attributes", k, "unknown key; allowed keys are %s", allowed)
-		}
-		if seen[key] {
-			return nil, fieldErr("--resource-attributes", k, "key given twice")
-		}
-		seen[key] = true
-		set(ra, strings.TrimSpace(val))
-	}
-	if len(seen) == 0 {
-		return nil, fieldErr("--resource-attributes", v, "needs at least one key=value with key one of %s", allowed)
-	}
-	return ra, nil
 }

@@ -1,9 +1,5 @@
-// Package proxy is rbac-proxy: an HTTPS reverse proxy that authenticates a
-// caller (client certificate or bearer token through a TokenReview),
-// authorizes it (static rules or a SubjectAccessReview) and then forwards the
-// request to a single upstream. It is a drop-in replacement for
-// kube-rbac-proxy v0.19: same flags, same defaults, same config file.
-package proxy
+// Package config is rbac-proxy's configuration (types, defaults, flags, config file, validation): the one source the webhook builds the proxy's command line from.
+package config
 
 import (
 	"net/url"
@@ -11,8 +7,8 @@ import (
 )
 
 // Config is the complete, validated configuration of one rbac-proxy. It is
-// built from flags and the config file by Flags.Config, or by hand in tests,
-// and must pass Validate before New accepts it.
+// built from flags and the config file by Flags.Config, or by hand (tests,
+// the webhook), and must pass Validate before proxy.New accepts it.
 type Config struct {
 	Listen         ListenConfig
 	TLS            ServingTLS
