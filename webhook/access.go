@@ -7,6 +7,7 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/util/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -16,22 +17,18 @@ import (
 type AccessChecker struct {
 	Client client.Writer
 	TTL    time.Duration
-	// MaxEntries bounds the cache; when full it is emptied. 0 means 10000.
+	// MaxEntries bounds the cache, the least recently used answer going first; 0 means 10000.
 	MaxEntries int
-	Now        func() time.Time
+	// Clock, when set, is what the cache's expiry reads instead of the time of day.
+	Clock cache.Clock
 
-	mu      sync.Mutex
-	entries map[accessKey]accessEntry
+	once    sync.Once
+	answers *cache.LRUExpireCache
 }
 
 type accessKey struct {
 	namespace, serviceAccount string
 	needSAR                   bool
-}
-
-type accessEntry struct {
-	missing []string
-	expires time.Time
 }
 
 // reviewAPI is one API the proxy calls with the Pod's ServiceAccount.
@@ -45,14 +42,21 @@ func (a *AccessChecker) Missing(ctx context.Context, namespace, serviceAccount s
 	if serviceAccount == "" {
 		serviceAccount = "default"
 	}
+	a.once.Do(func() {
+		max := a.MaxEntries
+		if max == 0 {
+			max = 10000
+		}
+		if a.Clock == nil {
+			a.answers = cache.NewLRUExpireCache(max)
+		} else {
+			a.answers = cache.NewLRUExpireCacheWithClock(max, a.Clock)
+		}
+	})
 	key := accessKey{namespace, serviceAccount, needSAR}
-	now := a.now()
-	a.mu.Lock()
-	if e, ok := a.entries[key]; ok && now.Before(e.expires) {
-		a.mu.Unlock()
-		return e.missing, nil
+	if missing, ok := a.answers.Get(key); ok {
+		return missing.([]string), nil
 	}
-	a.mu.Unlock()
 
 	apis := []reviewAPI{{"authentication.k8s.io", "tokenreviews"}}
 	if needSAR {
@@ -75,22 +79,6 @@ func (a *AccessChecker) Missing(ctx context.Context, namespace, serviceAccount s
 		}
 	}
 
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	max := a.MaxEntries
-	if max == 0 {
-		max = 10000
-	}
-	if a.entries == nil || len(a.entries) >= max {
-		a.entries = map[accessKey]accessEntry{}
-	}
-	a.entries[key] = accessEntry{missing: missing, expires: now.Add(a.TTL)}
+	a.answers.Add(key, missing, a.TTL)
 	return missing, nil
-}
-
-func (a *AccessChecker) now() time.Time {
-	if a.Now != nil {
-		return a.Now()
-	}
-	return time.Now()
 }

@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -156,7 +157,7 @@ func TestParseIssuer(t *testing.T) {
 func TestAccessCheckerCachesAnswers(t *testing.T) {
 	var calls atomic.Int32
 	fail := false
-	now := time.Unix(0, 0)
+	now := testingclock.NewFakeClock(time.Unix(0, 0))
 	writer := interceptor.NewClient(fake.NewClientBuilder().Build(), interceptor.Funcs{
 		Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
 			calls.Add(1)
@@ -173,7 +174,7 @@ func TestAccessCheckerCachesAnswers(t *testing.T) {
 			return nil
 		},
 	})
-	a := &AccessChecker{Client: writer, TTL: time.Minute, Now: func() time.Time { return now }}
+	a := &AccessChecker{Client: writer, TTL: time.Minute, Clock: now}
 	ctx := context.Background()
 	missing, err := a.Missing(ctx, "ns", "sa", true)
 	if err != nil || len(missing) != 1 || missing[0] != "subjectaccessreviews.authorization.k8s.io" || calls.Load() != 2 {
@@ -185,7 +186,7 @@ func TestAccessCheckerCachesAnswers(t *testing.T) {
 	if m, _ := a.Missing(ctx, "ns", "sa", false); len(m) != 0 || calls.Load() != 3 {
 		t.Fatalf("tokenreviews only: %v after %d calls", m, calls.Load())
 	}
-	now = now.Add(2 * time.Minute)
+	now.Step(2 * time.Minute)
 	fail = true
 	if _, err := a.Missing(ctx, "ns", "sa", true); err == nil {
 		t.Fatal("an API error after expiry was hidden")
@@ -194,11 +195,11 @@ func TestAccessCheckerCachesAnswers(t *testing.T) {
 		t.Fatal("an error was cached as an answer")
 	}
 	fail = false
-	a.MaxEntries = 1
-	a.Missing(ctx, "a", "sa", true)
-	a.Missing(ctx, "b", "sa", true)
-	if len(a.entries) > 1 {
-		t.Errorf("%d entries with MaxEntries 1", len(a.entries))
+	small := &AccessChecker{Client: writer, TTL: time.Minute, MaxEntries: 1}
+	small.Missing(ctx, "a", "sa", true)
+	small.Missing(ctx, "b", "sa", true)
+	if n := len(small.answers.Keys()); n > 1 {
+		t.Errorf("%d entries with MaxEntries 1", n)
 	}
 }
 
