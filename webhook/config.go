@@ -44,14 +44,14 @@ const (
 // Compile validates a Config into Defaults.
 type Config struct {
 	ProxyImage           string            `json:"proxyImage" flag:"proxy-image" chartFrom:"proxy.image, image" help:"image of the injected proxy"`
-	ProxyImagePullPolicy corev1.PullPolicy `json:"proxyImagePullPolicy" flag:"proxy-image-pull-policy" chart:"proxy.image.pullPolicy" enum:"Always,IfNotPresent,Never" help:"imagePullPolicy of the proxy"`
+	ProxyImagePullPolicy corev1.PullPolicy `json:"proxyImagePullPolicy" flag:"proxy-image-pull-policy" chart:"proxy.image.pullPolicy" enum:"Always,IfNotPresent,Never" help:"the proxy's imagePullPolicy: Always, IfNotPresent or Never"`
 	// DefaultIssuer is in the rbac-proxy.io/issuer annotation's syntax.
 	DefaultIssuer      string         `json:"defaultIssuer" flag:"default-issuer" chartFrom:"defaultIssuer, selfSignedCA" help:"cert-manager issuer for Pods without rbac-proxy.io/issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME; empty: Pods must name one or a tls-secret"`
 	ProxyPort          int32          `json:"proxyPort" flag:"proxy-port" chart:"proxy.port" min:"1" max:"65535" help:"port the proxy listens on, unless rbac-proxy.io/proxy-port says otherwise"`
 	ProxyEndpointsPort int32          `json:"proxyEndpointsPort" flag:"proxy-endpoints-port" chart:"proxy.endpointsPort" min:"1" max:"65535" help:"port of the proxy's /healthz, /readyz and /metrics, used by its probes; not the proxy port"`
-	SidecarMode        SidecarMode    `json:"sidecarMode" flag:"sidecar-mode" chart:"proxy.sidecarMode" enum:"native,container" help:"native (init container with restartPolicy Always) or container (a regular container)"`
+	SidecarMode        SidecarMode    `json:"sidecarMode" flag:"sidecar-mode" chart:"proxy.sidecarMode" enum:"native,container" help:"where the proxy goes: native (an init container with restartPolicy Always) or container (a regular container)"`
 	Resources          ResourceConfig `json:"resources"`
-	ProxyVerbosity     int            `json:"proxyVerbosity" flag:"proxy-verbosity" chart:"proxy.verbosity" min:"0" max:"10" help:"the proxy's -v; 0 renders no flag"`
+	ProxyVerbosity     int            `json:"proxyVerbosity" flag:"proxy-verbosity" chart:"proxy.verbosity" min:"0" max:"10" help:"the proxy's -v, 0-10; 0 renders no flag"`
 	ClusterDomain      string         `json:"clusterDomain" flag:"cluster-domain" chart:"clusterDomain" format:"dnsDomain" help:"cluster DNS domain for the Certificates' fully qualified names"`
 	// AllowedIssuers: "Issuer/*" allows every Issuer of the Pod's own namespace.
 	AllowedIssuers []string `json:"allowedIssuers" flag:"allowed-issuers" chart:"allowedIssuers" format:"allowedIssuer" help:"issuers a Pod may name in rbac-proxy.io/issuer besides the default issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME by exact name, or Issuer/* for any Issuer of the Pod's own namespace; empty: only the default issuer"`

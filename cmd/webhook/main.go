@@ -12,12 +12,11 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/zapr"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/version"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
@@ -156,7 +155,8 @@ func runInject(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// newLogger builds a zap logger behind logr.
+// newLogger builds controller-runtime's zap logger from --log-level and --log-format. Errors
+// carry no stack trace: what went wrong is in their message, which an operator reads.
 func newLogger(w io.Writer, level, format string) (logr.Logger, error) {
 	var lvl zapcore.Level
 	switch level {
@@ -169,17 +169,15 @@ func newLogger(w io.Writer, level, format string) (logr.Logger, error) {
 	default:
 		return logr.Logger{}, fmt.Errorf("--log-level=%q: allowed: debug, info, error", level)
 	}
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	var encoder zapcore.Encoder
+	iso8601 := func(c *zapcore.EncoderConfig) { c.EncodeTime = zapcore.ISO8601TimeEncoder }
+	var encoder ctrlzap.Opts
 	switch format {
 	case "json":
-		encoder = zapcore.NewJSONEncoder(enc)
+		encoder = ctrlzap.JSONEncoder(iso8601)
 	case "console":
-		encoder = zapcore.NewConsoleEncoder(enc)
+		encoder = ctrlzap.ConsoleEncoder(iso8601)
 	default:
 		return logr.Logger{}, fmt.Errorf("--log-format=%q: allowed: json, console", format)
 	}
-	core := zapcore.NewCore(encoder, zapcore.AddSync(w), lvl)
-	return zapr.NewLogger(zap.New(core)), nil
+	return ctrlzap.New(ctrlzap.WriteTo(w), ctrlzap.Level(lvl), ctrlzap.StacktraceLevel(zapcore.PanicLevel), encoder), nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,5 +289,40 @@ func TestConfigFileLists(t *testing.T) {
 				t.Errorf("scrapers' CA %q, want %q", scrapers, tc.scrapers)
 			}
 		})
+	}
+}
+
+func TestLogger(t *testing.T) {
+	for _, tc := range []struct {
+		level, format string
+		want, not     []string
+	}{
+		{"info", "json", []string{`"level":"info"`, `"msg":"shown"`, `"k":"v"`}, []string{"hidden", "stacktrace"}},
+		{"debug", "json", []string{`"level":"debug"`, `"msg":"hidden"`}, nil},
+		{"error", "console", []string{"ERROR\tfailed"}, []string{"shown", "hidden"}},
+	} {
+		t.Run(tc.level+"/"+tc.format, func(t *testing.T) {
+			var out bytes.Buffer
+			log, err := newLogger(&out, tc.level, tc.format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.V(1).Info("hidden")
+			log.Info("shown", "k", "v")
+			log.Error(errors.New("boom"), "failed")
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("log lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(out.String(), n) {
+					t.Errorf("log has %q:\n%s", n, out.String())
+				}
+			}
+		})
+	}
+	if _, err := newLogger(io.Discard, "info", "xml"); err == nil || !strings.Contains(err.Error(), `--log-format="xml"`) {
+		t.Errorf("--log-format=xml: %v", err)
 	}
 }

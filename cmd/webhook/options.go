@@ -31,23 +31,8 @@ type defaultsOptions struct {
 
 func (o *defaultsOptions) addFlags(fs *pflag.FlagSet) {
 	o.config = webhook.DefaultConfig(defaultProxyImage())
-	c := &o.config
-	fs.StringVar(&o.configFile, "config", "", "YAML file with the injection defaults (keys as in docs/webhook.md); flags given on the command line win")
-	fs.StringVar(&c.ProxyImage, "proxy-image", c.ProxyImage, "image of the injected proxy")
-	fs.StringVar((*string)(&c.ProxyImagePullPolicy), "proxy-image-pull-policy", string(c.ProxyImagePullPolicy), "imagePullPolicy of the proxy: Always, IfNotPresent, Never")
-	fs.StringVar(&c.DefaultIssuer, "default-issuer", c.DefaultIssuer, "cert-manager issuer for Pods without rbac-proxy.io/issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME; empty: Pods must name one or a tls-secret")
-	fs.Int32Var(&c.ProxyPort, "proxy-port", c.ProxyPort, "port the proxy listens on, unless rbac-proxy.io/proxy-port says otherwise")
-	fs.Int32Var(&c.ProxyEndpointsPort, "proxy-endpoints-port", c.ProxyEndpointsPort, "port of the proxy's /healthz, /readyz and /metrics, used by its probes")
-	fs.StringVar((*string)(&c.SidecarMode), "sidecar-mode", string(c.SidecarMode), "native (init container with restartPolicy Always) or container (a regular container)")
-	fs.StringVar(&c.Resources.CPURequest, "proxy-cpu-request", c.Resources.CPURequest, "CPU request of the proxy; empty for none")
-	fs.StringVar(&c.Resources.MemoryRequest, "proxy-memory-request", c.Resources.MemoryRequest, "memory request of the proxy; empty for none")
-	fs.StringVar(&c.Resources.CPULimit, "proxy-cpu-limit", c.Resources.CPULimit, "CPU limit of the proxy; empty for none")
-	fs.StringVar(&c.Resources.MemoryLimit, "proxy-memory-limit", c.Resources.MemoryLimit, "memory limit of the proxy; empty for none")
-	fs.IntVar(&c.ProxyVerbosity, "proxy-verbosity", c.ProxyVerbosity, "the proxy's -v (0-10); 0 renders no flag")
-	fs.StringVar(&c.ClusterDomain, "cluster-domain", c.ClusterDomain, "cluster DNS domain for the Certificates' fully qualified names")
-	fs.StringSliceVar(&c.AllowedIssuers, "allowed-issuers", c.AllowedIssuers, "issuers a Pod may name in rbac-proxy.io/issuer besides --default-issuer (comma-separated or repeated): Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME by exact name, or Issuer/* for any Issuer of the Pod's own namespace; empty: only the default issuer")
-	fs.StringSliceVar(&c.AllowedDNSSuffixes, "allowed-dns-suffixes", c.AllowedDNSSuffixes, "domains outside the cluster under which rbac-proxy.io/dns-names may ask for names (comma-separated or repeated), e.g. gpu.corp.example; names inside the Pod's namespace are always allowed, other cluster names never")
-	fs.StringVar(&c.ScrapersCASecret, "scrapers-ca-secret", c.ScrapersCASecret, "NAMESPACE/NAME of the Secret of the CA that signs scrapers' client certificates (its tls.crt is the CA certificate, as cert-manager writes it for an isCA Certificate); rbac-proxy.io/client-ca: scrapers trusts it and the injector copies it to the Pod's namespace; it must sign no serving certificate; empty: client-ca scrapers is refused")
+	fs.StringVar(&o.configFile, "config", "", "YAML file of the settings, by their keys in docs/webhook.md#settings; flags given on the command line win")
+	addSettingFlags(fs, &o.config)
 }
 
 // load applies the config file under the flags: the file replaces the built-in defaults, and the

@@ -98,7 +98,8 @@ rules:
     scope: Namespaced
 {{- end }}
 
-{{/* serveArgs: `rbac-proxy-injector serve` flags from the values (docs/webhook.md lists them). */}}
+{{/* serveArgs: `rbac-proxy-injector serve` flags from the values (docs/webhook.md lists them):
+the settings the chart builds from its own values here, those that are a value by settingArgs. */}}
 {{- define "rbac-proxy-injector.serveArgs" -}}
 - serve
 - --webhook-port={{ .Values.webhook.port }}
@@ -106,23 +107,8 @@ rules:
 - --health-probe-bind-address=:8081
 - --log-level={{ .Values.webhook.logLevel }}
 - --proxy-image={{ include "rbac-proxy-injector.proxyImage" . }}
-- --proxy-image-pull-policy={{ .Values.proxy.image.pullPolicy }}
 - --default-issuer={{ include "rbac-proxy-injector.defaultIssuer" . }}
-- --proxy-port={{ .Values.proxy.port }}
-- --proxy-endpoints-port={{ .Values.proxy.endpointsPort }}
-- --sidecar-mode={{ .Values.proxy.sidecarMode }}
-- --proxy-cpu-request={{ .Values.proxy.resources.requests.cpu }}
-- --proxy-memory-request={{ .Values.proxy.resources.requests.memory }}
-- --proxy-cpu-limit={{ .Values.proxy.resources.limits.cpu }}
-- --proxy-memory-limit={{ .Values.proxy.resources.limits.memory }}
-- --proxy-verbosity={{ .Values.proxy.verbosity }}
-- --cluster-domain={{ .Values.clusterDomain }}
-{{- range .Values.allowedIssuers }}
-- {{ printf "--allowed-issuers=%s" . | quote }}
-{{- end }}
-{{- range .Values.allowedDNSSuffixes }}
-- {{ printf "--allowed-dns-suffixes=%s" . | quote }}
-{{- end }}
+{{ include "rbac-proxy-injector.settingArgs" . }}
 {{- with include "rbac-proxy-injector.scrapersCASecret" . }}
 - --scrapers-ca-secret={{ include "rbac-proxy-injector.scrapersCANamespace" $ }}/{{ . }}
 {{- end }}
