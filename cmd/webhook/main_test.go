@@ -203,9 +203,9 @@ func TestServeClientAuthFlagErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"names without CA", []string{"--webhook-client-names", "kube-apiserver"}, []string{`--webhook-client-names=\"kube-apiserver\"`, "only with --webhook-client-ca-name"}},
-		{"CA as a path", []string{"--webhook-client-ca-name", "/etc/ca.crt"}, []string{`--webhook-client-ca-name=\"/etc/ca.crt\"`, "a file name in --cert-dir"}},
-		{"empty name", []string{"--webhook-client-ca-name", "ca.crt", "--webhook-client-names", "a,,b"}, []string{"--webhook-client-names=", "none empty"}},
+		{"names without CA", []string{"--webhook-client-names", "kube-apiserver"}, []string{`--webhook-client-names: Invalid value: \"kube-apiserver\"`, "only with --webhook-client-ca-name"}},
+		{"CA as a path", []string{"--webhook-client-ca-name", "/etc/ca.crt"}, []string{`--webhook-client-ca-name: Invalid value: \"/etc/ca.crt\"`, "a file name in --cert-dir"}},
+		{"empty name", []string{"--webhook-client-ca-name", "ca.crt", "--webhook-client-names", "a,,b"}, []string{`--webhook-client-names[1]: Invalid value: \"\"`, "not empty"}},
 		{"with a bad default", []string{"--webhook-client-names", "x", "--scrapers-ca-secret", "x"}, []string{"only with --webhook-client-ca-name", `scrapersCASecret: Invalid value: \"x\"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/version"
@@ -137,20 +138,20 @@ func newServeFlags(o *serveOptions) *pflag.FlagSet {
 // checkClientAuth validates the webhook's client-certificate flags: the CA is read from
 // --cert-dir, beside the serving certificate, and names without a CA would verify nothing.
 func (o *serveOptions) checkClientAuth() error {
-	var errs []error
+	var errs field.ErrorList
+	caName, names := field.NewPath("--webhook-client-ca-name"), field.NewPath("--webhook-client-names")
 	if n := o.clientCAName; n != "" && (strings.ContainsAny(n, `/\`) || n == "." || n == "..") {
-		errs = append(errs, fmt.Errorf("--webhook-client-ca-name=%q: allowed: a file name in --cert-dir (%s), no path", n, o.certDir))
+		errs = append(errs, field.Invalid(caName, n, "allowed: a file name in --cert-dir ("+o.certDir+"), no path"))
 	}
-	for _, n := range o.clientNames {
+	for i, n := range o.clientNames {
 		if strings.TrimSpace(n) == "" {
-			errs = append(errs, fmt.Errorf("--webhook-client-names=%q: allowed: comma-separated common names, none empty", strings.Join(o.clientNames, ",")))
-			break
+			errs = append(errs, field.Invalid(names.Index(i), n, "allowed: a common name, not empty"))
 		}
 	}
 	if len(o.clientNames) > 0 && o.clientCAName == "" {
-		errs = append(errs, fmt.Errorf("--webhook-client-names=%q: allowed: only with --webhook-client-ca-name, the CA that verifies them", strings.Join(o.clientNames, ",")))
+		errs = append(errs, field.Invalid(names, strings.Join(o.clientNames, ","), "allowed: only with --webhook-client-ca-name, the CA that verifies them"))
 	}
-	return errors.Join(errs...)
+	return errs.ToAggregate()
 }
 
 // injectOptions are the flags of `inject`.
