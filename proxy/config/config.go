@@ -20,6 +20,7 @@ type Config struct {
 	Authorization  AuthorizationConfig
 	Cache          CacheConfig
 	KubeAPI        KubeAPIConfig
+	Log            LogConfig
 }
 
 // ListenConfig says where the proxy listens.
@@ -184,6 +185,13 @@ type KubeAPIConfig struct {
 	Burst      int
 	// Timeout bounds every review call, retries included.
 	Timeout time.Duration
+}
+
+// LogConfig says what the proxy logs.
+type LogConfig struct {
+	// Verbosity is -v: V(n) messages are logged for n up to it. Tokens are
+	// never logged.
+	Verbosity int
 }
 
 // Defaults shared by the flags and by hand-built configurations.

@@ -260,6 +260,29 @@ func (f *Flags) Warnings() []string {
 // Config turns the flags (and the config file they name) into a validated
 // Config.
 func (f *Flags) Config() (*Config, error) {
+	cfg, err := f.build()
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Default is the Config of the flags' defaults: a start for a Config built
+// by hand, which Args renders as only what was changed. It does not
+// validate: it has no listen address and no upstream.
+func Default() *Config {
+	cfg, err := NewFlags("rbac-proxy").build()
+	if err != nil {
+		panic("config: the flag defaults do not parse: " + err.Error())
+	}
+	return cfg
+}
+
+// build is Config without the validation.
+func (f *Flags) build() (*Config, error) {
 	if f.OIDCIssuer != "" {
 		return nil, fieldErr("--oidc-issuer", f.OIDCIssuer, "OIDC is not supported by rbac-proxy; use bearer tokens (TokenReview) or client certificates")
 	}
@@ -342,6 +365,7 @@ func (f *Flags) Config() (*Config, error) {
 			Burst:      f.KubeAPIBurst,
 			Timeout:    f.KubeAPITimeout,
 		},
+		Log: LogConfig{Verbosity: f.Verbosity},
 	}
 	if cfg.KubeAPI.QPS == 0 {
 		cfg.KubeAPI.QPS = DefaultKubeAPIQPS
@@ -392,9 +416,6 @@ func (f *Flags) Config() (*Config, error) {
 			cfg.Authorization.Rewrites = a.Rewrites
 			cfg.Authorization.Static = a.Static
 		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
 	}
 	return cfg, nil
 }
