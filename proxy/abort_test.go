@@ -18,6 +18,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // capturedLog is a logger that keeps every line, net/http's own error log
@@ -81,9 +82,9 @@ func endlessUpstream(t *testing.T) *httptest.Server {
 // and no panic may have reached net/http's recovery either.
 func TestClientsLeavingMidResponseDoNotKillTheProxy(t *testing.T) {
 	up := endlessUpstream(t)
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	logs := &capturedLog{}
 	e := newTestEnv(t)
 	f := config.NewFlags("rbac-proxy")
@@ -94,7 +95,7 @@ func TestClientsLeavingMidResponseDoNotKillTheProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.startConfig(cfg, Options{Logger: logs.logger(), Reviewers: api.reviewers(t)})
+	e.startConfig(cfg, Options{Logger: logs.logger(), Clients: clientsOf(t, api)})
 
 	for _, tc := range []struct{ name, path, contentType, token string }{
 		{"octet stream", "/download", "application/octet-stream", "tok"},
@@ -167,9 +168,9 @@ func readALittleAndLeave(t *testing.T, e *testEnv, proto, path, token string, ki
 // it is counted, and the proxy goes on serving; a corked answer is dropped,
 // not sent half.
 func TestPanicsInTheRequestPathLeaveTheProxyServing(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	logs := &capturedLog{}
 	e := newTestEnv(t)
 	f := config.NewFlags("rbac-proxy")
@@ -180,7 +181,7 @@ func TestPanicsInTheRequestPathLeaveTheProxyServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(cfg, Options{Logger: logs.logger(), Reviewers: api.reviewers(t)})
+	srv, err := New(cfg, Options{Logger: logs.logger(), Clients: clientsOf(t, api)})
 	if err != nil {
 		t.Fatal(err)
 	}

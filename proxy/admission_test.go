@@ -1,16 +1,12 @@
 package proxy
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,8 +15,8 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // clientFrom is e.client() dialling from a loopback source address, so that
@@ -30,22 +26,6 @@ func (e *testEnv) clientFrom(ip string, certs ...tls.Certificate) *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 	c.Transport.(*http.Transport).DialContext = d.DialContext
 	return c
-}
-
-// kubeconfig writes a kubeconfig for the fake, so that a proxy builds its
-// clients (and their rate limits) from flags, as in production.
-func (f *fakeAPI) kubeconfig(t *testing.T) string {
-	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["fake"] = &clientcmdapi.Cluster{Server: f.srv.URL}
-	kc.AuthInfos["proxy"] = &clientcmdapi.AuthInfo{}
-	kc.Contexts["fake"] = &clientcmdapi.Context{Cluster: "fake", AuthInfo: "proxy"}
-	kc.CurrentContext = "fake"
-	p := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func randomToken() string {
@@ -61,14 +41,14 @@ func randomToken() string {
 // client certificate's SubjectAccessReview does not wait behind the
 // TokenReviews.
 func TestTokenFloodDoesNotStarveOthers(t *testing.T) {
-	api := newFakeAPI(t)
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return !strings.HasPrefix(s.User, "flood") })
+	api := fakeapi.New(t)
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return !strings.HasPrefix(s.User, "flood") })
 	for _, name := range []string{"cached", "expiring", "new-0", "new-1", "new-2", "new-3", "new-4"} {
-		api.addToken(name+"-token", authnv1.UserInfo{Username: name})
+		api.AddToken(name+"-token", authnv1.UserInfo{Username: name})
 	}
 	e := newTestEnv(t)
 	// 4 API calls a second in all: 2 for TokenReviews, 2 for SARs.
-	e.start(nil, "--kubeconfig="+api.kubeconfig(t), e.clientCAFlag(), "--kube-api-qps=4", "--kube-api-burst=4", "--kube-api-timeout=2s",
+	e.start(nil, "--kubeconfig="+api.Kubeconfig(t), e.clientCAFlag(), "--kube-api-qps=4", "--kube-api-burst=4", "--kube-api-timeout=2s",
 		"--authentication-token-webhook-cache-ttl=2s")
 	get := func(c *http.Client, path string, h http.Header) (int, time.Duration) {
 		start := time.Now()
@@ -119,7 +99,7 @@ func TestTokenFloodDoesNotStarveOthers(t *testing.T) {
 		wg.Wait()
 	})
 	time.Sleep(500 * time.Millisecond) // the flood is on
-	reviewsBefore := api.tokenReviews.Load()
+	reviewsBefore := api.TokenReviews.Load()
 
 	var mu sync.Mutex
 	var failures []string
@@ -162,67 +142,17 @@ func TestTokenFloodDoesNotStarveOthers(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	reviews := api.tokenReviews.Load() - reviewsBefore
+	reviews := api.TokenReviews.Load() - reviewsBefore
 	t.Logf("%d made-up tokens sent; %d TokenReviews while the flood ran", sent.Load(), reviews)
 	for _, f := range failures {
 		t.Error(f)
 	}
 }
 
-func TestPlausibleToken(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		token string
-		ok    bool
-	}{
-		{"empty", "", false},
-		{"one byte", "a", true},
-		{"ServiceAccount JWT", "eyJhbGciOiJSUzI1NiIsImtpZCI6IngifQ.eyJzdWIiOiJ4In0.c2ln", true},
-		{"bootstrap token", "abcdef.0123456789abcdef", true},
-		{"static token with symbols", `x!"#$%&'()*+,-./:;<=>?@[\]^_{|}~`, true},
-		{"16 KiB", strings.Repeat("a", 16<<10), true},
-		{"16 KiB and one", strings.Repeat("a", 16<<10+1), false},
-		{"a control byte", "tok\x01en", false},
-		{"DEL", "tok\x7fen", false},
-		{"a tab", "tok\ten", false},
-		{"a space", "tok en", false},
-		{"non-ASCII", "tökén", false},
-	} {
-		if got := plausibleToken(tc.token); got != tc.ok {
-			t.Errorf("%s: plausible=%v, want %v", tc.name, got, tc.ok)
-		}
-	}
-}
-
-func TestBearerToken(t *testing.T) {
-	for _, tc := range []struct {
-		header string
-		token  string // "": none
-	}{
-		{"Bearer abc", "abc"},
-		{"bearer abc", "abc"},
-		{"BEARER abc", "abc"},
-		{"  Bearer abc  ", "abc"},
-		{"Bearer abc def", "abc"},
-		{"Bearer  abc", ""},
-		{"Bearer", ""},
-		{"Bearer ", ""},
-		{"Basic YTpi", ""},
-		{"Bearerabc", ""},
-	} {
-		r, _ := http.NewRequest(http.MethodGet, "/", nil)
-		r.Header.Set("Authorization", tc.header)
-		got, ok := bearerToken(r)
-		if ok != (tc.token != "") || got != tc.token {
-			t.Errorf("%q: got %q %v, want %q", tc.header, got, ok, tc.token)
-		}
-	}
-}
-
 // TestMalformedTokensMakeNoReview: a token no authenticator could accept is
 // refused without an API call, over the wire.
 func TestMalformedTokensMakeNoReview(t *testing.T) {
-	api := newFakeAPI(t)
+	api := fakeapi.New(t)
 	e := newTestEnv(t)
 	e.start(api)
 	c := e.client()
@@ -231,258 +161,10 @@ func TestMalformedTokensMakeNoReview(t *testing.T) {
 			t.Errorf("token of %d bytes: %d, want 401", len(tok), code)
 		}
 	}
-	if n := api.tokenReviews.Load(); n != 0 {
+	if n := api.TokenReviews.Load(); n != 0 {
 		t.Fatalf("%d TokenReviews for malformed tokens, want 0", n)
 	}
-	if code, _ := e.get(c, "/metrics", bearer("plausible-but-unknown")); code != 401 || api.tokenReviews.Load() != 1 {
-		t.Fatalf("a plausible token: %d with %d reviews, want 401 after one review", code, api.tokenReviews.Load())
-	}
-}
-
-// TestRejectionsDoNotEvictIdentities: made-up tokens fill the cache with
-// rejections; a cached identity stays cached.
-func TestRejectionsDoNotEvictIdentities(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("good", authnv1.UserInfo{Username: "alice"})
-	cc := testCache()
-	cc.MaxEntries = 10
-	a := newTokenAuthenticator(api.reviewers(t).Tokens, nil, cc, 3*time.Second, newMetrics())
-	ctx := context.Background()
-	if _, ok, _ := a.AuthenticateToken(ctx, "good"); !ok {
-		t.Fatal("good token refused")
-	}
-	for i := range 100 {
-		if _, ok, _ := a.AuthenticateToken(ctx, fmt.Sprint("bad-", i)); ok {
-			t.Fatal("bad token accepted")
-		}
-	}
-	before := api.tokenReviews.Load()
-	if _, ok, _ := a.AuthenticateToken(ctx, "good"); !ok || api.tokenReviews.Load() != before {
-		t.Fatalf("good token after 100 rejections: ok=%v, %d new reviews (evicted)", ok, api.tokenReviews.Load()-before)
-	}
-}
-
-// grantOrder starts one waiter per entry (in that order, each queued before
-// the next) and returns the order in which they were granted.
-func grantOrder(t *testing.T, a *tokenAdmission, entries []struct {
-	addr  string
-	known bool
-}) ([]int, []error) {
-	t.Helper()
-	var mu sync.Mutex
-	var order []int
-	errs := make([]error, len(entries))
-	decided := 0
-	var wg sync.WaitGroup
-	for i, en := range entries {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			err := a.admit(ctx, netip.MustParseAddr(en.addr), en.known)
-			mu.Lock()
-			defer mu.Unlock()
-			errs[i] = err
-			decided++
-			if err == nil {
-				order = append(order, i)
-			}
-		}()
-		// Wait until it is queued (or decided), so that arrival order is fixed.
-		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			mu.Lock()
-			d := decided
-			mu.Unlock()
-			if a.queued()+d >= i+1 {
-				break
-			}
-		}
-	}
-	wg.Wait()
-	return order, errs
-}
-
-func TestAdmissionOrder(t *testing.T) {
-	type entry = struct {
-		addr  string
-		known bool
-	}
-	for _, tc := range []struct {
-		name     string
-		rejected []string
-		entries  []entry
-		want     []int // the first takes the burst; the others wait their turn
-	}{
-		{"least used address first, newest among equals, first come first served within one", nil,
-			[]entry{{"10.0.0.9", false}, {"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.1", false}, {"10.0.0.2", false}, {"10.0.0.3", false}},
-			[]int{0, 5, 4, 1, 2, 3}},
-		{"known tokens first, rejections count", []string{"10.0.0.1"},
-			[]entry{{"10.0.0.9", false}, {"10.0.0.1", false}, {"10.0.0.2", false}, {"10.0.0.1", true}, {"10.0.0.3", false}},
-			[]int{0, 3, 4, 2, 1}},
-		{"an IPv6 /64 is one client", nil,
-			[]entry{{"10.0.0.9", false}, {"2001:db8::1", false}, {"2001:db8::2", false}, {"2001:db8:1::1", false}},
-			[]int{0, 3, 1, 2}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			a := newTokenAdmission(50, 1, 3*time.Second) // one turn every 20 ms
-			for _, s := range tc.rejected {
-				a.rejected(clientKey(s + ":1"))
-			}
-			for i := range tc.entries {
-				tc.entries[i].addr = clientKey(netip.AddrPortFrom(netip.MustParseAddr(tc.entries[i].addr), 1).String()).String()
-			}
-			order, errs := grantOrder(t, a, tc.entries)
-			for i, err := range errs {
-				if err != nil {
-					t.Fatalf("waiter %d: %v", i, err)
-				}
-			}
-			if fmt.Sprint(order) != fmt.Sprint(tc.want) {
-				t.Fatalf("granted in order %v, want %v", order, tc.want)
-			}
-		})
-	}
-}
-
-// TestAdmissionUseWindows: an address's use is what it presented in the
-// current and the previous window; older use is forgotten.
-func TestAdmissionUseWindows(t *testing.T) {
-	a := newTokenAdmission(1, 1, 3*time.Second)
-	clock := &fakeClock{t: time.Unix(3000, 0)}
-	a.now = clock.now
-	addr := netip.MustParseAddr("10.0.0.1")
-	a.rejected(addr)
-	a.mu.Lock()
-	a.chargeLocked(addr, attemptCost, clock.now())
-	a.mu.Unlock()
-	use := func() int { a.mu.Lock(); defer a.mu.Unlock(); return a.useLocked(addr, clock.now()) }
-	if u := use(); u != attemptCost+rejectionCost {
-		t.Fatalf("use %d, want %d", u, attemptCost+rejectionCost)
-	}
-	clock.step(admissionWindow)
-	if u := use(); u != attemptCost+rejectionCost {
-		t.Fatalf("one window later: use %d, want it kept", u)
-	}
-	clock.step(admissionWindow)
-	if u := use(); u != 0 {
-		t.Fatalf("two windows later: use %d, want 0", u)
-	}
-}
-
-func TestAdmissionLimits(t *testing.T) {
-	t.Run("per address", func(t *testing.T) {
-		a := newTokenAdmission(1, 1, 3*time.Second)
-		a.perAddr = 2
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		addr := netip.MustParseAddr("10.0.0.1")
-		if err := a.admit(ctx, addr, false); err != nil { // the burst
-			t.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Add(1)
-			go func() { defer wg.Done(); _ = a.admit(ctx, addr, false) }()
-		}
-		for a.queued() < 2 {
-			time.Sleep(time.Millisecond)
-		}
-		start := time.Now()
-		if err := a.admit(ctx, addr, false); !errors.Is(err, errThrottled) || time.Since(start) > 50*time.Millisecond {
-			t.Fatalf("third waiter of one address: %v after %v, want refused at once", err, time.Since(start))
-		}
-		if err := a.admit(ctx, netip.MustParseAddr("10.0.0.2"), false); !errors.Is(err, errThrottled) {
-			t.Fatalf("another address, no turn before the deadline: %v, want throttled", err)
-		}
-		wg.Wait()
-		if n := a.queued(); n != 0 {
-			t.Fatalf("%d still queued after every deadline passed", n)
-		}
-	})
-	t.Run("a less used address pushes out a busier one", func(t *testing.T) {
-		a := newTokenAdmission(1, 1, 3*time.Second)
-		a.max = 2
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = a.admit(ctx, netip.MustParseAddr("10.0.0.9"), false) // the burst
-		busy := netip.MustParseAddr("10.0.0.1")
-		a.rejected(busy)
-		errs := make(chan error, 2)
-		for range 2 {
-			go func() { errs <- a.admit(ctx, busy, false) }()
-		}
-		for a.queued() < 2 {
-			time.Sleep(time.Millisecond)
-		}
-		fresh := make(chan error, 1)
-		go func() { fresh <- a.admit(ctx, netip.MustParseAddr("10.0.0.2"), false) }()
-		if err := <-errs; !errors.Is(err, errThrottled) {
-			t.Fatalf("a waiter of the busy address: %v, want pushed out", err)
-		}
-		start := time.Now()
-		if err := a.admit(ctx, busy, false); !errors.Is(err, errThrottled) || time.Since(start) > 50*time.Millisecond {
-			t.Fatalf("the busy address again, the queue full: %v after %v, want refused at once", err, time.Since(start))
-		}
-		if err := <-fresh; err != nil {
-			t.Fatalf("the fresh caller: %v", err)
-		}
-	})
-	t.Run("a known token pushes out any other", func(t *testing.T) {
-		a := newTokenAdmission(1, 1, 3*time.Second)
-		a.max = 1
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = a.admit(ctx, netip.MustParseAddr("10.0.0.9"), false) // the burst
-		other := make(chan error, 1)
-		go func() { other <- a.admit(ctx, netip.MustParseAddr("10.0.0.1"), false) }()
-		for a.queued() < 1 {
-			time.Sleep(time.Millisecond)
-		}
-		known := make(chan error, 1)
-		go func() { known <- a.admit(ctx, netip.MustParseAddr("10.0.0.1"), true) }()
-		if err := <-other; !errors.Is(err, errThrottled) {
-			t.Fatalf("the unknown token's waiter: %v, want pushed out", err)
-		}
-		if err := <-known; err != nil {
-			t.Fatalf("the known token: %v", err)
-		}
-	})
-	t.Run("the queue holds what the budget serves before the deadline", func(t *testing.T) {
-		for _, tc := range []struct {
-			qps      float64
-			deadline time.Duration
-			want     int
-		}{{25, 3 * time.Second, 75}, {1, time.Second, admissionMinMax}, {1000, 10 * time.Second, admissionMaxMax}} {
-			if got := newTokenAdmission(tc.qps, 1, tc.deadline).max; got != tc.want {
-				t.Errorf("%v/s for %v: %d may wait, want %d", tc.qps, tc.deadline, got, tc.want)
-			}
-		}
-	})
-	t.Run("no wait when idle", func(t *testing.T) {
-		a := newTokenAdmission(1000, 10, 3*time.Second)
-		start := time.Now()
-		for range 10 {
-			if err := a.admit(context.Background(), netip.MustParseAddr("10.0.0.1"), false); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if el := time.Since(start); el > 20*time.Millisecond {
-			t.Fatalf("10 reviews within the burst took %v", el)
-		}
-	})
-}
-
-func TestClientKey(t *testing.T) {
-	for _, tc := range []struct{ remote, want string }{
-		{"10.1.2.3:4567", "10.1.2.3"},
-		{"[::ffff:10.1.2.3]:4567", "10.1.2.3"},
-		{"[2001:db8:1:2:3:4:5:6]:443", "2001:db8:1:2::"},
-		{"[fe80::1%eth0]:443", "fe80::"},
-		{"@", "invalid IP"},
-	} {
-		if got := clientKey(tc.remote).String(); got != tc.want {
-			t.Errorf("%s: %s, want %s", tc.remote, got, tc.want)
-		}
+	if code, _ := e.get(c, "/metrics", bearer("plausible-but-unknown")); code != 401 || api.TokenReviews.Load() != 1 {
+		t.Fatalf("a plausible token: %d with %d reviews, want 401 after one review", code, api.TokenReviews.Load())
 	}
 }

@@ -12,14 +12,15 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // BenchmarkHandlerCached measures the request pipeline with cached reviews
 // (no TLS): path policy, token and SAR cache hits, header policy, proxying.
 func BenchmarkHandlerCached(b *testing.B) {
-	api := newFakeAPI(b)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"system:serviceaccounts", "system:authenticated"}})
-	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
+	api := fakeapi.New(b)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"system:serviceaccounts", "system:authenticated"}})
+	api.SetAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	payload := make([]byte, 32*1024)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(payload) }))
 	defer up.Close()
@@ -31,7 +32,7 @@ func BenchmarkHandlerCached(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(cfg, Options{Reviewers: api.reviewers(b)})
+	srv, err := New(cfg, Options{Clients: clientsOf(b, api)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,9 +66,9 @@ func (d *discardWriter) WriteHeader(c int)           { d.code = c }
 // from a plain-HTTP upstream. The client and upstream run in this process
 // too, so compare its profile's proxy frames, not its total.
 func BenchmarkServerTLS(b *testing.B) {
-	api := newFakeAPI(b)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"system:authenticated"}})
-	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
+	api := fakeapi.New(b)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"system:authenticated"}})
+	api.SetAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	payload := make([]byte, 32*1024)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
@@ -83,7 +84,7 @@ func BenchmarkServerTLS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.startConfig(cfg, Options{Reviewers: api.reviewers(b)})
+	e.startConfig(cfg, Options{Clients: clientsOf(b, api)})
 	pool := x509.NewCertPool()
 	pool.AddCert(e.ca.Cert)
 	b.SetParallelism(16) // with GOMAXPROCS=2: 32 connections, as make bench-proxy

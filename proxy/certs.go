@@ -119,16 +119,6 @@ func (c *clientCA) watch(file string) *watchedFiles {
 	}
 }
 
-// verifyOptions returns the options client certificates are verified with;
-// false when no CA is loaded.
-func (c *clientCA) verifyOptions() (x509.VerifyOptions, bool) {
-	pool := c.pool.Load()
-	if pool == nil {
-		return x509.VerifyOptions{}, false
-	}
-	return x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, true
-}
-
 // reloader polls watched files until the context ends.
 type reloader struct {
 	files    []*watchedFiles

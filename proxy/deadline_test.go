@@ -21,6 +21,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 func TestExchangeTimeout(t *testing.T) {
@@ -99,9 +100,9 @@ func (u *hangingUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // scrape only until its deadline, for a scrape and a request with a body,
 // over http and https, before and after the response started.
 func TestUpstreamDeadline(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	for _, kind := range []struct {
 		name   string
 		tls    bool

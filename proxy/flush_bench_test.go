@@ -17,6 +17,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // BenchmarkLargeExposition decides whether coalescing flushes is worth a
@@ -40,9 +41,9 @@ func BenchmarkLargeExposition(b *testing.B) {
 		_ = bw.Flush()
 	}))
 	defer up.Close()
-	api := newFakeAPI(b)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
+	api := fakeapi.New(b)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up.URL + "/"}); err != nil {
 		b.Fatal(err)
@@ -51,7 +52,7 @@ func BenchmarkLargeExposition(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(cfg, Options{Reviewers: api.reviewers(b)})
+	srv, err := New(cfg, Options{Clients: clientsOf(b, api)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,14 +1,15 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/review"
 )
 
 // proxyHandler is the request pipeline: path policy → identity → decision →
@@ -17,8 +18,8 @@ type proxyHandler struct {
 	paths    config.PathPolicy
 	headers  headerPolicy
 	upgrades upgradePolicy
-	authn    requestAuthenticator
-	attrs    *attributesBuilder
+	authn    authenticator.Request
+	attrs    *review.Attributes
 	authz    authorizer.Authorizer
 	upstream http.Handler
 	metrics  *metrics
@@ -97,27 +98,22 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Refused before a review is spent on it.
-	if err := h.attrs.checkRewriteSources(r); err != nil {
+	if err := h.attrs.CheckRewriteSources(r); err != nil {
 		h.log.V(2).Info("ambiguous rewrite value refused", "path", cleaned)
 		http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 
-	u, method, err := h.authn.authenticate(r)
+	resp, ok, err := h.authn.AuthenticateRequest(r)
 	h.headers.sanitize(r.Header)
-	if err != nil {
-		result := "failure"
-		if errors.Is(err, errReviewFailed) {
-			result = "error"
-		}
-		h.metrics.authn.WithLabelValues(method, result).Inc()
-		h.log.V(2).Info("unauthenticated request refused", "method", method, "path", cleaned, "reason", err.Error())
+	if !ok {
+		h.log.V(2).Info("unauthenticated request refused", "path", cleaned, "reason", fmt.Sprint(err))
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
 		return
 	}
-	h.metrics.authn.WithLabelValues(method, "success").Inc()
+	u := resp.User
 
-	attrs := h.attrs.build(u, r, cleaned)
+	attrs := h.attrs.Build(u, r, cleaned)
 	if len(attrs) == 0 {
 		h.metrics.authz.WithLabelValues("denied").Inc()
 		msg := "Bad Request. The request or configuration is malformed."
@@ -132,14 +128,14 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
 			// The API server could not answer and nothing cached applies:
 			// an identity we cannot vouch for is refused, never let through.
 			h.metrics.authz.WithLabelValues("error").Inc()
-			h.log.Error(err, "authorization failed", "user", u.GetName(), "attributes", describe(a))
-			http.Error(w, fmt.Sprintf("Forbidden: authorization could not be checked (user=%s, %s)", u.GetName(), describe(a)), http.StatusForbidden)
+			h.log.Error(err, "authorization failed", "user", u.GetName(), "attributes", review.Describe(a))
+			http.Error(w, fmt.Sprintf("Forbidden: authorization could not be checked (user=%s, %s)", u.GetName(), review.Describe(a)), http.StatusForbidden)
 			return
 		}
 		if d != authorizer.DecisionAllow {
 			h.metrics.authz.WithLabelValues("denied").Inc()
-			h.log.V(2).Info("forbidden", "user", u.GetName(), "attributes", describe(a), "reason", reason)
-			http.Error(w, fmt.Sprintf("Forbidden (user=%s, %s)", u.GetName(), describe(a)), http.StatusForbidden)
+			h.log.V(2).Info("forbidden", "user", u.GetName(), "attributes", review.Describe(a), "reason", reason)
+			http.Error(w, fmt.Sprintf("Forbidden (user=%s, %s)", u.GetName(), review.Describe(a)), http.StatusForbidden)
 			return
 		}
 	}

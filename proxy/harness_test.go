@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
+	"github.com/rbac-proxy/rbac-proxy/proxy/review"
 
 	"context"
 	"crypto/tls"
@@ -100,7 +102,7 @@ func (e *testEnv) clientCAFlag() string {
 
 // start runs a proxy in front of the recorder (unless --upstream is given)
 // with the fake API's clients (unless api is nil).
-func (e *testEnv) start(api *fakeAPI, args ...string) {
+func (e *testEnv) start(api *fakeapi.API, args ...string) {
 	e.t.Helper()
 	if err := e.tryStart(api, args...); err != nil {
 		e.t.Fatal(err)
@@ -110,7 +112,7 @@ func (e *testEnv) start(api *fakeAPI, args ...string) {
 // startWithEndpointsPort starts the proxy with its endpoints on a port chosen here, and returns
 // it. A free port can be taken by another process between its choice and the proxy's bind (the
 // packages' tests run in parallel): then another is tried.
-func (e *testEnv) startWithEndpointsPort(api *fakeAPI, args ...string) string {
+func (e *testEnv) startWithEndpointsPort(api *fakeapi.API, args ...string) string {
 	e.t.Helper()
 	for attempt := 0; ; attempt++ {
 		port := freePort(e.t)
@@ -124,7 +126,7 @@ func (e *testEnv) startWithEndpointsPort(api *fakeAPI, args ...string) string {
 	}
 }
 
-func (e *testEnv) tryStart(api *fakeAPI, args ...string) error {
+func (e *testEnv) tryStart(api *fakeapi.API, args ...string) error {
 	e.t.Helper()
 	up := httptest.NewServer(e.upstream)
 	e.t.Cleanup(up.Close)
@@ -140,7 +142,7 @@ func (e *testEnv) tryStart(api *fakeAPI, args ...string) error {
 	}
 	opts := Options{}
 	if api != nil {
-		opts.Reviewers = api.reviewers(e.t)
+		opts.Clients = clientsOf(e.t, api)
 	}
 	return e.tryStartConfig(cfg, opts)
 }
@@ -215,6 +217,12 @@ func writeBytes(p string, b []byte) error { return os.WriteFile(p, b, 0o600) }
 func testNewCA() (*testpki.CA, error) { return testpki.NewCA("test-ca-2") }
 
 // restConfigFor is a client configuration for host that dials through dial.
+// clientsOf returns the clients of the fake API.
+func clientsOf(t testing.TB, api *fakeapi.API) *review.Clients {
+	tokens, access := api.Clients(t)
+	return &review.Clients{Tokens: tokens, Access: access}
+}
+
 func restConfigFor(host string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *rest.Config {
 	return &rest.Config{Host: host, QPS: 1000, Burst: 1000, Timeout: 3 * time.Second, Dial: dial}
 }

@@ -17,6 +17,8 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // rawH1 opens an HTTP/1.1 TLS connection to the proxy.
@@ -78,8 +80,8 @@ func readAnswer(t *testing.T, conn net.Conn, d time.Duration) (status int, close
 // a body and sends it a byte at a time gets its answer at once, and its
 // connection is closed without the rest of the body being waited for.
 func TestRefusedRequestsAnswerAtOnceAndClose(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("bob-token", authnv1.UserInfo{Username: "bob"}) // no RBAC
+	api := fakeapi.New(t)
+	api.AddToken("bob-token", authnv1.UserInfo{Username: "bob"}) // no RBAC
 	e := newTestEnv(t)
 	e.start(api, "--allow-paths=/metrics") // the body timeout (30s by default) is not what ends these
 	for _, tc := range []struct {
@@ -125,7 +127,7 @@ func TestRefusedRequestsAnswerAtOnceAndClose(t *testing.T) {
 // the answer is out).
 func TestRefusedHTTP2StreamIsAnswered(t *testing.T) {
 	e := newTestEnv(t)
-	e.start(newFakeAPI(t))
+	e.start(fakeapi.New(t))
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	go func() { _, _ = pw.Write([]byte("x")) }()
@@ -145,9 +147,9 @@ func TestRefusedHTTP2StreamIsAnswered(t *testing.T) {
 // --request-body-timeout is cut, on an authorized path and on an ignored
 // one, and the connection is not held.
 func TestSlowBodyIsCut(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("alice-token", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
+	api := fakeapi.New(t)
+	api.AddToken("alice-token", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
 	var got atomic.Int64
 	up := newUpstreamServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
@@ -195,9 +197,9 @@ func TestSlowBodyIsCut(t *testing.T) {
 // lifted; a response that takes longer than --request-body-timeout is not
 // cut, and the connection is reused afterwards.
 func TestBodyDeadlineSparesLongResponses(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("alice-token", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
+	api := fakeapi.New(t)
+	api.AddToken("alice-token", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
 	up := newUpstreamServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		for i := range 4 {
@@ -243,9 +245,9 @@ func TestBodyDeadlineSparesLongResponses(t *testing.T) {
 // TestUpstreamErrorsKeepTheConnection: an error status from the upstream is
 // its answer, not a refusal: the connection stays open.
 func TestUpstreamErrorsKeepTheConnection(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("alice-token", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
+	api := fakeapi.New(t)
+	api.AddToken("alice-token", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return s.User == "alice" })
 	up := newUpstreamServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }))
 	e := newTestEnv(t)
 	e.start(api, "--upstream="+up, "--http2-disable")
@@ -275,7 +277,7 @@ func TestUpstreamErrorsKeepTheConnection(t *testing.T) {
 // start) until one of the N closes; the gauge counts them.
 func TestMaxConnections(t *testing.T) {
 	e := newTestEnv(t)
-	port := e.startWithEndpointsPort(newFakeAPI(t), "--max-connections=3")
+	port := e.startWithEndpointsPort(fakeapi.New(t), "--max-connections=3")
 	addr := strings.TrimPrefix(e.base, "https://")
 	conf := &tls.Config{RootCAs: e.ca.Pool(), NextProtos: []string{"http/1.1"}, ServerName: "127.0.0.1"}
 	var held []*tls.Conn
@@ -341,7 +343,7 @@ func TestMaxConnections(t *testing.T) {
 // second held every --max-connections slot. A connection that serves requests is left alone.
 func TestIdleHTTP2PrefaceIsClosed(t *testing.T) {
 	e := newTestEnv(t)
-	e.start(newFakeAPI(t), "--read-header-timeout=1s", "--idle-timeout=120s")
+	e.start(fakeapi.New(t), "--read-header-timeout=1s", "--idle-timeout=120s")
 	addr := strings.TrimPrefix(e.base, "https://")
 	conf := &tls.Config{RootCAs: e.ca.Pool(), NextProtos: []string{"h2"}, ServerName: "127.0.0.1"}
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, conf)

@@ -16,15 +16,11 @@ type metrics struct {
 	registry *prometheus.Registry
 
 	requests         *prometheus.CounterVec   // code
-	authn            *prometheus.CounterVec   // method, result
 	authz            *prometheus.CounterVec   // result
-	cache            *prometheus.CounterVec   // cache, result
-	reviewLatency    *prometheus.HistogramVec // review, result
 	upstreamLatency  *prometheus.HistogramVec // code
 	upstreamTimeouts prometheus.Counter
 	certReloads      *prometheus.CounterVec // file, result
 	openConns        *prometheus.GaugeVec   // listener
-	tokenRefused     *prometheus.CounterVec // reason
 
 	// Pre-resolved children for the hot path.
 	codes map[int]prometheus.Counter
@@ -37,23 +33,10 @@ func newMetrics() *metrics {
 			Name: "rbac_proxy_requests_total",
 			Help: "Requests answered by the proxy, by HTTP status code.",
 		}, []string{"code"}),
-		authn: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rbac_proxy_authentication_total",
-			Help: "Authentication decisions by method (x509, token, none) and result (success, failure, error).",
-		}, []string{"method", "result"}),
 		authz: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rbac_proxy_authorization_total",
 			Help: "Authorization decisions by result (allowed, denied, error).",
 		}, []string{"result"}),
-		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rbac_proxy_review_cache_total",
-			Help: "Review cache lookups by cache (tokenreview, subjectaccessreview) and result (hit, miss, coalesced, stale).",
-		}, []string{"cache", "result"}),
-		reviewLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "rbac_proxy_review_duration_seconds",
-			Help:    "Latency of TokenReview and SubjectAccessReview calls to the API server, by review and result (ok, error).",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-		}, []string{"review", "result"}),
 		upstreamLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "rbac_proxy_upstream_duration_seconds",
 			Help:    "Time from sending a request to the upstream to receiving its response headers, by status code (0 when no response).",
@@ -67,19 +50,13 @@ func newMetrics() *metrics {
 			Name: "rbac_proxy_certificate_reloads_total",
 			Help: "Reloads of the serving certificate and client CA from disk, by file (serving, client-ca, upstream-client) and result (success, error).",
 		}, []string{"file", "result"}),
+		openConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rbac_proxy_open_connections",
+			Help: "Client connections open now, by listener (proxy, endpoints, insecure); see --max-connections.",
+		}, []string{"listener"}),
 		codes: map[int]prometheus.Counter{},
 	}
-	m.openConns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "rbac_proxy_open_connections",
-		Help: "Client connections open now, by listener (proxy, endpoints, insecure); see --max-connections.",
-	}, []string{"listener"})
-	m.registry.MustRegister(m.openConns)
-	m.tokenRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "rbac_proxy_token_refused_total",
-		Help: "Bearer tokens refused without a TokenReview, by reason: malformed (cannot be a token), throttled (the review budget for unknown tokens had no turn for it).",
-	}, []string{"reason"})
-	m.registry.MustRegister(m.tokenRefused)
-	m.registry.MustRegister(m.requests, m.authn, m.authz, m.cache, m.reviewLatency, m.upstreamLatency, m.upstreamTimeouts, m.certReloads,
+	m.registry.MustRegister(m.requests, m.authz, m.upstreamLatency, m.upstreamTimeouts, m.certReloads, m.openConns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, code := range []int{200, 400, 401, 403, 404, 500, 502, 504} {
 		m.codes[code] = m.requests.WithLabelValues(strconv.Itoa(code))
@@ -93,14 +70,6 @@ func (m *metrics) request(code int) {
 		return
 	}
 	m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
-}
-
-func (m *metrics) review(review string, start time.Time, err error) {
-	result := "ok"
-	if err != nil {
-		result = "error"
-	}
-	m.reviewLatency.WithLabelValues(review, result).Observe(time.Since(start).Seconds())
 }
 
 func (m *metrics) handler() http.Handler {
@@ -135,13 +104,4 @@ func (m *metrics) connState(listener string) func(net.Conn, http.ConnState) {
 			g.Dec()
 		}
 	}
-}
-
-// tokenReviewQueue exports how many TokenReviews of unknown tokens wait for
-// their turn.
-func (m *metrics) tokenReviewQueue(queued func() int) {
-	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "rbac_proxy_tokenreview_queue",
-		Help: "TokenReviews of tokens not in the cache waiting for their turn in the review budget.",
-	}, func() float64 { return float64(queued()) }))
 }

@@ -12,6 +12,8 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 func TestIsExposition(t *testing.T) {
@@ -71,9 +73,9 @@ func TestPrefetchedExpositions(t *testing.T) {
 		}
 	}))
 	t.Cleanup(up.Close)
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true })
 	e := newTestEnv(t)
 	e.start(api, "--upstream="+up.URL)
 	// Small expositions are corked into one write on HTTP/1.1 (what Prometheus speaks) and never

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // probeApp is an app behind the pass-through: it records every request it gets.
@@ -83,7 +85,7 @@ func TestProbePassthroughForwardsOnlyTheProbe(t *testing.T) {
 	appPort, otherPort := portOf(t, appSrv.URL), portOf(t, otherSrv.URL)
 
 	e := newTestEnv(t)
-	endpoints := e.startWithEndpointsPort(newFakeAPI(t),
+	endpoints := e.startWithEndpointsPort(fakeapi.New(t),
 		"--probe-passthrough=GET:"+appPort+":/health",
 		"--probe-passthrough=GET:"+appPort+":/sick",
 		"--probe-passthrough=HEAD:"+appPort+":/head-only",
@@ -215,7 +217,7 @@ func TestProbePassthroughHTTPSAndDown(t *testing.T) {
 	appPort := portOf(t, appSrv.URL)
 	down := freePort(t)
 	e := newTestEnv(t)
-	endpoints := e.startWithEndpointsPort(newFakeAPI(t),
+	endpoints := e.startWithEndpointsPort(fakeapi.New(t),
 		"--probe-passthrough=https:GET:"+appPort+":/health", "--probe-passthrough=GET:"+down+":/health")
 	addr := "127.0.0.1:" + endpoints
 	if status, _, body := rawRequest(t, addr, "GET", "/probe/"+appPort+"/health", nil); status != 200 || body != "app:/health" {

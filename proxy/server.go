@@ -17,19 +17,17 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/net/netutil"
-	"k8s.io/apiserver/pkg/authentication/request/x509"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
-	"k8s.io/apiserver/pkg/authorization/union"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/review"
 )
 
 // Options are the collaborators of a Server that do not come from flags.
 type Options struct {
 	Logger logr.Logger
-	// Reviewers replaces the API server clients; nil builds them from
+	// Clients replaces the API server clients; nil builds them from
 	// Config.KubeAPI, and only when a TokenReview or SAR can be needed.
-	Reviewers *Reviewers
+	Clients *review.Clients
 }
 
 // Server is a runnable rbac-proxy.
@@ -97,38 +95,16 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		s.tlsConf.ClientAuth = tls.RequestClientCert
 	}
 
-	// Identity.
-	reviewers, tokens, err := s.reviewers(opts, ca != nil)
+	// Identity and decision.
+	ro := review.Options{Clients: opts.Clients, Metrics: s.metrics.registry, Logger: lg}
+	if ca != nil {
+		ro.ClientCA = ca.pool.Load
+	}
+	authn, authz, err := review.New(cfg, ro)
 	if err != nil {
 		return nil, err
 	}
-	var authn requestAuthenticator
-	if ca != nil {
-		authn.x509 = newCachedCertAuthenticator(x509.NewDynamic(ca.verifyOptions, x509.CommonNameUserConversion), ca.pool.Load, cfg.Cache.MaxEntries)
-	}
-	if tokens {
-		authn.token = newTokenAuthenticator(reviewers.Tokens, cfg.Authentication.Audiences, cfg.Cache, cfg.KubeAPI.Timeout, s.metrics)
-		// Unknown tokens are reviewed within their share of the API budget,
-		// fairly among client addresses (see tokenAdmission).
-		budget, _ := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
-		authn.token.admission = newTokenAdmission(float64(budget.QPS), budget.Burst, cfg.KubeAPI.Timeout)
-		s.metrics.tokenReviewQueue(authn.token.admission.queued)
-	}
-
-	// Decision.
-	var chain []union.NamedAuthorizer
-	if static := newStaticAuthorizer(cfg.Authorization.Allowed, cfg.Authorization.Static); !static.empty() {
-		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "static", Authorizer: authorizer.AuthorizerFunc(static.Authorize)})
-	}
-	if cfg.Authorization.Mode == config.AuthzSAR {
-		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "sar",
-			Authorizer: authorizer.AuthorizerFunc(newSARAuthorizer(reviewers.Access, cfg.Cache, cfg.KubeAPI.Timeout, s.metrics).Authorize)})
-	}
-	authz, err := union.New(chain...)
-	if err != nil {
-		return nil, fmt.Errorf("building the authorizer: %w", err)
-	}
-	attrs, err := newAttributesBuilder(cfg.Authorization)
+	attrs, err := review.NewAttributes(cfg.Authorization)
 	if err != nil {
 		return nil, err
 	}
@@ -152,33 +128,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		log:      lg.WithName("request"),
 	}
 	return s, nil
-}
-
-// reviewers returns the API clients and whether bearer tokens are accepted.
-// With --authz=static and client certificates but no kubeconfig and no
-// in-cluster configuration, tokens are refused and no client is built: such
-// a proxy never needs an API server.
-func (s *Server) reviewers(opts Options, haveClientCA bool) (Reviewers, bool, error) {
-	cfg := s.cfg
-	tokens := true
-	if cfg.Authorization.Mode == config.AuthzStatic && haveClientCA && opts.Reviewers == nil &&
-		cfg.KubeAPI.Kubeconfig == "" && !inClusterAvailable() {
-		tokens = false
-		s.log.Info("bearer tokens are refused: static authorization with client certificates and no API server configured")
-	}
-	if !tokens {
-		return Reviewers{}, false, nil
-	}
-	if opts.Reviewers != nil {
-		return *opts.Reviewers, true, nil
-	}
-	rc, err := kubeRESTConfig(cfg.KubeAPI)
-	if err != nil {
-		return Reviewers{}, false, err
-	}
-	_, sars := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
-	r, err := newReviewers(rc, sars)
-	return r, true, err
 }
 
 // Handler is the proxy's request handler (without TLS), for tests.

@@ -22,6 +22,8 @@ import (
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
+	"github.com/rbac-proxy/rbac-proxy/proxy/review"
 )
 
 func allowMetricsFor(name string) func(authzv1.SubjectAccessReviewSpec) bool {
@@ -31,10 +33,10 @@ func allowMetricsFor(name string) func(authzv1.SubjectAccessReviewSpec) bool {
 }
 
 func TestAuthenticationAndAuthorization(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("alice-token", authnv1.UserInfo{Username: "alice"})
-	api.addToken("bob-token", authnv1.UserInfo{Username: "bob"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("alice-token", authnv1.UserInfo{Username: "alice"})
+	api.AddToken("bob-token", authnv1.UserInfo{Username: "bob"})
+	api.SetAllow(allowMetricsFor("alice"))
 	e := newTestEnv(t)
 	e.start(api)
 	c := e.client()
@@ -70,9 +72,9 @@ func TestAuthenticationAndAuthorization(t *testing.T) {
 }
 
 func TestPathsCannotEscapeAllowList(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true }) // RBAC allows everything: only the path policy protects /debug
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(authzv1.SubjectAccessReviewSpec) bool { return true }) // RBAC allows everything: only the path policy protects /debug
 	e := newTestEnv(t)
 	e.start(api, "--allow-paths=/metrics,/api/v1/*")
 	c := e.client()
@@ -112,7 +114,7 @@ func TestPathsCannotEscapeAllowList(t *testing.T) {
 			if seen.Path != tc.upstream || seen.RawPath != "" {
 				t.Fatalf("upstream saw path %q (raw %q), want %q", seen.Path, seen.RawPath, tc.upstream)
 			}
-			if got := api.lastSAR.Load().NonResourceAttributes.Path; got != tc.upstream {
+			if got := api.LastSAR.Load().NonResourceAttributes.Path; got != tc.upstream {
 				t.Fatalf("SAR checked %q, upstream got %q", got, tc.upstream)
 			}
 		})
@@ -120,9 +122,9 @@ func TestPathsCannotEscapeAllowList(t *testing.T) {
 }
 
 func TestIgnorePathsAndHeaders(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g1", "g2"}})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g1", "g2"}})
+	api.SetAllow(allowMetricsFor("alice"))
 	spoof := http.Header{"X-Remote-User": {"admin"}, "X-Remote-Groups": {"system:masters"}, "X-Remote-Extra-Foo": {"bar"}}
 
 	t.Run("ignored path skips auth and still strips", func(t *testing.T) {
@@ -182,8 +184,8 @@ func TestIgnorePathsAndHeaders(t *testing.T) {
 }
 
 func TestClientCertificates(t *testing.T) {
-	api := newFakeAPI(t)
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
+	api := fakeapi.New(t)
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
 		return s.User == "scraper" && len(s.Groups) == 1 && s.Groups[0] == "monitoring"
 	})
 	e := newTestEnv(t)
@@ -202,13 +204,13 @@ func TestClientCertificates(t *testing.T) {
 	if code, _ := e.get(e.client(rogue.TLS()), "/metrics", nil); code != 401 {
 		t.Fatalf("untrusted certificate: %d", code)
 	}
-	if n := api.tokenReviews.Load(); n != 0 {
+	if n := api.TokenReviews.Load(); n != 0 {
 		t.Fatalf("%d TokenReviews for certificate requests", n)
 	}
 }
 
 func TestStaticMTLSWithoutAPIServer(t *testing.T) {
-	// No Reviewers, no kubeconfig, not in a cluster: no client is built at all.
+	// No Clients, no kubeconfig, not in a cluster: no client is built at all.
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	e := newTestEnv(t)
 	e.start(nil, e.clientCAFlag(), "--authz=static", "--allowed-users=scraper", "--allowed-groups=ops")
@@ -234,9 +236,9 @@ func TestStaticMTLSWithoutAPIServer(t *testing.T) {
 }
 
 func TestResourceAttributesAndRewrites(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
 		ra := s.ResourceAttributes
 		return ra != nil && ra.Namespace == "gpu" && ra.Resource == "services" && ra.Subresource == "proxy" && ra.Name == "dcgm-exporter" && ra.Verb == "get"
 	})
@@ -279,9 +281,9 @@ authorization:
 }
 
 func TestUpstreamKinds(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 
 	t.Run("unix socket", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "up.sock")
@@ -320,9 +322,9 @@ func TestUpstreamKinds(t *testing.T) {
 }
 
 func TestHTTP2Client(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	e := newTestEnv(t)
 	e.start(api)
 	resp, err := e.client().Do(mustRequest(t, e.base+"/metrics", "tok"))
@@ -358,9 +360,9 @@ func mustRequest(t *testing.T, u, token string) *http.Request {
 }
 
 func TestStreamingResponse(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	release := make(chan struct{})
 	up := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "first-chunk\n")
@@ -398,7 +400,7 @@ func TestStreamingResponse(t *testing.T) {
 }
 
 func TestServerHardening(t *testing.T) {
-	api := newFakeAPI(t)
+	api := fakeapi.New(t)
 	e := newTestEnv(t)
 	e.start(api, "--read-header-timeout=300ms", "--max-header-bytes=8192", "--http2-disable")
 
@@ -425,9 +427,9 @@ func TestServerHardening(t *testing.T) {
 }
 
 func TestEndpointsAndMetrics(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	e := newTestEnv(t)
 	port := e.startWithEndpointsPort(api)
 	e.get(e.client(), "/metrics", bearer("tok"))
@@ -473,9 +475,9 @@ func freePort(t testing.TB) string {
 }
 
 func TestGracefulShutdownDrains(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	started := make(chan struct{})
 	up := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(started)
@@ -522,23 +524,20 @@ func TestGracefulShutdownDrains(t *testing.T) {
 // must not hold requests longer than --kube-api-timeout; cached identities
 // keep working, unknown ones are refused.
 func TestAPIBlackHole(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("known", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("known", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	hole := newBlackHole(t)
 
 	// Clients whose address we can switch from the fake to the black hole.
 	var target atomic.Value
-	target.Store(api.srv.URL)
+	target.Store(api.URL())
 	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
 		u, _ := url.Parse(target.Load().(string))
 		return (&net.Dialer{}).DialContext(ctx, network, u.Host)
 	}
-	rc := restConfigFor(api.srv.URL, dial)
-	rv, err := newReviewers(rc, reviewBudget{QPS: rc.QPS, Burst: rc.Burst})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := restConfigFor(api.URL(), dial)
+	tokens, access := fakeapi.ClientsFor(t, rc)
 	e := newTestEnv(t)
 	f := config.NewFlags("rbac-proxy")
 	up := newUpstreamServer(t, e.upstream)
@@ -549,13 +548,13 @@ func TestAPIBlackHole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.startConfig(cfg, Options{Reviewers: &rv})
+	e.startConfig(cfg, Options{Clients: &review.Clients{Tokens: tokens, Access: access}})
 	c := e.client()
 	if code, _ := e.get(c, "/metrics", bearer("known")); code != 200 {
 		t.Fatalf("before the outage: %d", code)
 	}
 	target.Store("http://" + hole)
-	api.srv.CloseClientConnections() // pooled connections would still reach the fake
+	api.CloseClientConnections() // pooled connections would still reach the fake
 	for _, tc := range []struct {
 		token string
 		want  int
@@ -613,9 +612,9 @@ func newUpstreamServer(t *testing.T, h http.Handler) string {
 }
 
 func TestCertificateRotationWithSymlinkSwap(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return true })
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool { return true })
 	e := newTestEnv(t)
 
 	// The kubelet's layout: dir/tls.crt → ..data/tls.crt, ..data → ..<timestamp>.
@@ -657,7 +656,7 @@ func TestCertificateRotationWithSymlinkSwap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.startConfig(cfg, Options{Reviewers: api.reviewers(t)})
+	e.startConfig(cfg, Options{Clients: clientsOf(t, api)})
 
 	// A new CA for the rotation; clients trust both while it happens.
 	ca2, _ := testNewCA()
@@ -735,9 +734,9 @@ func TestCertificateRotationWithSymlinkSwap(t *testing.T) {
 }
 
 func TestInsecureListener(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	e := newTestEnv(t)
 	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse([]string{"--insecure-listen-address=127.0.0.1:0", "--upstream=" + newUpstreamServer(t, e.upstream)}); err != nil {
@@ -747,7 +746,7 @@ func TestInsecureListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.startConfig(cfg, Options{Reviewers: api.reviewers(t)})
+	e.startConfig(cfg, Options{Clients: clientsOf(t, api)})
 	base := "http://" + e.srv.Addr("insecure")
 	for _, tc := range []struct {
 		token string
@@ -776,9 +775,9 @@ func TestInsecureListener(t *testing.T) {
 }
 
 func TestHTTPSUpstreamWithReloadedClientCertificate(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	e := newTestEnv(t)
 
 	// The upstream requires a client certificate from the test CA and answers with its CN.
@@ -831,9 +830,9 @@ func TestHTTPSUpstreamWithReloadedClientCertificate(t *testing.T) {
 }
 
 func TestHTTPSUpstreamVerification(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "tls upstream") }))
 	t.Cleanup(up.Close)
 	for _, tc := range []struct {
@@ -858,9 +857,9 @@ func TestHTTPSUpstreamVerification(t *testing.T) {
 // seconds, the old CA no longer is, and the upstream's host name is still
 // checked against its certificate.
 func TestHTTPSUpstreamCARotation(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 	e := newTestEnv(t)
 
 	oldCA, newCA := e.ca, mustCA(t, "upstream-ca-2")

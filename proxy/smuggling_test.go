@@ -25,6 +25,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // upstreamKinds are the upstream paths of newUpstreamTransport, all through
@@ -219,9 +220,9 @@ func (e *testEnv) rawExchange(t *testing.T, head string) (status int, tunnel str
 }
 
 func TestUpgradeSmuggling(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(allowMetricsFor("alice"))
 
 	const h2cHeaders = "Connection: Upgrade, HTTP2-Settings\nUpgrade: h2c\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA"
 	const wsHeaders = "Connection: Upgrade\nUpgrade: websocket\nSec-WebSocket-Version: 13\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
@@ -306,9 +307,9 @@ func TestUpgradeSmuggling(t *testing.T) {
 // The proxy's identity headers reach the upstream, whatever the client's
 // Connection header names (Connection exists only in HTTP/1).
 func TestIdentityHeadersSurviveConnection(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g1", "g2"}})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g1", "g2"}})
+	api.SetAllow(allowMetricsFor("alice"))
 	tests := []struct {
 		name       string
 		flags      []string
@@ -348,9 +349,9 @@ func TestIdentityHeadersSurviveConnection(t *testing.T) {
 // the client reaches the upstream: over HTTP/1.1 and HTTP/2, on checked and
 // ignored paths, through every upstream path.
 func TestSpoofedHeadersNeverReachUpstream(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g1"}})
-	api.setAllow(allowMetricsFor("alice"))
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g1"}})
+	api.SetAllow(allowMetricsFor("alice"))
 	const spoofed = "spoofed"
 	for _, kind := range upstreamKinds {
 		t.Run(kind, func(t *testing.T) {
@@ -403,9 +404,9 @@ func TestSpoofedHeadersNeverReachUpstream(t *testing.T) {
 // Every value of a rewritten parameter that an upstream could read is
 // reviewed, or the request is refused as ambiguous.
 func TestRewriteParameterPollution(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
 		return s.ResourceAttributes != nil && s.ResourceAttributes.Namespace == "allowed"
 	})
 	const attrs = `

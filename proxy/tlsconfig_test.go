@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // handshake dials the proxy with the given client TLS settings and reports
@@ -62,7 +64,7 @@ func TestServingCipherSuites(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)
-			e.start(newFakeAPI(t), tc.flags...)
+			e.start(fakeapi.New(t), tc.flags...)
 			for _, d := range tc.dials {
 				suite, err := handshake(t, e, d.max, d.suites)
 				if (err == nil) != d.ok {

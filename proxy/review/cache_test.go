@@ -1,4 +1,4 @@
-package proxy
+package review
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 func testCache() config.CacheConfig {
@@ -27,7 +28,7 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) step(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -35,10 +36,10 @@ func (c *fakeClock) step(d time.Duration) {
 }
 
 func TestTokenReviewsCoalesced(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g"}})
-	api.delay = 100 * time.Millisecond // keep the first review in flight while the others arrive
-	a := newTokenAuthenticator(api.reviewers(t).Tokens, nil, testCache(), 3*time.Second, newMetrics())
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice", Groups: []string{"g"}})
+	api.Delay = 100 * time.Millisecond // keep the first review in flight while the others arrive
+	a := newTokenAuthenticator(clientsOf(t, api).Tokens, nil, testCache(), 3*time.Second, newMetrics(nil))
 
 	var wg sync.WaitGroup
 	var ok atomic.Int64
@@ -56,7 +57,7 @@ func TestTokenReviewsCoalesced(t *testing.T) {
 	if ok.Load() != 50 {
 		t.Fatalf("%d of 50 authenticated", ok.Load())
 	}
-	if n := api.tokenReviews.Load(); n != 1 {
+	if n := api.TokenReviews.Load(); n != 1 {
 		t.Fatalf("%d TokenReviews for 50 concurrent requests with one token, want 1", n)
 	}
 	// Cached afterwards.
@@ -65,17 +66,17 @@ func TestTokenReviewsCoalesced(t *testing.T) {
 			t.Fatal("not authenticated from cache")
 		}
 	}
-	if n := api.tokenReviews.Load(); n != 1 {
+	if n := api.TokenReviews.Load(); n != 1 {
 		t.Fatalf("%d TokenReviews after cached lookups, want 1", n)
 	}
 }
 
 func TestTokenCacheTTLs(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("good", authnv1.UserInfo{Username: "alice"})
+	api := fakeapi.New(t)
+	api.AddToken("good", authnv1.UserInfo{Username: "alice"})
 	clock := &fakeClock{t: time.Unix(1000, 0)}
-	a := newTokenAuthenticator(api.reviewers(t).Tokens, nil, testCache(), 3*time.Second, newMetrics())
-	a.cache.now = clock.now
+	a := newTokenAuthenticator(clientsOf(t, api).Tokens, nil, testCache(), 3*time.Second, newMetrics(nil))
+	a.cache.now = clock.Now
 	ctx := context.Background()
 
 	mustAuth := func(token string, want bool) {
@@ -89,50 +90,50 @@ func TestTokenCacheTTLs(t *testing.T) {
 	mustAuth("bad", false)
 	mustAuth("good", true)
 	mustAuth("bad", false)
-	if n := api.tokenReviews.Load(); n != 2 {
+	if n := api.TokenReviews.Load(); n != 2 {
 		t.Fatalf("%d reviews, want 2 (both results cached)", n)
 	}
 	clock.step(11 * time.Second) // failure TTL over, success TTL not
 	mustAuth("good", true)
 	mustAuth("bad", false)
-	if n := api.tokenReviews.Load(); n != 3 {
+	if n := api.TokenReviews.Load(); n != 3 {
 		t.Fatalf("%d reviews, want 3 (failure re-reviewed)", n)
 	}
 	clock.step(time.Minute) // success TTL over
 	mustAuth("good", true)
-	if n := api.tokenReviews.Load(); n != 5-1 {
+	if n := api.TokenReviews.Load(); n != 5-1 {
 		t.Fatalf("%d reviews, want 4", n)
 	}
 }
 
 func TestTokenAudiences(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("tok", authnv1.UserInfo{Username: "alice"})
-	api.audiences = []string{"metrics"}
-	good := newTokenAuthenticator(api.reviewers(t).Tokens, []string{"metrics"}, testCache(), 3*time.Second, newMetrics())
+	api := fakeapi.New(t)
+	api.AddToken("tok", authnv1.UserInfo{Username: "alice"})
+	api.Audiences = []string{"metrics"}
+	good := newTokenAuthenticator(clientsOf(t, api).Tokens, []string{"metrics"}, testCache(), 3*time.Second, newMetrics(nil))
 	if _, ok, err := good.AuthenticateToken(context.Background(), "tok"); !ok || err != nil {
 		t.Fatalf("token with the right audience refused: %v", err)
 	}
-	bad := newTokenAuthenticator(api.reviewers(t).Tokens, []string{"other"}, testCache(), 3*time.Second, newMetrics())
+	bad := newTokenAuthenticator(clientsOf(t, api).Tokens, []string{"other"}, testCache(), 3*time.Second, newMetrics(nil))
 	if _, ok, _ := bad.AuthenticateToken(context.Background(), "tok"); ok {
 		t.Fatal("token for another audience accepted")
 	}
 }
 
 func TestOutageServesCacheThenStale(t *testing.T) {
-	api := newFakeAPI(t)
-	api.addToken("known", authnv1.UserInfo{Username: "alice"})
+	api := fakeapi.New(t)
+	api.AddToken("known", authnv1.UserInfo{Username: "alice"})
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	cc := testCache()
 	cc.StaleTTL = 5 * time.Minute
-	a := newTokenAuthenticator(api.reviewers(t).Tokens, nil, cc, 3*time.Second, newMetrics())
-	a.cache.now = clock.now
+	a := newTokenAuthenticator(clientsOf(t, api).Tokens, nil, cc, 3*time.Second, newMetrics(nil))
+	a.cache.now = clock.Now
 	ctx := context.Background()
 
 	if _, ok, _ := a.AuthenticateToken(ctx, "known"); !ok {
 		t.Fatal("known token refused")
 	}
-	api.down.Store(true)
+	api.Down.Store(true)
 	if _, ok, err := a.AuthenticateToken(ctx, "known"); !ok || err != nil {
 		t.Fatalf("within TTL during outage: ok=%v err=%v", ok, err)
 	}
@@ -149,13 +150,13 @@ func TestOutageServesCacheThenStale(t *testing.T) {
 	}
 	// Without a stale TTL an expired entry is not used.
 	cc.StaleTTL = 0
-	b := newTokenAuthenticator(api.reviewers(t).Tokens, nil, cc, 3*time.Second, newMetrics())
-	b.cache.now = clock.now
-	api.down.Store(false)
+	b := newTokenAuthenticator(clientsOf(t, api).Tokens, nil, cc, 3*time.Second, newMetrics(nil))
+	b.cache.now = clock.Now
+	api.Down.Store(false)
 	if _, ok, _ := b.AuthenticateToken(ctx, "known"); !ok {
 		t.Fatal("known token refused")
 	}
-	api.down.Store(true)
+	api.Down.Store(true)
 	clock.step(2 * time.Minute)
 	if _, ok, _ := b.AuthenticateToken(ctx, "known"); ok {
 		t.Fatal("expired entry used without --stale-cache-ttl")
@@ -163,14 +164,14 @@ func TestOutageServesCacheThenStale(t *testing.T) {
 }
 
 func TestSARCoalescedAndCached(t *testing.T) {
-	api := newFakeAPI(t)
-	api.delay = 100 * time.Millisecond
-	api.setAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
+	api := fakeapi.New(t)
+	api.Delay = 100 * time.Millisecond
+	api.SetAllow(func(s authzv1.SubjectAccessReviewSpec) bool {
 		return s.User == "alice" && s.NonResourceAttributes != nil && s.NonResourceAttributes.Path == "/metrics"
 	})
 	clock := &fakeClock{t: time.Unix(1000, 0)}
-	s := newSARAuthorizer(api.reviewers(t).Access, testCache(), 3*time.Second, newMetrics())
-	s.cache.now = clock.now
+	s := newSARAuthorizer(clientsOf(t, api).Access, testCache(), 3*time.Second, newMetrics(nil))
+	s.cache.now = clock.Now
 	alice := &user.DefaultInfo{Name: "alice", Groups: []string{"g"}, Extra: map[string][]string{"k": {"v"}}}
 	attrs := authorizer.AttributesRecord{User: alice, Verb: "get", Path: "/metrics"}
 
@@ -186,10 +187,10 @@ func TestSARCoalescedAndCached(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if allowed.Load() != 50 || api.sars.Load() != 1 {
-		t.Fatalf("allowed %d/50 with %d SARs, want 50 with 1", allowed.Load(), api.sars.Load())
+	if allowed.Load() != 50 || api.SARs.Load() != 1 {
+		t.Fatalf("allowed %d/50 with %d SARs, want 50 with 1", allowed.Load(), api.SARs.Load())
 	}
-	got := api.lastSAR.Load()
+	got := api.LastSAR.Load()
 	if got.User != "alice" || got.Groups[0] != "g" || got.Extra["k"][0] != "v" || got.NonResourceAttributes.Verb != "get" {
 		t.Fatalf("SAR spec %+v", got)
 	}
@@ -201,14 +202,14 @@ func TestSARCoalescedAndCached(t *testing.T) {
 			t.Fatal("/debug allowed")
 		}
 	}
-	if api.sars.Load() != 2 {
-		t.Fatalf("%d SARs, want 2", api.sars.Load())
+	if api.SARs.Load() != 2 {
+		t.Fatalf("%d SARs, want 2", api.SARs.Load())
 	}
 	clock.step(11 * time.Second)
 	_, _, _ = s.Authorize(context.Background(), other)
 	_, _, _ = s.Authorize(context.Background(), attrs)
-	if api.sars.Load() != 3 {
-		t.Fatalf("%d SARs, want 3: deny TTL over, allow TTL not", api.sars.Load())
+	if api.SARs.Load() != 3 {
+		t.Fatalf("%d SARs, want 3: deny TTL over, allow TTL not", api.SARs.Load())
 	}
 }
 
@@ -322,4 +323,10 @@ func TestCacheMissesAfterAFlightEndsShareItsResult(t *testing.T) {
 			t.Fatalf("burst %d: %d reviews for one key, want 1", burst, n)
 		}
 	}
+}
+
+// clientsOf returns the clients of the fake API.
+func clientsOf(t *testing.T, api *fakeapi.API) Clients {
+	tokens, access := api.Clients(t)
+	return Clients{Tokens: tokens, Access: access}
 }

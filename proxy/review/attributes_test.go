@@ -1,4 +1,4 @@
-package proxy
+package review
 
 import (
 	"net/http/httptest"
@@ -68,7 +68,7 @@ func TestAttributes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := newAttributesBuilder(tc.authz)
+			b, err := NewAttributes(tc.authz)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func TestAttributes(t *testing.T) {
 			for k, v := range tc.headers {
 				r.Header[k] = v
 			}
-			got := b.build(u, r, "/clean")
+			got := b.Build(u, r, "/clean")
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
 			}
@@ -131,7 +131,7 @@ func TestCheckRewriteSources(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := newAttributesBuilder(tc.authz)
+			b, err := NewAttributes(tc.authz)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +139,7 @@ func TestCheckRewriteSources(t *testing.T) {
 			for k, v := range tc.headers {
 				r.Header[k] = v
 			}
-			if err := b.checkRewriteSources(r); (err != nil) != tc.ambiguous {
+			if err := b.CheckRewriteSources(r); (err != nil) != tc.ambiguous {
 				t.Fatalf("got %v, want ambiguous=%v", err, tc.ambiguous)
 			}
 		})

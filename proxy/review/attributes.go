@@ -1,4 +1,4 @@
-package proxy
+package review
 
 import (
 	"errors"
@@ -89,16 +89,19 @@ func compileAttributeTemplates(ra config.ResourceAttributes) (*compiledAttribute
 	return c, nil
 }
 
-// attributesBuilder derives the authorization attributes of a request.
-type attributesBuilder struct {
+// Attributes derives the authorization attributes of a request: the verb
+// from the method, and the cleaned path or the configured resource
+// attributes, their templates applied to each rewrite value.
+type Attributes struct {
 	resource   *compiledAttributes // nil: non-resource attributes on the path
 	queryParam string              // rewrite sources; empty when unused
 	headerName string
 	rewriting  bool
 }
 
-func newAttributesBuilder(a config.AuthorizationConfig) (*attributesBuilder, error) {
-	b := &attributesBuilder{}
+// NewAttributes compiles the resource attributes and rewrites of a.
+func NewAttributes(a config.AuthorizationConfig) (*Attributes, error) {
+	b := &Attributes{}
 	if a.ResourceAttributes == nil {
 		return b, nil
 	}
@@ -119,9 +122,9 @@ func newAttributesBuilder(a config.AuthorizationConfig) (*attributesBuilder, err
 	return b, nil
 }
 
-// build returns the attributes to authorize, all of which must be allowed.
+// Build returns the attributes to authorize, all of which must be allowed.
 // None means the request lacks the rewrite value it needs (a bad request).
-func (b *attributesBuilder) build(u user.Info, r *http.Request, cleanedPath string) []authorizer.AttributesRecord {
+func (b *Attributes) Build(u user.Info, r *http.Request, cleanedPath string) []authorizer.AttributesRecord {
 	verb := verbFor(r.Method)
 	if b.resource == nil {
 		return []authorizer.AttributesRecord{{User: u, Verb: verb, Path: cleanedPath}}
@@ -147,9 +150,9 @@ func (b *attributesBuilder) build(u user.Info, r *http.Request, cleanedPath stri
 // form the review would not see.
 var errAmbiguousRewrite = errors.New("the rewrite value is given in more than one spelling or in a form that is not reviewed")
 
-// checkRewriteSources refuses (before authentication) a request from which
-// an upstream could read a rewrite value other than those build reviews.
-// build reviews every value of the exact query parameter and of the exact
+// CheckRewriteSources refuses (before authentication) a request from which
+// an upstream could read a rewrite value other than those Build reviews.
+// Build reviews every value of the exact query parameter and of the exact
 // header (kube-rbac-proxy reviews every value of the exact query key), one
 // review each, and one denial denies. Anything else that an upstream might
 // read as the same parameter is not guessed at but refused as ambiguous, so
@@ -167,7 +170,7 @@ var errAmbiguousRewrite = errors.New("the rewrite value is given in more than on
 //     query's, and the proxy does not read bodies.
 //
 // Refusing costs a legitimate client nothing: none sends two spellings.
-func (b *attributesBuilder) checkRewriteSources(r *http.Request) error {
+func (b *Attributes) CheckRewriteSources(r *http.Request) error {
 	if !b.rewriting {
 		return nil
 	}
@@ -230,7 +233,7 @@ func rewriteLetters(s string) string {
 	}, s)
 }
 
-func (b *attributesBuilder) resourceRecord(u user.Info, verb, value string) authorizer.AttributesRecord {
+func (b *Attributes) resourceRecord(u user.Info, verb, value string) authorizer.AttributesRecord {
 	c := b.resource
 	return authorizer.AttributesRecord{
 		User:            u,
@@ -245,8 +248,8 @@ func (b *attributesBuilder) resourceRecord(u user.Info, verb, value string) auth
 	}
 }
 
-// describe is a short, log- and response-safe description of attributes.
-func describe(a authorizer.Attributes) string {
+// Describe is a short, log- and response-safe description of attributes.
+func Describe(a authorizer.Attributes) string {
 	if !a.IsResourceRequest() {
 		return fmt.Sprintf("verb=%s path=%s", a.GetVerb(), a.GetPath())
 	}

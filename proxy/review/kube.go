@@ -1,9 +1,13 @@
-package proxy
+package review
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net/http"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	authnv1client "k8s.io/client-go/kubernetes/typed/authentication/v1"
 	authzv1client "k8s.io/client-go/kubernetes/typed/authorization/v1"
@@ -14,10 +18,21 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
-// Reviewers are the two API calls the proxy makes.
-type Reviewers struct {
+// Clients are the two API calls the reviews make.
+type Clients struct {
 	Tokens TokenReviewer
 	Access SubjectAccessReviewer
+}
+
+// TokenReviewer creates TokenReviews; the typed client-go client is one.
+type TokenReviewer interface {
+	Create(ctx context.Context, tr *authnv1.TokenReview, opts metav1.CreateOptions) (*authnv1.TokenReview, error)
+}
+
+// SubjectAccessReviewer creates SubjectAccessReviews; the typed client-go
+// client is one.
+type SubjectAccessReviewer interface {
+	Create(ctx context.Context, sar *authzv1.SubjectAccessReview, opts metav1.CreateOptions) (*authzv1.SubjectAccessReview, error)
 }
 
 // kubeRESTConfig loads the kubeconfig, or the in-cluster configuration when
@@ -73,31 +88,27 @@ func reviewBudgets(k config.KubeAPIConfig, mode config.AuthzMode) (tokens, sars 
 	return half, half
 }
 
-// newReviewers builds the TokenReview and SubjectAccessReview clients over
+// newClients builds the TokenReview and SubjectAccessReview clients over
 // one shared HTTP client. SubjectAccessReviews are limited by client-go's
 // limiter at the sars budget (cfg's QPS and Burst are replaced);
 // TokenReviews are not limited by client-go, because tokenAdmission, which
 // orders them fairly, holds their budget.
-func newReviewers(cfg *rest.Config, sars reviewBudget) (Reviewers, error) {
+func newClients(cfg *rest.Config, sars reviewBudget) (Clients, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return Reviewers{}, fmt.Errorf("building the API server client: %w", err)
+		return Clients{}, fmt.Errorf("building the API server client: %w", err)
 	}
 	tr := rest.CopyConfig(cfg)
 	tr.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
 	sar := rest.CopyConfig(cfg)
 	sar.QPS, sar.Burst = sars.QPS, max(sars.Burst, 1)
-	return newReviewersForClient(tr, sar, hc)
-}
-
-func newReviewersForClient(trCfg, sarCfg *rest.Config, hc *http.Client) (Reviewers, error) {
-	an, err := authnv1client.NewForConfigAndClient(trCfg, hc)
+	an, err := authnv1client.NewForConfigAndClient(tr, hc)
 	if err != nil {
-		return Reviewers{}, fmt.Errorf("building the TokenReview client: %w", err)
+		return Clients{}, fmt.Errorf("building the TokenReview client: %w", err)
 	}
-	az, err := authzv1client.NewForConfigAndClient(sarCfg, hc)
+	az, err := authzv1client.NewForConfigAndClient(sar, hc)
 	if err != nil {
-		return Reviewers{}, fmt.Errorf("building the SubjectAccessReview client: %w", err)
+		return Clients{}, fmt.Errorf("building the SubjectAccessReview client: %w", err)
 	}
-	return Reviewers{Tokens: an.TokenReviews(), Access: az.SubjectAccessReviews()}, nil
+	return Clients{Tokens: an.TokenReviews(), Access: az.SubjectAccessReviews()}, nil
 }

@@ -1,4 +1,4 @@
-package proxy
+package review
 
 import (
 	"context"
@@ -14,12 +14,6 @@ import (
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
-
-// SubjectAccessReviewer creates SubjectAccessReviews; the typed client-go
-// client is one.
-type SubjectAccessReviewer interface {
-	Create(ctx context.Context, sar *authzv1.SubjectAccessReview, opts metav1.CreateOptions) (*authzv1.SubjectAccessReview, error)
-}
 
 type sarResult struct {
 	decision authorizer.Decision

@@ -1,4 +1,4 @@
-package proxy
+package review
 
 import (
 	"context"
@@ -27,6 +27,18 @@ const (
 // others, each set bounded by max on its own: anyone can make rejections by
 // the thousand with made-up tokens, and they must never push a caller's
 // cached identity out.
+//
+// It is written here rather than taken from k8s.io/apiserver's token cache
+// (token/cache) or apimachinery's LRUExpireCache because both drop a result
+// when its TTL ends: --stale-cache-ttl needs an expired result while the API
+// server cannot answer, and tokenAdmission needs to know that a token whose
+// result expired succeeded before (known). The token cache also keeps one
+// set for successes and rejections, unbounded (--cache-max-entries would not
+// hold, and rejections would share the successes' room), and gives its
+// shared review a fixed 30 s rather than --kube-api-timeout. One cache serves
+// both reviews, so that coalescing, the review deadline and the stale window
+// are written once; its keys are the token's SHA-256 (the token itself is
+// never kept) and the review's attributes (sarKey).
 type reviewCache[V any] struct {
 	ttl      func(V) time.Duration
 	staleTTL time.Duration

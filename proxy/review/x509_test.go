@@ -1,4 +1,4 @@
-package proxy
+package review
 
 import (
 	"crypto/tls"
@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"k8s.io/apiserver/pkg/authentication/authenticator"
-	apix509 "k8s.io/apiserver/pkg/authentication/request/x509"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 )
@@ -30,13 +29,10 @@ func TestClientCertificateVerificationCached(t *testing.T) {
 	ca2, _ := testpki.NewCA("two")
 	var current atomic.Pointer[x509.CertPool]
 	current.Store(ca1.Pool())
-	opts := func() (x509.VerifyOptions, bool) {
-		return x509.VerifyOptions{Roots: current.Load(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, true
-	}
-	counter := &countingAuthenticator{inner: apix509.NewDynamic(opts, apix509.CommonNameUserConversion)}
-	c := newCachedCertAuthenticator(counter, current.Load, 10)
 	clock := &fakeClock{t: time.Now()}
-	c.now = clock.now
+	c := newCertAuthenticator(current.Load, 10, clock)
+	counter := &countingAuthenticator{inner: c.verify}
+	c.verify = counter
 
 	request := func(pair testpki.Pair) *http.Request {
 		cert := pair.TLS()

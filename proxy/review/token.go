@@ -1,13 +1,11 @@
-package proxy
+package review
 
 import (
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
-	"strings"
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
@@ -17,11 +15,6 @@ import (
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
-
-// TokenReviewer creates TokenReviews; the typed client-go client is one.
-type TokenReviewer interface {
-	Create(ctx context.Context, tr *authnv1.TokenReview, opts metav1.CreateOptions) (*authnv1.TokenReview, error)
-}
 
 // tokenResult is what is cached for a token.
 type tokenResult struct {
@@ -66,6 +59,13 @@ func plausibleToken(token string) bool {
 	}
 	return true
 }
+
+// errReviewFailed marks a TokenReview that got no answer (as opposed to a
+// token the API server rejected).
+var errReviewFailed = errors.New("the bearer token could not be reviewed")
+
+// errMalformedToken: the bearer token cannot be one (see plausibleToken).
+var errMalformedToken = errors.New("the bearer token is empty, too long or not visible ASCII: refused without a review")
 
 func newTokenAuthenticator(client TokenReviewer, audiences []string, c config.CacheConfig, timeout time.Duration, m *metrics) *tokenAuthenticator {
 	ttl := func(r tokenResult) time.Duration {
@@ -161,87 +161,4 @@ func (a *tokenAuthenticator) review(ctx context.Context, token string) (tokenRes
 		},
 		audiences: st.Audiences,
 	}, nil
-}
-
-// requestAuthenticator identifies a caller by client certificate first (no
-// TokenReview is made when a valid certificate is presented), then by bearer
-// token. Either may be absent.
-type requestAuthenticator struct {
-	x509  authenticator.Request // nil without --client-ca-file
-	token *tokenAuthenticator   // nil when tokens cannot be reviewed
-}
-
-// errReviewFailed marks a TokenReview that got no answer (as opposed to a
-// token the API server rejected).
-var errReviewFailed = errors.New("the bearer token could not be reviewed")
-
-// errNoCredentials is returned when the request carries nothing to verify.
-var errNoCredentials = errors.New("no client certificate or bearer token")
-
-// errMalformedToken: the bearer token cannot be one (see plausibleToken).
-var errMalformedToken = errors.New("the bearer token is empty, too long or not visible ASCII: refused without a review")
-
-// errNotBearer: the Authorization header is not "Bearer <token>".
-var errNotBearer = errors.New("invalid bearer token")
-
-// authenticate returns the caller, the method that identified it (or was
-// attempted: x509, token, none) and an error when it is not authenticated.
-func (a requestAuthenticator) authenticate(r *http.Request) (user.Info, string, error) {
-	method := "none"
-	var certErr error
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		method = "x509"
-		if a.x509 == nil {
-			certErr = errors.New("client certificates are not accepted (no --client-ca-file)")
-		} else {
-			resp, ok, err := a.x509.AuthenticateRequest(r)
-			if ok {
-				return resp.User, method, nil
-			}
-			if err == nil {
-				err = errors.New("client certificate has no common name")
-			}
-			certErr = fmt.Errorf("client certificate: %w", err)
-		}
-	}
-	if hasBearer(r) {
-		method = "token"
-		if a.token == nil {
-			return nil, method, errors.New("bearer tokens are not accepted (no API server configured)")
-		}
-		token, ok := bearerToken(r)
-		if !ok {
-			return nil, method, errNotBearer
-		}
-		resp, ok, err := a.token.authenticate(r.Context(), token, clientKey(r.RemoteAddr))
-		if ok {
-			return resp.User, method, nil
-		}
-		if err == nil {
-			err = errNotBearer
-		}
-		return nil, method, err
-	}
-	if certErr != nil {
-		return nil, method, certErr
-	}
-	return nil, method, errNoCredentials
-}
-
-func hasBearer(r *http.Request) bool {
-	return r.Header.Get("Authorization") != ""
-}
-
-// bearerToken is the token of "Authorization: Bearer <token>", read as the
-// API server's own authenticator (k8s.io/apiserver's bearertoken) reads it:
-// the header trimmed, the scheme matched in any case, the token ending at
-// the next space; false when there is none.
-func bearerToken(r *http.Request) (string, bool) {
-	auth := strings.TrimSpace(r.Header.Get("Authorization"))
-	scheme, rest, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") {
-		return "", false
-	}
-	token, _, _ := strings.Cut(rest, " ")
-	return token, token != ""
 }

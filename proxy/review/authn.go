@@ -1,0 +1,100 @@
+package review
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+)
+
+// requestAuthenticator identifies a caller by client certificate first (no
+// TokenReview is made when a valid certificate is presented), then by bearer
+// token. Either may be absent. Every decision is counted by the method that
+// made it (or was attempted: x509, token, none) and its result.
+type requestAuthenticator struct {
+	x509    authenticator.Request // nil without --client-ca-file
+	token   *tokenAuthenticator   // nil when tokens cannot be reviewed
+	metrics *metrics
+}
+
+// errNoCredentials is returned when the request carries nothing to verify.
+var errNoCredentials = errors.New("no client certificate or bearer token")
+
+// errNotBearer: the Authorization header is not "Bearer <token>".
+var errNotBearer = errors.New("invalid bearer token")
+
+// AuthenticateRequest implements authenticator.Request. A caller that is not
+// authenticated always comes with an error that says why.
+func (a *requestAuthenticator) AuthenticateRequest(r *http.Request) (*authenticator.Response, bool, error) {
+	resp, method, err := a.authenticate(r)
+	result := "success"
+	switch {
+	case errors.Is(err, errReviewFailed):
+		result = "error"
+	case err != nil:
+		result = "failure"
+	}
+	a.metrics.authn.WithLabelValues(method, result).Inc()
+	if err != nil {
+		return nil, false, err
+	}
+	return resp, true, nil
+}
+
+func (a *requestAuthenticator) authenticate(r *http.Request) (*authenticator.Response, string, error) {
+	method := "none"
+	var certErr error
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		method = "x509"
+		if a.x509 == nil {
+			certErr = errors.New("client certificates are not accepted (no --client-ca-file)")
+		} else {
+			resp, ok, err := a.x509.AuthenticateRequest(r)
+			if ok {
+				return resp, method, nil
+			}
+			if err == nil {
+				err = errors.New("client certificate has no common name")
+			}
+			certErr = fmt.Errorf("client certificate: %w", err)
+		}
+	}
+	if r.Header.Get("Authorization") != "" {
+		method = "token"
+		if a.token == nil {
+			return nil, method, errors.New("bearer tokens are not accepted (no API server configured)")
+		}
+		token, ok := bearerToken(r)
+		if !ok {
+			return nil, method, errNotBearer
+		}
+		resp, ok, err := a.token.authenticate(r.Context(), token, clientKey(r.RemoteAddr))
+		if ok {
+			return resp, method, nil
+		}
+		if err == nil {
+			err = errNotBearer
+		}
+		return nil, method, err
+	}
+	if certErr != nil {
+		return nil, method, certErr
+	}
+	return nil, method, errNoCredentials
+}
+
+// bearerToken is the token of "Authorization: Bearer <token>", read as the
+// API server's own authenticator (k8s.io/apiserver's bearertoken) reads it:
+// the header trimmed, the scheme matched in any case, the token ending at
+// the next space; false when there is none.
+func bearerToken(r *http.Request) (string, bool) {
+	auth := strings.TrimSpace(r.Header.Get("Authorization"))
+	scheme, rest, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return "", false
+	}
+	token, _, _ := strings.Cut(rest, " ")
+	return token, token != ""
+}

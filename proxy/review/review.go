@@ -1,0 +1,92 @@
+// Package review is the proxy's identity and decision steps: client certificates and
+// TokenReviews behind authenticator.Request, static rules and SubjectAccessReviews behind
+// authorizer.Authorizer, each review cached, coalesced and within its share of the API budget.
+package review
+
+import (
+	"crypto/x509"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/authorization/union"
+	"k8s.io/utils/clock"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+)
+
+// Options are what the reviews need besides the configuration.
+type Options struct {
+	// Clients replaces the API server clients; nil builds them from
+	// Config.KubeAPI, and only when a review can be needed.
+	Clients *Clients
+	// ClientCA returns the client CA as last loaded; nil refuses client
+	// certificates.
+	ClientCA func() *x509.CertPool
+	// Metrics registers the reviews' metrics; nil registers them nowhere.
+	Metrics prometheus.Registerer
+	Logger  logr.Logger
+}
+
+// New builds the identity step (a client certificate, else a bearer token)
+// and the decision step (the static rules, then with --authz=sar a
+// SubjectAccessReview) of a validated configuration.
+func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Authorizer, error) {
+	m := newMetrics(opts.Metrics)
+	clients, tokens, err := clientsFor(cfg, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	authn := &requestAuthenticator{metrics: m}
+	if opts.ClientCA != nil {
+		authn.x509 = newCertAuthenticator(opts.ClientCA, cfg.Cache.MaxEntries, clock.RealClock{})
+	}
+	if tokens {
+		authn.token = newTokenAuthenticator(clients.Tokens, cfg.Authentication.Audiences, cfg.Cache, cfg.KubeAPI.Timeout, m)
+		// Unknown tokens are reviewed within their share of the API budget,
+		// fairly among client addresses (see tokenAdmission).
+		budget, _ := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
+		authn.token.admission = newTokenAdmission(float64(budget.QPS), budget.Burst, cfg.KubeAPI.Timeout)
+		m.tokenReviewQueue(authn.token.admission.queued)
+	}
+
+	var chain []union.NamedAuthorizer
+	if static := newStaticAuthorizer(cfg.Authorization.Allowed, cfg.Authorization.Static); !static.empty() {
+		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "static", Authorizer: authorizer.AuthorizerFunc(static.Authorize)})
+	}
+	if cfg.Authorization.Mode == config.AuthzSAR {
+		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "sar",
+			Authorizer: authorizer.AuthorizerFunc(newSARAuthorizer(clients.Access, cfg.Cache, cfg.KubeAPI.Timeout, m).Authorize)})
+	}
+	authz, err := union.New(chain...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the authorizer: %w", err)
+	}
+	return authn, authz, nil
+}
+
+// clientsFor returns the API clients and whether bearer tokens are accepted.
+// With --authz=static and client certificates but no kubeconfig and no
+// in-cluster configuration, tokens are refused and no client is built: such
+// a proxy never needs an API server.
+func clientsFor(cfg *config.Config, opts Options) (Clients, bool, error) {
+	if opts.Clients != nil {
+		return *opts.Clients, true, nil
+	}
+	if cfg.Authorization.Mode == config.AuthzStatic && opts.ClientCA != nil &&
+		cfg.KubeAPI.Kubeconfig == "" && !inClusterAvailable() {
+		if opts.Logger.GetSink() != nil {
+			opts.Logger.Info("bearer tokens are refused: static authorization with client certificates and no API server configured")
+		}
+		return Clients{}, false, nil
+	}
+	rc, err := kubeRESTConfig(cfg.KubeAPI)
+	if err != nil {
+		return Clients{}, false, err
+	}
+	_, sars := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
+	c, err := newClients(rc, sars)
+	return c, true, err
+}
