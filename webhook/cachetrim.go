@@ -3,6 +3,8 @@ package webhook
 import (
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // The injector's caches hold objects selected by labels anyone may set: a Pod author can label
@@ -19,17 +21,17 @@ func trimPod(obj any) (any, error) {
 	out := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: pod.ObjectMeta}
 	out.ManagedFields = nil
 	for _, c := range pod.Spec.InitContainers {
-		if c.Name == ContainerName {
+		if c.Name == inject.ContainerName {
 			out.Spec.InitContainers = append(out.Spec.InitContainers, c)
 		}
 	}
 	for _, c := range pod.Spec.Containers {
-		if c.Name == ContainerName {
+		if c.Name == inject.ContainerName {
 			out.Spec.Containers = append(out.Spec.Containers, c)
 		}
 	}
 	for _, v := range pod.Spec.Volumes {
-		if v.Name == volumeTLS {
+		if v.Name == inject.TLSVolume {
 			out.Spec.Volumes = append(out.Spec.Volumes, v)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // The label on the Certificates the webhook creates; the webhook's cache watches only these.
@@ -21,7 +23,7 @@ const (
 
 // NewCertificate returns the Certificate for the workload in namespace: owned by the workload
 // (so it is garbage-collected with it), signed by the policy's issuer.
-func NewCertificate(c *CertificatePolicy, namespace string, w Workload) *cmapi.Certificate {
+func NewCertificate(c *inject.CertificatePolicy, namespace string, w inject.Workload) *cmapi.Certificate {
 	cert := &cmapi.Certificate{
 		TypeMeta: metav1.TypeMeta{APIVersion: cmapi.SchemeGroupVersion.String(), Kind: cmapi.CertificateKind},
 		ObjectMeta: metav1.ObjectMeta{

@@ -9,18 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-)
 
-// SidecarMode says where the proxy container goes.
-type SidecarMode string
-
-const (
-	// SidecarNative renders the proxy as an init container with restartPolicy Always: it starts
-	// before the app and stops after it.
-	SidecarNative SidecarMode = "native"
-	// SidecarContainer renders the proxy as a regular container, for clusters or tools that do
-	// not handle native sidecars.
-	SidecarContainer SidecarMode = "container"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // DefaultProxyPort and DefaultEndpointsPort are the built-in ports of the proxy.
@@ -46,13 +36,13 @@ type Config struct {
 	ProxyImage           string            `json:"proxyImage" flag:"proxy-image" chartFrom:"proxy.image, image" help:"image of the injected proxy"`
 	ProxyImagePullPolicy corev1.PullPolicy `json:"proxyImagePullPolicy" flag:"proxy-image-pull-policy" chart:"proxy.image.pullPolicy" enum:"Always,IfNotPresent,Never" help:"the proxy's imagePullPolicy: Always, IfNotPresent or Never"`
 	// DefaultIssuer is in the rbac-proxy.io/issuer annotation's syntax.
-	DefaultIssuer      string         `json:"defaultIssuer" flag:"default-issuer" chartFrom:"defaultIssuer, selfSignedCA" help:"cert-manager issuer for Pods without rbac-proxy.io/issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME; empty: Pods must name one or a tls-secret"`
-	ProxyPort          int32          `json:"proxyPort" flag:"proxy-port" chart:"proxy.port" min:"1" max:"65535" help:"port the proxy listens on, unless rbac-proxy.io/proxy-port says otherwise"`
-	ProxyEndpointsPort int32          `json:"proxyEndpointsPort" flag:"proxy-endpoints-port" chart:"proxy.endpointsPort" min:"1" max:"65535" help:"port of the proxy's /healthz, /readyz and /metrics, used by its probes; not the proxy port"`
-	SidecarMode        SidecarMode    `json:"sidecarMode" flag:"sidecar-mode" chart:"proxy.sidecarMode" enum:"native,container" help:"where the proxy goes: native (an init container with restartPolicy Always) or container (a regular container)"`
-	Resources          ResourceConfig `json:"resources"`
-	ProxyVerbosity     int            `json:"proxyVerbosity" flag:"proxy-verbosity" chart:"proxy.verbosity" min:"0" max:"10" help:"the proxy's -v, 0-10; 0 renders no flag"`
-	ClusterDomain      string         `json:"clusterDomain" flag:"cluster-domain" chart:"clusterDomain" format:"dnsDomain" help:"cluster DNS domain for the Certificates' fully qualified names"`
+	DefaultIssuer      string             `json:"defaultIssuer" flag:"default-issuer" chartFrom:"defaultIssuer, selfSignedCA" help:"cert-manager issuer for Pods without rbac-proxy.io/issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME; empty: Pods must name one or a tls-secret"`
+	ProxyPort          int32              `json:"proxyPort" flag:"proxy-port" chart:"proxy.port" min:"1" max:"65535" help:"port the proxy listens on, unless rbac-proxy.io/proxy-port says otherwise"`
+	ProxyEndpointsPort int32              `json:"proxyEndpointsPort" flag:"proxy-endpoints-port" chart:"proxy.endpointsPort" min:"1" max:"65535" help:"port of the proxy's /healthz, /readyz and /metrics, used by its probes; not the proxy port"`
+	SidecarMode        inject.SidecarMode `json:"sidecarMode" flag:"sidecar-mode" chart:"proxy.sidecarMode" enum:"native,container" help:"where the proxy goes: native (an init container with restartPolicy Always) or container (a regular container)"`
+	Resources          ResourceConfig     `json:"resources"`
+	ProxyVerbosity     int                `json:"proxyVerbosity" flag:"proxy-verbosity" chart:"proxy.verbosity" min:"0" max:"10" help:"the proxy's -v, 0-10; 0 renders no flag"`
+	ClusterDomain      string             `json:"clusterDomain" flag:"cluster-domain" chart:"clusterDomain" format:"dnsDomain" help:"cluster DNS domain for the Certificates' fully qualified names"`
 	// AllowedIssuers: "Issuer/*" allows every Issuer of the Pod's own namespace.
 	AllowedIssuers []string `json:"allowedIssuers" flag:"allowed-issuers" chart:"allowedIssuers" format:"allowedIssuer" help:"issuers a Pod may name in rbac-proxy.io/issuer besides the default issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME by exact name, or Issuer/* for any Issuer of the Pod's own namespace; empty: only the default issuer"`
 	// AllowedDNSSuffixes: gpu.corp.example allows x.gpu.corp.example and *.gpu.corp.example.
@@ -78,7 +68,7 @@ func DefaultConfig(image string) Config {
 		ProxyImagePullPolicy: corev1.PullIfNotPresent,
 		ProxyPort:            DefaultProxyPort,
 		ProxyEndpointsPort:   DefaultEndpointsPort,
-		SidecarMode:          SidecarNative,
+		SidecarMode:          inject.SidecarNative,
 		Resources: ResourceConfig{
 			CPURequest:    "10m",
 			MemoryRequest: "32Mi",
@@ -88,38 +78,11 @@ func DefaultConfig(image string) Config {
 	}
 }
 
-// Defaults is a validated Config in the types the policy and render use.
-type Defaults struct {
-	Image         string
-	PullPolicy    corev1.PullPolicy
-	Issuer        *IssuerRef
-	ProxyPort     int32
-	EndpointsPort int32
-	SidecarMode   SidecarMode
-	Resources     corev1.ResourceRequirements
-	Verbosity     int
-	ClusterDomain string
-	// AllowedIssuers are the issuers Pods may name, the default one included.
-	AllowedIssuers IssuerAllowList
-	// DNSSuffixes are the allowed domains outside the namespace, each without a leading dot.
-	DNSSuffixes []string
-	// ScrapersCA locates the scrapers' CA Secret; nil when none is configured.
-	ScrapersCA *SecretRef
-}
-
-// SecretRef names a Secret in a namespace.
-type SecretRef struct {
-	Namespace string
-	Name      string
-}
-
-func (r SecretRef) String() string { return r.Namespace + "/" + r.Name }
-
 // Compile validates the Config and returns the Defaults; the error lists every bad setting at
 // once, each by its config-file key.
-func (c Config) Compile() (*Defaults, error) {
+func (c Config) Compile() (*inject.Defaults, error) {
 	var errs field.ErrorList
-	d := &Defaults{
+	d := &inject.Defaults{
 		Image:         c.ProxyImage,
 		PullPolicy:    c.ProxyImagePullPolicy,
 		ProxyPort:     c.ProxyPort,
@@ -137,9 +100,9 @@ func (c Config) Compile() (*Defaults, error) {
 		errs = append(errs, field.NotSupported(field.NewPath("proxyImagePullPolicy"), c.ProxyImagePullPolicy, pulls))
 	}
 	if c.DefaultIssuer != "" {
-		ref, problem := parseIssuer(c.DefaultIssuer)
+		ref, problem := inject.ParseIssuer(c.DefaultIssuer)
 		if problem != "" {
-			errs = append(errs, field.Invalid(field.NewPath("defaultIssuer"), c.DefaultIssuer, problem+"; allowed: "+issuerAllowed))
+			errs = append(errs, field.Invalid(field.NewPath("defaultIssuer"), c.DefaultIssuer, problem+"; allowed: "+inject.IssuerSyntax))
 		}
 		d.Issuer = ref
 	}
@@ -152,7 +115,7 @@ func (c Config) Compile() (*Defaults, error) {
 	if c.ProxyEndpointsPort == c.ProxyPort {
 		errs = append(errs, field.Invalid(field.NewPath("proxyEndpointsPort"), c.ProxyEndpointsPort, "must differ from proxyPort"))
 	}
-	if modes := []SidecarMode{SidecarNative, SidecarContainer}; !slices.Contains(modes, c.SidecarMode) {
+	if modes := []inject.SidecarMode{inject.SidecarNative, inject.SidecarContainer}; !slices.Contains(modes, c.SidecarMode) {
 		errs = append(errs, field.NotSupported(field.NewPath("sidecarMode"), c.SidecarMode, modes))
 	}
 	if c.ProxyVerbosity < 0 || c.ProxyVerbosity > 10 {
@@ -161,15 +124,15 @@ func (c Config) Compile() (*Defaults, error) {
 	if msgs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(msgs) > 0 {
 		errs = append(errs, field.Invalid(field.NewPath("clusterDomain"), c.ClusterDomain, "a DNS domain: "+strings.Join(msgs, "; ")))
 	}
-	d.AllowedIssuers = IssuerAllowList{Default: d.Issuer}
+	d.AllowedIssuers = inject.IssuerAllowList{Default: d.Issuer}
 	for i, v := range c.AllowedIssuers {
-		if v == namespacedIssuers {
+		if v == inject.NamespacedIssuers {
 			d.AllowedIssuers.Namespaced = true
 			continue
 		}
-		ref, problem := parseIssuer(v)
+		ref, problem := inject.ParseIssuer(v)
 		if problem != "" {
-			errs = append(errs, field.Invalid(field.NewPath("allowedIssuers").Index(i), v, problem+"; allowed: "+namespacedIssuers+", or "+issuerAllowed))
+			errs = append(errs, field.Invalid(field.NewPath("allowedIssuers").Index(i), v, problem+"; allowed: "+inject.NamespacedIssuers+", or "+inject.IssuerSyntax))
 			continue
 		}
 		d.AllowedIssuers.Named = append(d.AllowedIssuers.Named, *ref)
@@ -180,7 +143,7 @@ func (c Config) Compile() (*Defaults, error) {
 		if len(msgs) == 0 && !strings.Contains(suffix, ".") {
 			msgs = []string{"a top-level domain alone would allow every name under it"}
 		}
-		if len(msgs) == 0 && clusterSuffix(suffix, c.ClusterDomain) {
+		if len(msgs) == 0 && inject.ClusterSuffix(suffix, c.ClusterDomain) {
 			msgs = []string{"names inside the cluster are allowed per namespace, never by suffix"}
 		}
 		if len(msgs) > 0 {
@@ -195,7 +158,7 @@ func (c Config) Compile() (*Defaults, error) {
 		if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
 			errs = append(errs, field.Invalid(field.NewPath("scrapersCASecret"), c.ScrapersCASecret, "allowed: NAMESPACE/NAME of the Secret of the scrapers' CA (its tls.crt)"))
 		} else {
-			d.ScrapersCA = &SecretRef{Namespace: ns, Name: name}
+			d.ScrapersCA = &inject.SecretRef{Namespace: ns, Name: name}
 			d.AllowedIssuers.ScrapersNamespace = ns
 		}
 	}

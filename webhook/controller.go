@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // CertificateController makes the side effects of injection from what the API server stored,
@@ -20,7 +22,7 @@ import (
 // (DesiredFor), ensures it, and publishes the scrapers' CA in the namespace when the workload
 // trusts it. A forged or replayed AdmissionReview therefore changes nothing outside its response.
 type CertificateController struct {
-	Defaults *Defaults
+	Defaults *inject.Defaults
 	// Cache reads injected Pods and Namespaces (metadata).
 	Cache        client.Reader
 	Workloads    *WorkloadVerifier
@@ -43,7 +45,7 @@ func (c *CertificateController) Reconcile(ctx context.Context, req reconcile.Req
 		// A deleted Pod needs nothing: its Certificate goes with its workload.
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if pod.DeletionTimestamp != nil || !IsInjected(pod) {
+	if pod.DeletionTimestamp != nil || !inject.IsInjected(pod) {
 		return reconcile.Result{}, nil
 	}
 	desired, sw, err := c.desired(ctx, pod)
@@ -59,7 +61,7 @@ func (c *CertificateController) Reconcile(ctx context.Context, req reconcile.Req
 			return c.failed(log, pod, err)
 		}
 		if res != CertificateExists {
-			log.Info("scrapers' CA ConfigMap "+string(res), "configMap", ScrapersCAConfigMap)
+			log.Info("scrapers' CA ConfigMap "+string(res), "configMap", inject.ScrapersCAConfigMap)
 		}
 	}
 	if desired.Certificate == nil {
@@ -129,7 +131,7 @@ func (c *CertificateController) PodsOfCertificate(ctx context.Context, obj clien
 	var out []reconcile.Request
 	for _, p := range pods.Items {
 		for _, v := range p.Spec.Volumes {
-			if v.Name == volumeTLS && v.Secret != nil && v.Secret.SecretName == secret {
+			if v.Name == inject.TLSVolume && v.Secret != nil && v.Secret.SecretName == secret {
 				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 func controllerRef(apiVersion, kind, name string, uid types.UID) metav1.OwnerReference {
@@ -25,7 +26,7 @@ func controllerRef(apiVersion, kind, name string, uid types.UID) metav1.OwnerRef
 
 // templateOf is a Pod template that opts in with the given annotations.
 func templateOf(ann map[string]string) corev1.PodTemplateSpec {
-	a := map[string]string{AnnotationInject: "true"}
+	a := map[string]string{inject.AnnotationInject: "true"}
 	for k, v := range ann {
 		a[k] = v
 	}
@@ -37,15 +38,16 @@ func templateOf(ann map[string]string) corev1.PodTemplateSpec {
 
 // injectedPod renders a Pod from tmpl for workload w, as the webhook does at admission, and
 // stores it under name with owners.
-func injectedPod(t *testing.T, d *Defaults, tmpl corev1.PodTemplateSpec, w Workload, name string, owners ...metav1.OwnerReference) *corev1.Pod {
+func injectedPod(t *testing.T, d *inject.Defaults, tmpl corev1.PodTemplateSpec, w inject.Workload, name string, owners ...metav1.OwnerReference) *corev1.Pod {
 	t.Helper()
 	pod := &corev1.Pod{ObjectMeta: *tmpl.ObjectMeta.DeepCopy(), Spec: *tmpl.Spec.DeepCopy()}
 	pod.Namespace, pod.Name, pod.UID, pod.OwnerReferences = testNamespace, name, "pod-uid", owners
-	p, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: w})
+	p, err := inject.NewPolicy(pod, inject.PolicyInput{Defaults: d, Namespace: testNamespace, Workload: w})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Render(pod, p)
+	inject.Render(pod, p)
+	return pod
 }
 
 func TestWorkloadVerifier(t *testing.T) {
@@ -115,7 +117,7 @@ func TestDesiredFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deploy := Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "deploy-uid"}
+	deploy := inject.Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "deploy-uid"}
 	honest := templateOf(nil)
 	rsRef := controllerRef("apps/v1", "ReplicaSet", "web-1", "rs-uid")
 
@@ -124,7 +126,7 @@ func TestDesiredFor(t *testing.T) {
 		pod  func() *corev1.Pod
 		// template is the stored workload's; nil for a bare Pod (its own).
 		template *corev1.PodTemplateSpec
-		workload Workload
+		workload inject.Workload
 		// wantNames are the Certificate's DNS names; refusal a substring of the refusal.
 		wantNames  []string
 		wantIssuer string
@@ -145,8 +147,8 @@ func TestDesiredFor(t *testing.T) {
 			name: "the pod's annotations do not steer its workload's certificate",
 			pod: func() *corev1.Pod {
 				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
-				p.Annotations[AnnotationDNSNames] = "*.kube-system.svc"
-				p.Annotations[AnnotationIssuer] = "ClusterIssuer/evil"
+				p.Annotations[inject.AnnotationDNSNames] = "*.kube-system.svc"
+				p.Annotations[inject.AnnotationIssuer] = "ClusterIssuer/evil"
 				return p
 			},
 			template:   &honest,
@@ -157,7 +159,7 @@ func TestDesiredFor(t *testing.T) {
 		{
 			name:     "template without opt-in",
 			pod:      func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
-			template: &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationInject: "false"}}},
+			template: &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{inject.AnnotationInject: "false"}}},
 			workload: deploy,
 			refusal:  "does not ask for the proxy",
 		},
@@ -165,32 +167,32 @@ func TestDesiredFor(t *testing.T) {
 			name: "bare pod that only looks injected",
 			pod: func() *corev1.Pod {
 				return &corev1.Pod{
-					ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "fake", UID: "fake-uid", Annotations: map[string]string{AnnotationStatus: StatusInjected, AnnotationInject: "true"}},
+					ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "fake", UID: "fake-uid", Annotations: map[string]string{inject.AnnotationStatus: inject.StatusInjected, inject.AnnotationInject: "true"}},
 					Spec: corev1.PodSpec{
-						Containers: []corev1.Container{{Name: ContainerName, Image: "attacker/tool:1"}},
-						Volumes:    []corev1.Volume{{Name: volumeTLS, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "rbac-proxy-pod-fake"}}}},
+						Containers: []corev1.Container{{Name: inject.ContainerName, Image: "attacker/tool:1"}},
+						Volumes:    []corev1.Volume{{Name: inject.TLSVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "rbac-proxy-pod-fake"}}}},
 					},
 				}
 			},
-			workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "fake", UID: "fake-uid"},
+			workload: inject.Workload{APIVersion: "v1", Kind: "Pod", Name: "fake", UID: "fake-uid"},
 			refusal:  "not the injector's rbac-proxy:test",
 		},
 		{
 			// The status label alone brings a Pod to the controller, in any namespace.
 			name: "bare pod in a namespace that never opted in",
 			pod: func() *corev1.Pod {
-				p := injectedPod(t, d, honest, Workload{APIVersion: "v1", Kind: "Pod", Name: "solo"}, "solo")
-				delete(p.Annotations, AnnotationInject)
+				p := injectedPod(t, d, honest, inject.Workload{APIVersion: "v1", Kind: "Pod", Name: "solo"}, "solo")
+				delete(p.Annotations, inject.AnnotationInject)
 				return p
 			},
-			workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "solo", UID: "pod-uid"},
+			workload: inject.Workload{APIVersion: "v1", Kind: "Pod", Name: "solo", UID: "pod-uid"},
 			refusal:  "does not ask for the proxy",
 		},
 		{
 			name: "proxy image with another command",
 			pod: func() *corev1.Pod {
 				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
-				ProxyContainer(p).Command = []string{"/bin/sh"}
+				inject.ProxyContainer(p).Command = []string{"/bin/sh"}
 				return p
 			},
 			template: &honest,
@@ -201,10 +203,10 @@ func TestDesiredFor(t *testing.T) {
 			name: "proxy serving another file",
 			pod: func() *corev1.Pod {
 				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
-				c := ProxyContainer(p)
+				c := inject.ProxyContainer(p)
 				for i, a := range c.Args {
-					if strings.HasPrefix(a, FlagTLSCertFile+"=") {
-						c.Args[i] = FlagTLSCertFile + "=/tmp/other.crt"
+					if strings.HasPrefix(a, inject.FlagTLSCertFile+"=") {
+						c.Args[i] = inject.FlagTLSCertFile + "=/tmp/other.crt"
 					}
 				}
 				return p
@@ -218,7 +220,7 @@ func TestDesiredFor(t *testing.T) {
 			pod: func() *corev1.Pod {
 				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
 				for i := range p.Spec.Volumes {
-					if p.Spec.Volumes[i].Name == volumeTLS {
+					if p.Spec.Volumes[i].Name == inject.TLSVolume {
 						p.Spec.Volumes[i].Secret.SecretName = "other"
 					}
 				}
@@ -232,23 +234,23 @@ func TestDesiredFor(t *testing.T) {
 			// The template moved to its own Secret after the Pod was made (a paused rollout).
 			name:     "template drifted to its own secret",
 			pod:      func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
-			template: ptr.To(templateOf(map[string]string{AnnotationTLSSecret: "own"})),
+			template: ptr.To(templateOf(map[string]string{inject.AnnotationTLSSecret: "own"})),
 			workload: deploy,
 			refusal:  "does not mount Secret own",
 		},
 		{
 			name:     "template asking for a foreign issuer",
 			pod:      func() *corev1.Pod { return injectedPod(t, d, honest, deploy, "web-1-abc", rsRef) },
-			template: ptr.To(templateOf(map[string]string{AnnotationIssuer: "ClusterIssuer/evil"})),
+			template: ptr.To(templateOf(map[string]string{inject.AnnotationIssuer: "ClusterIssuer/evil"})),
 			workload: deploy,
 			refusal:  "not an issuer the webhook allows",
 		},
 		{
 			name: "scrapers' CA",
 			pod: func() *corev1.Pod {
-				return injectedPod(t, d, templateOf(map[string]string{AnnotationClientCA: "scrapers"}), deploy, "web-1-abc", rsRef)
+				return injectedPod(t, d, templateOf(map[string]string{inject.AnnotationClientCA: "scrapers"}), deploy, "web-1-abc", rsRef)
 			},
-			template:   ptr.To(templateOf(map[string]string{AnnotationClientCA: "scrapers"})),
+			template:   ptr.To(templateOf(map[string]string{inject.AnnotationClientCA: "scrapers"})),
 			workload:   deploy,
 			wantNames:  []string{"web", "web.team.svc", "web.team.svc.cluster.local"},
 			wantIssuer: "ClusterIssuer/rbac-proxy-ca",
@@ -295,7 +297,7 @@ func TestDesiredFor(t *testing.T) {
 func TestScrapersCAFrom(t *testing.T) {
 	ca := newTestCA(t, true)
 	leaf := newTestCA(t, false)
-	src := SecretRef{Namespace: "rbac-proxy", Name: "scrapers-ca"}
+	src := inject.SecretRef{Namespace: "rbac-proxy", Name: "scrapers-ca"}
 	got, err := scrapersCAFrom(append(append([]byte{}, ca...), leaf...), src)
 	if err != nil {
 		t.Fatal(err)
@@ -332,17 +334,17 @@ func newTestCA(t *testing.T, isCA bool) []byte {
 // injector did not make is left alone.
 func TestScrapersCAPublisher(t *testing.T) {
 	ctx := context.Background()
-	src := SecretRef{Namespace: "rbac-proxy", Name: "scrapers-ca"}
+	src := inject.SecretRef{Namespace: "rbac-proxy", Name: "scrapers-ca"}
 	first, second := newTestCA(t, true), newTestCA(t, true)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: src.Namespace, Name: src.Name}, Data: map[string][]byte{corev1.TLSCertKey: first}}
-	foreign := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "theirs", Name: ScrapersCAConfigMap}, Data: map[string]string{"ca.crt": "mine"}}
+	foreign := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "theirs", Name: inject.ScrapersCAConfigMap}, Data: map[string]string{"ca.crt": "mine"}}
 	c := fake.NewClientBuilder().WithScheme(testScheme()).WithObjects(secret, foreign).Build()
 	p := &ScrapersCAPublisher{Source: src, API: c, Cache: c, Client: c}
 
 	data := func(ns string) string {
 		t.Helper()
 		cm := &corev1.ConfigMap{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: ScrapersCAConfigMap}, cm); err != nil {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: inject.ScrapersCAConfigMap}, cm); err != nil {
 			t.Fatal(err)
 		}
 		return cm.Data["ca.crt"]
@@ -385,20 +387,20 @@ func TestUnverifiableWorkloadsAreDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rollout := Workload{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "r", UID: "rollout-uid"}
+	rollout := inject.Workload{APIVersion: "argoproj.io/v1alpha1", Kind: "Rollout", Name: "r", UID: "rollout-uid"}
 	rsRef := controllerRef("apps/v1", "ReplicaSet", "r-1", "rs-uid")
 	for _, tc := range []struct {
 		name     string
 		ann      map[string]string
 		generate bool
 		owner    *metav1.OwnerReference
-		workload Workload
+		workload inject.Workload
 		want     string
 	}{
-		{"generateName bare pod", nil, true, nil, Workload{APIVersion: "v1", Kind: "Pod", Name: "solo"}, "needs a name of its own"},
+		{"generateName bare pod", nil, true, nil, inject.Workload{APIVersion: "v1", Kind: "Pod", Name: "solo"}, "needs a name of its own"},
 		{"replicaset of a rollout", nil, false, &rsRef, rollout, "workload Rollout r is not one the injector can verify"},
-		{"own secret, scrapers' CA, unverifiable controller", map[string]string{AnnotationTLSSecret: "own", AnnotationClientCA: "scrapers"}, false, ptr.To(controllerRef("apps.kruise.io/v1alpha1", "CloneSet", "c", "c-uid")), Workload{APIVersion: "apps.kruise.io/v1alpha1", Kind: "CloneSet", Name: "c"}, "not one the injector can verify"},
-		{"own secret, unverifiable controller", map[string]string{AnnotationTLSSecret: "own"}, false, ptr.To(controllerRef("apps.kruise.io/v1alpha1", "CloneSet", "c", "c-uid")), Workload{APIVersion: "apps.kruise.io/v1alpha1", Kind: "CloneSet", Name: "c"}, ""},
+		{"own secret, scrapers' CA, unverifiable controller", map[string]string{inject.AnnotationTLSSecret: "own", inject.AnnotationClientCA: "scrapers"}, false, ptr.To(controllerRef("apps.kruise.io/v1alpha1", "CloneSet", "c", "c-uid")), inject.Workload{APIVersion: "apps.kruise.io/v1alpha1", Kind: "CloneSet", Name: "c"}, "not one the injector can verify"},
+		{"own secret, unverifiable controller", map[string]string{inject.AnnotationTLSSecret: "own"}, false, ptr.To(controllerRef("apps.kruise.io/v1alpha1", "CloneSet", "c", "c-uid")), inject.Workload{APIVersion: "apps.kruise.io/v1alpha1", Kind: "CloneSet", Name: "c"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmpl := templateOf(tc.ann)
@@ -412,7 +414,7 @@ func TestUnverifiableWorkloadsAreDenied(t *testing.T) {
 			if tc.owner != nil {
 				pod.OwnerReferences = []metav1.OwnerReference{*tc.owner}
 			}
-			_, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: tc.workload})
+			_, err := policyFor(pod, inject.PolicyInput{Defaults: d, Namespace: testNamespace, Workload: tc.workload})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("denied: %v", err)
@@ -432,8 +434,8 @@ func TestEnsureOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 	cert := func(name string, uid types.UID, dnsNames ...string) *cmapi.Certificate {
-		c := NewCertificate(&CertificatePolicy{Name: "rbac-proxy-deployment-web", Issuer: *d.Issuer, DNSNames: dnsNames}, testNamespace,
-			Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: name, UID: uid})
+		c := NewCertificate(&inject.CertificatePolicy{Name: "rbac-proxy-deployment-web", Issuer: *d.Issuer, DNSNames: dnsNames}, testNamespace,
+			inject.Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: name, UID: uid})
 		c.TypeMeta = metav1.TypeMeta{}
 		return c
 	}

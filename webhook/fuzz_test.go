@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -11,6 +10,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // encodeAnnotations writes annotations as "key=value" lines, the fuzzer's second input.
@@ -93,15 +94,15 @@ func FuzzInject(f *testing.F) {
 	// either refuses or takes as quoting.
 	bare := []byte(`{"metadata":{"name":"web"},"spec":{"containers":[{"name":"app","ports":[{"name":"metrics","containerPort":9090}]}]}}`)
 	for _, ann := range []map[string]string{
-		{AnnotationAllowPaths: "/["},
-		{AnnotationAllowPaths: `/metrics"`},
-		{AnnotationIgnorePaths: `/[a-],/healthz\`},
-		{AnnotationTokenAudiences: `"rbac-proxy`},
-		{AnnotationTokenAudiences: `""`},
-		{AnnotationAuthz: "static", AnnotationAllowedGroups: `"a,b"`},
-		{AnnotationAuthz: "static", AnnotationAllowedGroups: `team"a`},
-		{AnnotationAuthz: "static", AnnotationAllowedClients: `"admin"`},
-		{AnnotationResourceAttributes: "resource={{"},
+		{inject.AnnotationAllowPaths: "/["},
+		{inject.AnnotationAllowPaths: `/metrics"`},
+		{inject.AnnotationIgnorePaths: `/[a-],/healthz\`},
+		{inject.AnnotationTokenAudiences: `"rbac-proxy`},
+		{inject.AnnotationTokenAudiences: `""`},
+		{inject.AnnotationAuthz: "static", inject.AnnotationAllowedGroups: `"a,b"`},
+		{inject.AnnotationAuthz: "static", inject.AnnotationAllowedGroups: `team"a`},
+		{inject.AnnotationAuthz: "static", inject.AnnotationAllowedClients: `"admin"`},
+		{inject.AnnotationResourceAttributes: "resource={{"},
 	} {
 		f.Add(bare, encodeAnnotations(ann), true, false)
 	}
@@ -121,11 +122,11 @@ func FuzzInject(f *testing.F) {
 		}
 		cfg := testConfig()
 		if containerMode {
-			cfg.SidecarMode = SidecarContainer
+			cfg.SidecarMode = inject.SidecarContainer
 		}
 		labels := map[string]string{}
 		if nsEnabled {
-			labels[LabelInject] = NamespaceInjectEnabled
+			labels[inject.LabelInject] = inject.NamespaceInjectEnabled
 		}
 		e := newEnv(t, envOptions{config: cfg, namespaceLabels: labels})
 		req := request(t, pod, admissionv1.Create, false)
@@ -137,7 +138,7 @@ func FuzzInject(f *testing.F) {
 
 		switch outcome {
 		case OutcomeDenied:
-			if resp.Allowed || !strings.Contains(resp.Result.Message, Prefix) {
+			if resp.Allowed || !strings.Contains(resp.Result.Message, inject.Prefix) {
 				t.Fatalf("denial without an annotation: %+v", resp.Result)
 			}
 			return
@@ -155,11 +156,13 @@ func FuzzInject(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := NewPolicy(pod, PolicyInput{Defaults: e.handler.Defaults, Namespace: testNamespace, Workload: w})
+		p, err := inject.NewPolicy(pod, inject.PolicyInput{Defaults: e.handler.Defaults, Namespace: testNamespace, Workload: w})
 		if err != nil {
 			t.Fatalf("the handler injected but the policy fails: %v", err)
 		}
-		want, err := json.Marshal(Render(pod, p))
+		rendered := pod.DeepCopy()
+		inject.Render(rendered, p)
+		want, err := json.Marshal(rendered)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +178,7 @@ func FuzzInject(f *testing.F) {
 				t.Fatalf("injected Pod is invalid: %s\n%s", strings.Join(problems, "; "), patched)
 			}
 		}
-		if !IsInjected(&out) {
+		if !inject.IsInjected(&out) {
 			t.Fatal("the injected Pod is not recognized as injected")
 		}
 		// The proxy starts with what was admitted and enforces the lists the webhook parsed: a
@@ -191,65 +194,6 @@ func FuzzInject(f *testing.F) {
 		resp2, outcome2 := e.handler.admit(context.Background(), request(t, &out, admissionv1.Create, false))
 		if outcome2 != OutcomeAlreadyInjected || len(resp2.Patches) > 0 {
 			t.Fatalf("second admission: outcome %s, %d patches", outcome2, len(resp2.Patches))
-		}
-	})
-}
-
-// FuzzAnnotationValues is FuzzInject's proxy-arguments check narrowed to one annotation value on
-// a bare Pod, without the admission machinery, so that it runs fast enough to search the values
-// pflag's CSV reading and path.Match treat specially: any value NewPolicy admits, the proxy
-// starts with and reads as the same lists; any it denies, it denies on a named annotation.
-func FuzzAnnotationValues(f *testing.F) {
-	d, err := testConfig().Compile()
-	if err != nil {
-		f.Fatal(err)
-	}
-	targets := []struct {
-		annotation string
-		static     bool
-	}{
-		{AnnotationAllowPaths, false},
-		{AnnotationIgnorePaths, false},
-		{AnnotationTokenAudiences, false},
-		{AnnotationAllowedClients, true},
-		{AnnotationAllowedGroups, true},
-		{AnnotationResourceAttributes, false},
-	}
-	seeds := map[string][]string{
-		AnnotationAllowPaths:         {"/[", `/metrics"`, "/a/*,/b?"},
-		AnnotationIgnorePaths:        {`/[a-],/healthz\`, `/[]`},
-		AnnotationTokenAudiences:     {`"rbac-proxy`, `""`, "api,rbac-proxy"},
-		AnnotationAllowedClients:     {`"admin"`, "o'brien"},
-		AnnotationAllowedGroups:      {`"a,b"`, `team"a`, "a b,c"},
-		AnnotationResourceAttributes: {"resource={{", "resource=services,name={{.Value}}"},
-	}
-	for i, target := range targets {
-		for _, v := range seeds[target.annotation] {
-			f.Add(uint8(i), v)
-		}
-	}
-	f.Fuzz(func(t *testing.T, which uint8, value string) {
-		target := targets[int(which)%len(targets)]
-		ann := map[string]string{target.annotation: value}
-		if target.static {
-			ann[AnnotationAuthz] = "static"
-		}
-		pod := checkPod(ann)
-		p, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "web"}})
-		if err != nil {
-			var pe *PolicyError
-			if !errors.As(err, &pe) {
-				t.Fatalf("%s=%q: %v is not a PolicyError", target.annotation, value, err)
-			}
-			for _, fe := range pe.Errors {
-				if !strings.HasPrefix(annotationOf(fe), Prefix) || !strings.Contains(fe.Detail, allowedSep) {
-					t.Fatalf("%s=%q: %+v names no annotation or nothing allowed", target.annotation, value, fe)
-				}
-			}
-			return
-		}
-		if problems := proxyArgsProblems(proxyArgs(p), p); len(problems) > 0 {
-			t.Fatalf("%s=%q admitted, but %s", target.annotation, value, strings.Join(problems, "; "))
 		}
 	})
 }

@@ -19,13 +19,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // Handler is the admission handler for Pod CREATE: decision → policy → render → patch and
 // warnings. It has no side effects: the Certificate is the certificate controller's, from the Pod
 // the API server stores, so a forged, replayed or dry-run AdmissionReview changes nothing.
 type Handler struct {
-	Defaults *Defaults
+	Defaults *inject.Defaults
 	// Cache reads Namespaces (as metadata); API, when set, is asked on a cache miss only.
 	Cache client.Reader
 	API   client.Reader
@@ -94,19 +96,19 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err), OutcomeError
 	}
-	policy, err := NewPolicy(pod, PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload, NamespaceLabels: nsLabels})
+	policy, err := policyFor(pod, inject.PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload, NamespaceLabels: nsLabels})
 	if err != nil {
 		return admission.Denied(err.Error()), OutcomeDenied
 	}
 	// The Pod was decoded for this request alone, and what follows reads only its labels and
 	// ServiceAccount, which the render leaves alone: inject into it instead of into a copy.
 	before := recordBefore(pod)
-	renderInPlace(pod, policy)
+	inject.Render(pod, policy)
 
 	warnings := h.accessWarnings(ctx, pod, namespace, policy)
-	if policy.Mode == PortModeRename {
+	if policy.Mode == inject.PortModeRename {
 		warnings = append(warnings, h.serviceWarnings(ctx, pod, namespace, policy)...)
-		warnings = append(warnings, fmt.Sprintf("rbac-proxy: the app still listens on port %d on the Pod's address; bind it to 127.0.0.1 or restrict it with a NetworkPolicy, or clients can bypass the proxy (%s=takeover moves it when a preset or %s says how)", policy.Target.Number, AnnotationPortMode, AnnotationUpstreamListen))
+		warnings = append(warnings, fmt.Sprintf("rbac-proxy: the app still listens on port %d on the Pod's address; bind it to 127.0.0.1 or restrict it with a NetworkPolicy, or clients can bypass the proxy (%s=takeover moves it when a preset or %s says how)", policy.Target.Number, inject.AnnotationPortMode, inject.AnnotationUpstreamListen))
 	}
 
 	patchType := admissionv1.PatchTypeJSONPatch
@@ -119,7 +121,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 
 // accessWarnings tells the user when the Pod's ServiceAccount cannot make the reviews the proxy
 // needs. A failed check is logged, not reported.
-func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace string, p *Policy) []string {
+func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace string, p *inject.Policy) []string {
 	if h.Access == nil {
 		return nil
 	}
@@ -127,7 +129,7 @@ func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace
 	if sa == "" {
 		sa = "default"
 	}
-	missing, err := h.Access.Missing(ctx, namespace, sa, p.Authz == AuthzSAR)
+	missing, err := h.Access.Missing(ctx, namespace, sa, p.Authz == inject.AuthzSAR)
 	if err != nil {
 		h.Log.Error(err, "checking the ServiceAccount's access", "namespace", namespace, "serviceAccount", sa)
 		return nil
@@ -141,7 +143,7 @@ func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace
 // serviceWarnings names every Service of the namespace (from the cache) that selects the Pod
 // and targets the protected port by number: in rename mode it reaches the app, not the proxy.
 // A failed read is logged, not reported.
-func (h *Handler) serviceWarnings(ctx context.Context, pod *corev1.Pod, namespace string, p *Policy) []string {
+func (h *Handler) serviceWarnings(ctx context.Context, pod *corev1.Pod, namespace string, p *inject.Policy) []string {
 	if h.Services == nil {
 		return nil
 	}
@@ -167,7 +169,7 @@ func (h *Handler) serviceWarnings(ctx context.Context, pod *corev1.Pod, namespac
 			if p.Target.Name == "" {
 				fix = fmt.Sprintf("target port %d", p.ProxyPort)
 			}
-			out = append(out, fmt.Sprintf("rbac-proxy: Service %s targets port %d by number and reaches the app, bypassing the proxy; %s, or set %s=takeover", svc.Name, p.Target.Number, fix, AnnotationPortMode))
+			out = append(out, fmt.Sprintf("rbac-proxy: Service %s targets port %d by number and reaches the app, bypassing the proxy; %s, or set %s=takeover", svc.Name, p.Target.Number, fix, inject.AnnotationPortMode))
 			break
 		}
 	}

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -26,8 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	"sigs.k8s.io/yaml"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // testScheme is built once: building a scheme costs more than an admission.
 var testScheme = sync.OnceValue(NewScheme)
@@ -170,27 +165,6 @@ func decodeObjects(t testing.TB, raws []json.RawMessage) []client.Object {
 		objs = append(objs, obj.(client.Object))
 	}
 	return objs
-}
-
-// checkGolden compares got with the golden file, or rewrites it with -update.
-func checkGolden(t testing.TB, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- want\n%s\n--- got\n%s", path, want, got)
-	}
 }
 
 func toYAML(t testing.TB, v any) []byte {

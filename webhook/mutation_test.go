@@ -11,6 +11,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/rbac-proxy/rbac-proxy/internal/golden"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // mutationCase is one testdata/mutation/NAME.yaml: a Pod and the world it is admitted in.
@@ -59,7 +62,7 @@ func (c mutationCase) envOptions(t *testing.T) envOptions {
 			t.Fatal(err)
 		}
 	}
-	labels := map[string]string{LabelInject: NamespaceInjectEnabled}
+	labels := map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled}
 	if c.NamespaceLabels != nil {
 		labels = *c.NamespaceLabels
 	}
@@ -127,7 +130,7 @@ func TestMutation(t *testing.T) {
 			for _, w := range e.writes {
 				t.Errorf("admission wrote: %s %T %s", w.Action, w.Object, w.Object.GetName())
 			}
-			checkGolden(t, strings.TrimSuffix(path, ".yaml")+".golden.yaml", toYAML(t, res))
+			golden.Check(t, strings.TrimSuffix(path, ".yaml")+".golden.yaml", toYAML(t, res))
 		})
 	}
 }
@@ -139,11 +142,13 @@ func checkPatchIsRender(t *testing.T, e *env, pod *corev1.Pod, patched []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPolicy(pod, PolicyInput{Defaults: e.handler.Defaults, Namespace: testNamespace, Workload: w})
+	p, err := inject.NewPolicy(pod, inject.PolicyInput{Defaults: e.handler.Defaults, Namespace: testNamespace, Workload: w})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := json.Marshal(Render(pod, p))
+	rendered := pod.DeepCopy()
+	inject.Render(rendered, p)
+	want, err := json.Marshal(rendered)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +162,7 @@ func checkPatchIsRender(t *testing.T, e *env, pod *corev1.Pod, patched []byte) {
 	if problems := podProblems(pod, &out); len(problems) > 0 {
 		t.Errorf("injected Pod is invalid: %s", strings.Join(problems, "; "))
 	}
-	if !IsInjected(&out) {
+	if !inject.IsInjected(&out) {
 		t.Error("injected Pod is not recognized as injected")
 	}
 }

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -11,36 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
-
-// Workload is what owns the proxy's Certificate: the Deployment, StatefulSet, DaemonSet, Job,
-// CronJob (or other controller) behind a Pod, or the Pod itself.
-type Workload struct {
-	APIVersion string
-	Kind       string
-	Name       string
-	// UID is empty for a Pod that is its own workload: at admission a Pod has no UID yet.
-	UID types.UID
-}
-
-// OwnerReference returns the reference that makes the workload the Certificate's owner, nil when
-// the workload has no UID.
-func (w Workload) OwnerReference() *metav1.OwnerReference {
-	if w.UID == "" {
-		return nil
-	}
-	return &metav1.OwnerReference{APIVersion: w.APIVersion, Kind: w.Kind, Name: w.Name, UID: w.UID}
-}
-
-// podWorkload is the Pod as its own workload; a Pod created from generateName (offline, or
-// with its own Secret) is named after it.
-func podWorkload(pod *corev1.Pod) Workload {
-	name := pod.Name
-	if name == "" {
-		name = strings.TrimRight(pod.GenerateName, "-.")
-	}
-	return Workload{APIVersion: "v1", Kind: "Pod", Name: name, UID: pod.UID}
-}
 
 // walkedKind reports whether ref is an intermediate controller (ReplicaSet, Job) whose own
 // controller, if any, is the workload.
@@ -66,12 +38,12 @@ type OwnerResolver struct {
 }
 
 // Resolve returns the workload of a Pod admitted in namespace.
-func (r *OwnerResolver) Resolve(ctx context.Context, pod *corev1.Pod, namespace string) (Workload, error) {
+func (r *OwnerResolver) Resolve(ctx context.Context, pod *corev1.Pod, namespace string) (inject.Workload, error) {
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil {
-		return podWorkload(pod), nil
+		return inject.PodWorkload(pod), nil
 	}
-	w := Workload{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID}
+	w := inject.Workload{APIVersion: ref.APIVersion, Kind: ref.Kind, Name: ref.Name, UID: ref.UID}
 	gvk, walk := walkedKind(*ref)
 	if !walk {
 		return w, nil
@@ -81,14 +53,14 @@ func (r *OwnerResolver) Resolve(ctx context.Context, pod *corev1.Pod, namespace 
 		return w, nil
 	}
 	if err != nil {
-		return Workload{}, fmt.Errorf("reading %s %s/%s, owner of the Pod: %w", ref.Kind, namespace, ref.Name, err)
+		return inject.Workload{}, fmt.Errorf("reading %s %s/%s, owner of the Pod: %w", ref.Kind, namespace, ref.Name, err)
 	}
 	if meta.UID != ref.UID {
 		// A different object by the same name: do not trust its owners.
 		return w, nil
 	}
 	if parent := metav1.GetControllerOfNoCopy(meta); parent != nil {
-		return Workload{APIVersion: parent.APIVersion, Kind: parent.Kind, Name: parent.Name, UID: parent.UID}, nil
+		return inject.Workload{APIVersion: parent.APIVersion, Kind: parent.Kind, Name: parent.Name, UID: parent.UID}, nil
 	}
 	return w, nil
 }

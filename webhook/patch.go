@@ -12,7 +12,7 @@ import (
 )
 
 // podBefore is what the render may change of a Pod, as it was before: its labels, annotations,
-// app containers, init containers and volumes. Nothing else of a Pod is touched by renderInPlace;
+// app containers, init containers and volumes. Nothing else of a Pod is touched by inject.Render;
 // the mutation and fuzz tests apply every patch and compare with Render's output, so a render
 // that starts changing another field fails them.
 //

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // TestRenderedArgsAcceptedByProxy parses the proxy arguments of every injected golden Pod with the
@@ -69,7 +70,7 @@ func TestRenderedArgsAcceptedByProxy(t *testing.T) {
 				t.Errorf("listens on %s, declares port %d", cfg.Listen.SecureAddress, c.Ports[0].ContainerPort)
 			}
 			for _, m := range c.VolumeMounts {
-				if m.Name == volumeTLS && (!strings.HasPrefix(cfg.TLS.CertFile, m.MountPath+"/") || !strings.HasPrefix(cfg.TLS.KeyFile, m.MountPath+"/")) {
+				if m.Name == inject.TLSVolume && (!strings.HasPrefix(cfg.TLS.CertFile, m.MountPath+"/") || !strings.HasPrefix(cfg.TLS.KeyFile, m.MountPath+"/")) {
 					t.Errorf("TLS files %s, %s are not in the mounted Secret %s", cfg.TLS.CertFile, cfg.TLS.KeyFile, m.MountPath)
 				}
 			}
@@ -88,7 +89,7 @@ func TestRenderedArgsAcceptedByProxy(t *testing.T) {
 func injectedProxy(pod *corev1.Pod) *corev1.Container {
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for i := range cs {
-			if cs[i].Name == ContainerName {
+			if cs[i].Name == inject.ContainerName {
 				return &cs[i]
 			}
 		}

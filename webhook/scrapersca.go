@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // ScrapersCAPublisher keeps the scrapers' CA certificate in the ConfigMap ScrapersCAConfigMap of
@@ -25,7 +27,7 @@ import (
 // ca.crt: when the scrapers' CA is an intermediate, ca.crt is the root above it, which may sign
 // far more than scrapers.
 type ScrapersCAPublisher struct {
-	Source SecretRef
+	Source inject.SecretRef
 	// API reads the CA Secret live; Cache reads the ConfigMaps the injector manages.
 	API    client.Reader
 	Cache  client.Reader
@@ -40,47 +42,47 @@ func (p *ScrapersCAPublisher) Ensure(ctx context.Context, namespace string) (Ens
 		return "", err
 	}
 	current := &corev1.ConfigMap{}
-	err = p.Cache.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ScrapersCAConfigMap}, current)
+	err = p.Cache.Get(ctx, types.NamespacedName{Namespace: namespace, Name: inject.ScrapersCAConfigMap}, current)
 	switch {
 	case apierrors.IsNotFound(err):
 		cm := &corev1.ConfigMap{
 			ObjectMeta: metav1.ObjectMeta{
 				Namespace: namespace,
-				Name:      ScrapersCAConfigMap,
+				Name:      inject.ScrapersCAConfigMap,
 				Labels:    map[string]string{LabelManagedBy: ManagedByValue},
 			},
-			Data: map[string]string{defaultCAKey: string(caPEM)},
+			Data: map[string]string{inject.CAKey: string(caPEM)},
 		}
 		if err := p.Client.Create(ctx, cm); err != nil {
 			if apierrors.IsAlreadyExists(err) {
 				// Made a moment ago by another replica, or by someone else without the label
 				// (the cache sees only labelled ones): look at it before trusting it.
 				existing := &corev1.ConfigMap{}
-				if err := p.API.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ScrapersCAConfigMap}, existing); err != nil {
-					return "", fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, ScrapersCAConfigMap, err)
+				if err := p.API.Get(ctx, types.NamespacedName{Namespace: namespace, Name: inject.ScrapersCAConfigMap}, existing); err != nil {
+					return "", fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, inject.ScrapersCAConfigMap, err)
 				}
 				if existing.Labels[LabelManagedBy] != ManagedByValue {
-					return "", refused("ConfigMap %s/%s exists and is not the injector's (label %s=%s); the injector leaves it alone and the Pods that trust the scrapers' CA do not start", namespace, ScrapersCAConfigMap, LabelManagedBy, ManagedByValue)
+					return "", refused("ConfigMap %s/%s exists and is not the injector's (label %s=%s); the injector leaves it alone and the Pods that trust the scrapers' CA do not start", namespace, inject.ScrapersCAConfigMap, LabelManagedBy, ManagedByValue)
 				}
 				return CertificateExists, nil
 			}
-			return "", fmt.Errorf("creating ConfigMap %s/%s: %w", namespace, ScrapersCAConfigMap, err)
+			return "", fmt.Errorf("creating ConfigMap %s/%s: %w", namespace, inject.ScrapersCAConfigMap, err)
 		}
 		return CertificateCreated, nil
 	case err != nil:
-		return "", fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, ScrapersCAConfigMap, err)
+		return "", fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, inject.ScrapersCAConfigMap, err)
 	}
 	if current.Labels[LabelManagedBy] != ManagedByValue {
-		return "", refused("ConfigMap %s/%s exists and is not the injector's (label %s=%s); the injector leaves it alone and the Pods that trust the scrapers' CA do not start", namespace, ScrapersCAConfigMap, LabelManagedBy, ManagedByValue)
+		return "", refused("ConfigMap %s/%s exists and is not the injector's (label %s=%s); the injector leaves it alone and the Pods that trust the scrapers' CA do not start", namespace, inject.ScrapersCAConfigMap, LabelManagedBy, ManagedByValue)
 	}
-	if current.Data[defaultCAKey] == string(caPEM) && len(current.Data) == 1 && len(current.BinaryData) == 0 {
+	if current.Data[inject.CAKey] == string(caPEM) && len(current.Data) == 1 && len(current.BinaryData) == 0 {
 		return CertificateExists, nil
 	}
 	updated := current.DeepCopy()
-	updated.Data = map[string]string{defaultCAKey: string(caPEM)}
+	updated.Data = map[string]string{inject.CAKey: string(caPEM)}
 	updated.BinaryData = nil
 	if err := p.Client.Update(ctx, updated); err != nil {
-		return "", fmt.Errorf("updating ConfigMap %s/%s: %w", namespace, ScrapersCAConfigMap, err)
+		return "", fmt.Errorf("updating ConfigMap %s/%s: %w", namespace, inject.ScrapersCAConfigMap, err)
 	}
 	return CertificateUpdated, nil
 }
@@ -95,7 +97,7 @@ func (p *ScrapersCAPublisher) certificate(ctx context.Context) ([]byte, error) {
 }
 
 // scrapersCAFrom returns the first certificate of tlsCrt as PEM, when it is a CA certificate.
-func scrapersCAFrom(tlsCrt []byte, source SecretRef) ([]byte, error) {
+func scrapersCAFrom(tlsCrt []byte, source inject.SecretRef) ([]byte, error) {
 	block, _ := pem.Decode(tlsCrt)
 	if block == nil || block.Type != "CERTIFICATE" {
 		return nil, fmt.Errorf("the scrapers' CA Secret %s has no PEM certificate in %s", source, corev1.TLSCertKey)
@@ -143,7 +145,7 @@ func (p *ScrapersCAPublisher) refresh(ctx context.Context) error {
 	}
 	var errs []error
 	for _, cm := range list.Items {
-		if cm.Name != ScrapersCAConfigMap {
+		if cm.Name != inject.ScrapersCAConfigMap {
 			continue
 		}
 		// One namespace that fails (an immutable ConfigMap) must not hold the rotation back in

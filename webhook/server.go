@@ -34,6 +34,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // ServerOptions configure the webhook server: where it listens, its certificate, its endpoints.
@@ -110,7 +112,7 @@ func canWatchServices(ctx context.Context, c client.Client) (bool, error) {
 }
 
 // NewServer wires the injector from explicit options. Nothing runs until Run.
-func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.Logger) (*Server, error) {
+func NewServer(cfg *rest.Config, defaults *inject.Defaults, o ServerOptions, log logr.Logger) (*Server, error) {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
 	if len(o.ClientNames) > 0 && o.ClientCAName == "" {
 		return nil, errors.New("client names to accept need a client CA to verify them with")
@@ -132,9 +134,9 @@ func NewServer(cfg *rest.Config, defaults *Defaults, o ServerOptions, log logr.L
 			ByObject: map[client.Object]cache.ByObject{
 				&cmapi.Certificate{}: {Label: managed, Transform: trimCertificate},
 				// Only the scrapers' CA ConfigMaps, by name too: anyone may set the label.
-				&corev1.ConfigMap{}: {Label: managed, Field: fields.OneTermEqualSelector("metadata.name", ScrapersCAConfigMap)},
+				&corev1.ConfigMap{}: {Label: managed, Field: fields.OneTermEqualSelector("metadata.name", inject.ScrapersCAConfigMap)},
 				// Only injected Pods, and of them only what the certificate controller checks.
-				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{LabelStatus: StatusInjected}), Transform: trimPod},
+				&corev1.Pod{}: {Label: labels.SelectorFromSet(labels.Set{inject.LabelStatus: inject.StatusInjected}), Transform: trimPod},
 			},
 			// Nothing reads managedFields: dropping them shrinks the caches and every read's
 			// copy. An Update without them leaves the server's as they were.

@@ -17,12 +17,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/validation"
 	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 func TestConfigCompile(t *testing.T) {
@@ -63,94 +64,6 @@ func TestConfigCompile(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestUniquePortName(t *testing.T) {
-	for _, tc := range []struct {
-		base string
-		used []string
-		want string
-	}{
-		{"app-metrics", nil, "app-metrics"},
-		{"app-metrics", []string{"app-metrics"}, "app-metrics-2"},
-		{"app-metrics", []string{"app-metrics", "app-metrics-2"}, "app-metrics-3"},
-		{"app-http-metrics-01", nil, "app-http-metric"},
-		{"app-http-metrics-01", []string{"app-http-metric"}, "app-http-metr-2"},
-		{"app-web-", nil, "app-web"},                // no trailing dash
-		{"app-a--b", nil, "app-a-b"},                // no double dash
-		{"app-Metrics", nil, "app-metrics"},         // lower case
-		{"app-x_y", nil, "app-x-y"},                 // no underscores
-		{"app-1234567890-x", nil, "app-1234567890"}, // trailing dash trimmed after the cut
-		{"rbac-proxy", []string{"rbac-proxy"}, "rbac-proxy-2"},
-	} {
-		used := map[string]bool{}
-		for _, u := range tc.used {
-			used[u] = true
-		}
-		got := uniquePortName(tc.base, used)
-		if got != tc.want {
-			t.Errorf("uniquePortName(%q, %v) = %q, want %q", tc.base, tc.used, got, tc.want)
-		}
-		if msgs := validation.IsValidPortName(got); len(msgs) > 0 {
-			t.Errorf("%q is not a valid port name: %v", got, msgs)
-		}
-		if !used[got] {
-			t.Errorf("%q was not marked used", got)
-		}
-	}
-}
-
-func TestCertificateName(t *testing.T) {
-	short := CertificateName(Workload{Kind: "Deployment", Name: "web"})
-	if short != "rbac-proxy-deployment-web" {
-		t.Errorf("short name %q", short)
-	}
-	long := Workload{Kind: "StatefulSet", Name: strings.Repeat("a", 60)}
-	other := Workload{Kind: "StatefulSet", Name: strings.Repeat("a", 59) + "b"}
-	n1, n2 := CertificateName(long), CertificateName(other)
-	if len(n1) > maxCertificateName || len(n2) > maxCertificateName {
-		t.Errorf("names too long: %d, %d", len(n1), len(n2))
-	}
-	if n1 == n2 {
-		t.Errorf("two workloads share the Certificate %q", n1)
-	}
-	if n1 != CertificateName(long) {
-		t.Error("the name is not deterministic")
-	}
-	for _, n := range []string{n1, n2} {
-		if msgs := validation.IsDNS1123Label(n); len(msgs) > 0 {
-			t.Errorf("%q: %v", n, msgs)
-		}
-	}
-}
-
-func TestParseIssuer(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want *IssuerRef
-	}{
-		{"Issuer/ca", &IssuerRef{Kind: "Issuer", Group: "cert-manager.io", Name: "ca"}},
-		{"ClusterIssuer/root-ca", &IssuerRef{Kind: "ClusterIssuer", Group: "cert-manager.io", Name: "root-ca"}},
-		{"AWSPCAClusterIssuer.awspca.cert-manager.io/pca", &IssuerRef{Kind: "AWSPCAClusterIssuer", Group: "awspca.cert-manager.io", Name: "pca"}},
-		{"Issuer", nil},
-		{"/ca", nil},
-		{"Issuer/", nil},
-		{"Issuer/Bad_Name", nil},
-		{"issuer/ca", nil},
-		{"Certificate/ca", nil},
-		{"Foo.bad_group/x", nil},
-	} {
-		got, problem := parseIssuer(tc.in)
-		switch {
-		case tc.want == nil && problem == "":
-			t.Errorf("parseIssuer(%q) = %+v, want an error", tc.in, got)
-		case tc.want != nil && (problem != "" || *got != *tc.want):
-			t.Errorf("parseIssuer(%q) = %+v, %q; want %+v", tc.in, got, problem, tc.want)
-		}
-	}
-	if s := (IssuerRef{Kind: "Issuer", Group: "cert-manager.io", Name: "x"}).String(); s != "Issuer/x" {
-		t.Errorf("String() = %q", s)
 	}
 }
 
@@ -257,8 +170,8 @@ func TestCertificateEnsureRaces(t *testing.T) {
 		},
 	})
 	e := &CertificateEnsurer{Cache: empty, Client: writer}
-	desired := NewCertificate(&CertificatePolicy{Name: "rbac-proxy-deployment-web", Issuer: IssuerRef{Kind: "Issuer", Group: certManagerGroup, Name: "ca"}, DNSNames: []string{"web"}},
-		"ns", Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid"})
+	desired := NewCertificate(&inject.CertificatePolicy{Name: "rbac-proxy-deployment-web", Issuer: inject.IssuerRef{Kind: "Issuer", Group: "cert-manager.io", Name: "ca"}, DNSNames: []string{"web"}},
+		"ns", inject.Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "uid"})
 	var wg sync.WaitGroup
 	results := make([]EnsureResult, 8)
 	errs := make([]error, 8)
@@ -333,4 +246,39 @@ func TestMetrics(t *testing.T) {
 	}
 	var nilMetrics *Metrics
 	nilMetrics.observe(OutcomeError, 0) // must not panic
+}
+
+func TestCompileAllowLists(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		// err is a substring of the error, empty when the config is valid.
+		err string
+	}{
+		{"issuers", func(c *Config) {
+			c.AllowedIssuers = []string{"Issuer/*", "ClusterIssuer/team-ca", "VaultIssuer.vault.example.com/m"}
+		}, ""},
+		{"bad issuer", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer"} }, `allowedIssuers[0]: Invalid value: "ClusterIssuer"`},
+		{"cluster-wide wildcard", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer/*"} }, `allowedIssuers[0]: Invalid value: "ClusterIssuer/*"`},
+		{"suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"gpu.corp.example", ".metrics.example.org"} }, ""},
+		{"top-level suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"com"} }, `allowedDNSSuffixes[0]: Invalid value: "com"`},
+		{"cluster suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"svc.cluster.local"} }, `allowedDNSSuffixes[0]: Invalid value: "svc.cluster.local"`},
+		{"cluster domain suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"cluster.local"} }, "never by suffix"},
+		{"namespace zone", func(c *Config) { c.AllowedDNSSuffixes = []string{"kube-system.svc"} }, "never by suffix"},
+		{"bad suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"*.corp.example"} }, `allowedDNSSuffixes[0]: Invalid value: "*.corp.example"`},
+		{"scrapers secret", func(c *Config) { c.ScrapersCASecret = "rbac-proxy/scrapers-ca" }, ""},
+		{"scrapers secret without namespace", func(c *Config) { c.ScrapersCASecret = "scrapers-ca" }, `scrapersCASecret: Invalid value: "scrapers-ca"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testConfig()
+			tc.change(&c)
+			_, err := c.Compile()
+			switch {
+			case tc.err == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("error %v, want one containing %q", err, tc.err)
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // podProblems checks an injected Pod for what the API server would refuse, and for the promises
@@ -70,9 +71,9 @@ func podProblems(before, pod *corev1.Pod) []string {
 				}
 			}
 		}
-		if c.Name == ContainerName {
+		if c.Name == inject.ContainerName {
 			proxies++
-			problems = append(problems, proxyProblems(pod, c)...)
+			problems = append(problems, proxyProblems(before, pod, c)...)
 		}
 	}
 	if proxies != 1 {
@@ -95,7 +96,7 @@ func tcpPort(p *corev1.Probe) *intstr.IntOrString {
 	return nil
 }
 
-func proxyProblems(pod *corev1.Pod, c corev1.Container) []string {
+func proxyProblems(before, pod *corev1.Pod, c corev1.Container) []string {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	for _, m := range c.VolumeMounts {
@@ -114,7 +115,7 @@ func proxyProblems(pod *corev1.Pod, c corev1.Container) []string {
 		bad("proxy declares %d ports", len(c.Ports))
 	}
 	for _, other := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
-		if other.Name == ContainerName {
+		if other.Name == inject.ContainerName {
 			continue
 		}
 		for _, p := range other.Ports {
@@ -125,12 +126,16 @@ func proxyProblems(pod *corev1.Pod, c corev1.Container) []string {
 			}
 		}
 	}
+	had := map[string]bool{}
+	for _, v := range before.Spec.Volumes {
+		had[v.Name] = true
+	}
 	for _, m := range pod.Spec.Containers {
-		if m.Name == ContainerName {
+		if m.Name == inject.ContainerName {
 			continue
 		}
 		for _, v := range m.VolumeMounts {
-			if v.Name == volumeTLS || v.Name == volumeClientCA || v.Name == volumeToken {
+			if !had[v.Name] {
 				bad("app container %s mounts the proxy's volume %s", m.Name, v.Name)
 			}
 		}
@@ -140,7 +145,7 @@ func proxyProblems(pod *corev1.Pod, c corev1.Container) []string {
 	}
 	upstream := false
 	for _, a := range c.Args {
-		if strings.HasPrefix(a, FlagUpstream+"=") && strings.Contains(a, "://127.0.0.1:") {
+		if strings.HasPrefix(a, inject.FlagUpstream+"=") && strings.Contains(a, "://127.0.0.1:") {
 			upstream = true
 		}
 	}
@@ -155,7 +160,7 @@ func proxyProblems(pod *corev1.Pod, c corev1.Container) []string {
 // warning, and every list and the resource attributes exactly as the webhook parsed them. The
 // comparison is written out here, field by field, rather than taken from the webhook's own check,
 // so that it also tests that check.
-func proxyArgsProblems(args []string, p *Policy) []string {
+func proxyArgsProblems(args []string, p *inject.Policy) []string {
 	flags := config.NewFlags("rbac-proxy")
 	if err := flags.Parse(args); err != nil {
 		return []string{fmt.Sprintf("the proxy refuses %q: %v", args, err)}

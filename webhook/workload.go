@@ -12,7 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // A Pod's controller chain, as the injector can verify it: the direct controllers of a Pod, and
@@ -67,7 +70,7 @@ var workloadKinds = map[schema.GroupKind]bool{
 
 // checkVerifiable says why the certificate controller would refuse a Pod admitted with workload
 // w, as far as admission can tell; empty when it would not.
-func checkVerifiable(pod *corev1.Pod, w Workload) string {
+func checkVerifiable(pod *corev1.Pod, w inject.Workload) string {
 	if problem := checkControllerKind(metav1.GetControllerOfNoCopy(pod)); problem != "" {
 		return problem
 	}
@@ -83,10 +86,30 @@ func checkVerifiable(pod *corev1.Pod, w Workload) string {
 	return ""
 }
 
+// policyFor is the Pod's policy for admission and inject -f alike: inject's, for a Pod whose proxy
+// the certificate controller will serve.
+func policyFor(pod *corev1.Pod, in inject.PolicyInput) (*inject.Policy, error) {
+	p, err := inject.NewPolicy(pod, in)
+	if err != nil {
+		return nil, err
+	}
+	if !p.WaitsOnController() {
+		return p, nil
+	}
+	// The certificate controller acts only for Pods it can verify: one it would refuse gets no
+	// Certificate or CA ConfigMap, and its proxy would never start.
+	if problem := checkVerifiable(pod, in.Workload); problem != "" {
+		return nil, &inject.PolicyError{Errors: field.ErrorList{inject.UnsetAnnotation(inject.AnnotationTLSSecret,
+			problem+", so the injector would make no Certificate or CA ConfigMap and the proxy would never start",
+			"an existing Secret in "+inject.AnnotationTLSSecret+" (and no client-ca scrapers), or a Pod whose controller is "+verifiableControllers)}}
+	}
+	return p, nil
+}
+
 // StoredWorkload is a Pod's workload as the API server stored it: the object that owns the
 // Certificate, and the Pod template its TLS policy is read from.
 type StoredWorkload struct {
-	Workload
+	inject.Workload
 	// Template is the workload's Pod template; for a bare Pod, the Pod's own metadata and spec.
 	Template *corev1.PodTemplateSpec
 }
@@ -120,7 +143,7 @@ func (v *WorkloadVerifier) Verify(ctx context.Context, pod *corev1.Pod) (*Stored
 	ref := metav1.GetControllerOfNoCopy(pod)
 	if ref == nil {
 		return &StoredWorkload{
-			Workload: Workload{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID},
+			Workload: inject.Workload{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID},
 			Template: &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec},
 		}, nil
 	}
@@ -192,6 +215,6 @@ func (v *WorkloadVerifier) read(ctx context.Context, namespace string, kind sche
 	if obj.GetDeletionTimestamp() != nil {
 		return nil, nil, refused("%s %s/%s is being deleted", ref.Kind, namespace, ref.Name)
 	}
-	w := Workload{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: obj.GetName(), UID: obj.GetUID()}
+	w := inject.Workload{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: obj.GetName(), UID: obj.GetUID()}
 	return &StoredWorkload{Workload: w, Template: template()}, obj, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rbac-proxy/rbac-proxy/internal/version"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // defaultProxyImage is the proxy image of this release, without a registry: the chart or the
@@ -39,7 +40,7 @@ func (o *defaultsOptions) addFlags(fs *pflag.FlagSet) {
 // load applies the config file under the flags: the file replaces the built-in defaults, and the
 // flags given on the command line are applied again on top. A list flag replaces the file's list
 // as a whole: --allowed-issuers=X leaves only X, whatever the file says.
-func (o *defaultsOptions) load(fs *pflag.FlagSet) (*webhook.Defaults, error) {
+func (o *defaultsOptions) load(fs *pflag.FlagSet) (*inject.Defaults, error) {
 	if o.configFile != "" {
 		data, err := os.ReadFile(o.configFile)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // formats are the values.schema.json patterns of the format tag. Each is a first check that
@@ -149,7 +150,7 @@ func TestFlagsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := defaults
-	want.ProxyPort, want.SidecarMode, want.Resources.CPULimit = 9000, webhook.SidecarContainer, "1"
+	want.ProxyPort, want.SidecarMode, want.Resources.CPULimit = 9000, inject.SidecarContainer, "1"
 	want.AllowedIssuers, want.ProxyImagePullPolicy = []string{"Issuer/*", "ClusterIssuer/ca"}, "Always"
 	if got := o.defaults.config; !reflect.DeepEqual(got, want) {
 		t.Errorf("%v gave\n%+v, want\n%+v", args, got, want)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
-	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // Proxy is rbac-proxy running as a local process with the arguments the
@@ -73,7 +73,7 @@ func runProxies(ctx context.Context, s *teller, env *Env, w *workloads) error {
 }
 
 func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
-	c := webhook.ProxyContainer(e.pod)
+	c := inject.ProxyContainer(e.pod)
 	if c == nil {
 		return nil, fmt.Errorf("the Pod %s has no %s container: it was not injected", e.pod.Name, "rbac-proxy")
 	}

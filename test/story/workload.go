@@ -15,11 +15,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
-	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // The sample workload: dcgm-exporter as NVIDIA ships it, once with the
@@ -55,8 +54,8 @@ type workloads struct {
 // kube-controller-manager creates, and show what the webhook did to them.
 func deployExporters(ctx context.Context, s *teller, env *Env) (*workloads, error) {
 	cp := env.CP
-	s.progress("labelling a namespace %s=enabled and applying dcgm-exporter", webhook.LabelInject)
-	ns, err := cp.CreateNamespace(ctx, "gpu", map[string]string{webhook.LabelInject: "enabled"})
+	s.progress("labelling a namespace %s=enabled and applying dcgm-exporter", inject.LabelInject)
+	ns, err := cp.CreateNamespace(ctx, "gpu", map[string]string{inject.LabelInject: "enabled"})
 	if err != nil {
 		return nil, err
 	}
@@ -71,9 +70,9 @@ func deployExporters(ctx context.Context, s *teller, env *Env) (*workloads, erro
 		ExporterDeployment(ns, SARExporter, nil),
 		ExporterService(ns, SARExporter),
 		ExporterDeployment(ns, StaticExporter, map[string]string{
-			webhook.AnnotationAuthz:          "static",
-			webhook.AnnotationClientCA:       string(webhook.ClientCAScrapers),
-			webhook.AnnotationAllowedClients: AllowedClient,
+			inject.AnnotationAuthz:          "static",
+			inject.AnnotationClientCA:       string(inject.ClientCAScrapers),
+			inject.AnnotationAllowedClients: AllowedClient,
 		}),
 		ExporterService(ns, StaticExporter),
 	}
@@ -210,12 +209,12 @@ func (c *warningCollector) list() []string {
 // injectionChecks: the Pod carries the proxy, and the Service's named
 // targetPort now lands on the proxy, not on the exporter.
 func injectionChecks(e *exporter) []Check {
-	c := webhook.ProxyContainer(e.pod)
+	c := inject.ProxyContainer(e.pod)
 	injected := "no rbac-proxy container"
 	if c != nil {
-		injected = "rbac-proxy container, status " + e.pod.Annotations[webhook.AnnotationStatus]
+		injected = "rbac-proxy container, status " + e.pod.Annotations[inject.AnnotationStatus]
 		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			injected = "native sidecar, status " + e.pod.Annotations[webhook.AnnotationStatus]
+			injected = "native sidecar, status " + e.pod.Annotations[inject.AnnotationStatus]
 		}
 	}
 	target := "no container declares it"

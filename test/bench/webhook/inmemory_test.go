@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // BenchmarkAdmissionInMemory measures the handler alone, without a control plane: the caches are
@@ -36,15 +37,15 @@ func BenchmarkAdmissionInMemory(b *testing.B) {
 	}
 	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: "web-7d4b9c", UID: "rs-uid",
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "deploy-uid", Controller: ptr.To(true)}}}}
-	workload := webhook.Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "deploy-uid"}
+	workload := inject.Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: "deploy-uid"}
 	pod := benchPod("", rs)
-	pol, err := webhook.NewPolicy(pod, webhook.PolicyInput{Defaults: defaults, Namespace: "bench", Workload: workload})
+	pol, err := inject.NewPolicy(pod, inject.PolicyInput{Defaults: defaults, Namespace: "bench", Workload: workload})
 	if err != nil {
 		b.Fatal(err)
 	}
 	cert := webhook.NewCertificate(pol.TLS.Certificate, "bench", workload)
 	cache := fake.NewClientBuilder().WithScheme(webhook.NewScheme()).WithObjects(
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench", Labels: map[string]string{webhook.LabelInject: webhook.NamespaceInjectEnabled}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench", Labels: map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled}}},
 		rs, cert,
 	).Build()
 	var writes, reviews int

@@ -34,6 +34,7 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 func TestMain(m *testing.M) {
@@ -101,7 +102,7 @@ func start(ctx context.Context) (*benchEnv, error) {
 	}
 
 	for _, obj := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench", Labels: map[string]string{webhook.LabelInject: webhook.NamespaceInjectEnabled}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench", Labels: map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled}}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-plain"}},
 		// envtest runs no ServiceAccount admission plugin and no controller-manager: the Pods
 		// name their ServiceAccount, which must exist.
@@ -214,7 +215,7 @@ func register(ctx context.Context, cp *framework.ControlPlane, url string, caPEM
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
 			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{webhook.LabelInject: webhook.NamespaceInjectEnabled}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled}},
 		}},
 	}
 	if err := cp.Client.Create(ctx, mwc); err != nil {
@@ -227,7 +228,7 @@ func register(ctx context.Context, cp *framework.ControlPlane, url string, caPEM
 		if err := cp.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 			return false, err
 		}
-		return webhook.IsInjected(pod), nil
+		return inject.IsInjected(pod), nil
 	})
 }
 

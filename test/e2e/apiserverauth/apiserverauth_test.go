@@ -30,6 +30,7 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // apiServerName is the CommonName of the API server's client certificate, the only one the
@@ -202,7 +203,7 @@ func startInjector(ctx context.Context, dir string, port int) (func(), error) {
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
 			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{webhook.LabelInject: webhook.NamespaceInjectEnabled}},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled}},
 		}},
 	}
 	if err := cp.Client.Create(ctx, mwc); err != nil {
@@ -215,7 +216,7 @@ func startInjector(ctx context.Context, dir string, port int) (func(), error) {
 // The API server, presenting its client certificate, gets its Pods injected.
 func TestAPIServerIsServed(t *testing.T) {
 	ctx := t.Context()
-	ns, err := cp.CreateNamespace(ctx, "served", map[string]string{webhook.LabelInject: webhook.NamespaceInjectEnabled})
+	ns, err := cp.CreateNamespace(ctx, "served", map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestAPIServerIsServed(t *testing.T) {
 			t.Logf("dry-run Pod: %v", err)
 			return false, nil
 		}
-		return webhook.IsInjected(pod), nil
+		return inject.IsInjected(pod), nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
-	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // helm install on the real control plane: every object is accepted,
@@ -86,5 +86,5 @@ func TestInstallInjectUninstall(t *testing.T) {
 
 // hasProxy: the Pod carries the proxy container and the injected status.
 func hasProxy(pod *corev1.Pod) bool {
-	return webhook.ProxyContainer(pod) != nil && pod.Annotations[webhook.AnnotationStatus] == webhook.StatusInjected
+	return inject.ProxyContainer(pod) != nil && pod.Annotations[inject.AnnotationStatus] == inject.StatusInjected
 }

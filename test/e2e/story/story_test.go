@@ -17,7 +17,7 @@ import (
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/test/story"
-	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // TestStory tells the story of `make demo` on the package's control plane,
@@ -191,11 +191,11 @@ func testUnlabelled(t *testing.T, env *story.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := webhook.ProxyContainer(pod); c != nil {
+	if c := inject.ProxyContainer(pod); c != nil {
 		t.Errorf("a Pod in namespace %s without the label was injected: %+v", ns, c)
 	}
-	if s, ok := pod.Annotations[webhook.AnnotationStatus]; ok {
-		t.Errorf("the Pod carries %s=%q", webhook.AnnotationStatus, s)
+	if s, ok := pod.Annotations[inject.AnnotationStatus]; ok {
+		t.Errorf("the Pod carries %s=%q", inject.AnnotationStatus, s)
 	}
 	if len(pod.Spec.InitContainers) != 0 || len(pod.Spec.Containers) != 1 || pod.Spec.Containers[0].Ports[0].Name != "metrics" {
 		t.Errorf("the Pod's containers were changed: %+v %+v", pod.Spec.InitContainers, pod.Spec.Containers)

@@ -33,7 +33,7 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/test/story"
-	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 var cp *framework.ControlPlane
@@ -136,7 +136,7 @@ func TestPortModes(t *testing.T) {
 		_ = inj.Stop()
 	})
 
-	ns, err := cp.CreateNamespace(ctx, "takeover", map[string]string{webhook.LabelInject: "enabled"})
+	ns, err := cp.CreateNamespace(ctx, "takeover", map[string]string{inject.LabelInject: "enabled"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func testRenameWarning(ctx context.Context, t *testing.T, ns string) {
 	dep.Name = renamed
 	labels := map[string]string{"app.kubernetes.io/name": renamed}
 	dep.Labels, dep.Spec.Selector.MatchLabels, dep.Spec.Template.Labels = labels, labels, labels
-	dep.Spec.Template.Annotations = map[string]string{webhook.AnnotationPortMode: string(webhook.PortModeRename)}
+	dep.Spec.Template.Annotations = map[string]string{inject.AnnotationPortMode: string(inject.PortModeRename)}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gpu-metrics-by-number"},
 		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: port, TargetPort: intstr.FromInt32(port)}}},
@@ -224,7 +224,7 @@ func testTakeover(ctx context.Context, t *testing.T, ns, proxyBin string) {
 	if want := "127.0.0.1:" + strconv.Itoa(internalPort); listen != want {
 		t.Fatalf("DCGM_EXPORTER_LISTEN = %q, want %q (env %v, args %v)", listen, want, appC.Env, appC.Args)
 	}
-	proxyC := webhook.ProxyContainer(pod)
+	proxyC := inject.ProxyContainer(pod)
 	if proxyC == nil {
 		t.Fatalf("the Pod was not injected: %+v", pod.Spec)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 const testdata = "../../../webhook/testdata"
@@ -146,7 +147,7 @@ func TestOfflineInjectedDeployment(t *testing.T) {
 	pods := waitPods(t, ns, "offline", 2)
 	for i := range pods {
 		p := &pods[i]
-		n := strings.Count(strings.Join(append(names(p.Spec.InitContainers), names(p.Spec.Containers)...), ","), webhook.ContainerName)
+		n := strings.Count(strings.Join(append(names(p.Spec.InitContainers), names(p.Spec.Containers)...), ","), inject.ContainerName)
 		if n != 1 {
 			t.Errorf("Pod %s has %d proxies", p.Name, n)
 		}

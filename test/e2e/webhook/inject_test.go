@@ -24,11 +24,12 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 func labelledNamespace(t *testing.T, prefix string) string {
 	t.Helper()
-	ns, err := cp.CreateNamespace(t.Context(), prefix, map[string]string{enabledLabel: webhook.NamespaceInjectEnabled})
+	ns, err := cp.CreateNamespace(t.Context(), prefix, map[string]string{enabledLabel: inject.NamespaceInjectEnabled})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func waitPods(t *testing.T, ns, name string, n int) []corev1.Pod {
 // have kept: the native sidecar, the port takeover, the TLS volume and the token mount.
 func checkInjected(t *testing.T, pod *corev1.Pod, secret string) {
 	t.Helper()
-	proxy := webhook.ProxyContainer(pod)
+	proxy := inject.ProxyContainer(pod)
 	if proxy == nil {
 		t.Fatalf("Pod %s has no proxy: init %v, containers %v", pod.Name, names(pod.Spec.InitContainers), names(pod.Spec.Containers))
 	}
@@ -118,7 +119,7 @@ func checkInjected(t *testing.T, pod *corev1.Pod, secret string) {
 	if pr := app.ReadinessProbe; pr != nil && (pr.HTTPGet.Port != intstr.FromInt32(webhook.DefaultEndpointsPort) || pr.HTTPGet.Scheme != corev1.URISchemeHTTPS || !strings.HasPrefix(pr.HTTPGet.Path, "/probe/9090/")) {
 		t.Errorf("Pod %s: app probe %s %v %s, want the pass-through on the endpoints port", pod.Name, pr.HTTPGet.Scheme, pr.HTTPGet.Port, pr.HTTPGet.Path)
 	}
-	if pod.Annotations[webhook.AnnotationStatus] != webhook.StatusInjected {
+	if pod.Annotations[inject.AnnotationStatus] != inject.StatusInjected {
 		t.Errorf("Pod %s: no status annotation", pod.Name)
 	}
 	found := false
@@ -289,13 +290,13 @@ func TestBadAnnotationIsRefused(t *testing.T) {
 	const want = `rbac-proxy.io/authz="rbac": unknown mode; allowed: sar, static`
 
 	pod := simplePod(ns, "bad")
-	pod.Annotations = map[string]string{webhook.AnnotationAuthz: "rbac"}
+	pod.Annotations = map[string]string{inject.AnnotationAuthz: "rbac"}
 	err := cp.Client.Create(ctx, pod)
 	if err == nil || !strings.Contains(err.Error(), want) || !apierrors.IsForbidden(err) {
 		t.Fatalf("creating a Pod with a bad annotation: %v; want Forbidden with %q", err, want)
 	}
 
-	d := deployment(ns, "bad", 1, map[string]string{webhook.AnnotationAuthz: "rbac"})
+	d := deployment(ns, "bad", 1, map[string]string{inject.AnnotationAuthz: "rbac"})
 	if err := cp.Client.Create(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +335,7 @@ func TestDryRunCreatesNoCertificate(t *testing.T) {
 	if err := cp.Client.Create(ctx, pod, client.DryRunAll); err != nil {
 		t.Fatal(err)
 	}
-	if webhook.ProxyContainer(pod) == nil {
+	if inject.ProxyContainer(pod) == nil {
 		t.Fatal("the dry-run answer has no proxy")
 	}
 	// A real Pod created after it gets its Certificate: by then the controller has had the time
@@ -361,12 +362,12 @@ func TestOptOutAndUnlabelledNamespace(t *testing.T) {
 	plain := plainNamespace(t, "plain")
 
 	byAnnotation := simplePod(labelled, "by-annotation")
-	byAnnotation.Annotations = map[string]string{webhook.AnnotationInject: "false"}
+	byAnnotation.Annotations = map[string]string{inject.AnnotationInject: "false"}
 	byLabel := simplePod(labelled, "by-label")
-	byLabel.Labels[webhook.LabelInject] = "false"
+	byLabel.Labels[inject.LabelInject] = "false"
 	unlabelled := simplePod(plain, "plain")
 	optIn := simplePod(plain, "opt-in")
-	optIn.Labels[webhook.LabelInject] = "true"
+	optIn.Labels[inject.LabelInject] = "true"
 
 	for _, pod := range []*corev1.Pod{byAnnotation, byLabel, unlabelled, optIn} {
 		if err := cp.Client.Create(ctx, pod); err != nil {
@@ -374,7 +375,7 @@ func TestOptOutAndUnlabelledNamespace(t *testing.T) {
 		}
 	}
 	for _, pod := range []*corev1.Pod{byAnnotation, byLabel, unlabelled} {
-		if webhook.ProxyContainer(pod) != nil || len(pod.Spec.InitContainers) != 0 || pod.Annotations[webhook.AnnotationStatus] != "" || pod.Spec.Containers[0].Ports[0].Name != "metrics" {
+		if inject.ProxyContainer(pod) != nil || len(pod.Spec.InitContainers) != 0 || pod.Annotations[inject.AnnotationStatus] != "" || pod.Spec.Containers[0].Ports[0].Name != "metrics" {
 			t.Errorf("Pod %s/%s was changed: %+v", pod.Namespace, pod.Name, pod.Spec)
 		}
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 const (
@@ -47,7 +48,7 @@ const (
 	injectorNS       = "rbac-proxy-system"
 	injectorSA       = "rbac-proxy-injector"
 	webhookName      = "rbac-proxy-injector"
-	enabledLabel     = webhook.LabelInject
+	enabledLabel     = inject.LabelInject
 )
 
 var (
@@ -318,7 +319,7 @@ func injectorRules() []rbacv1.PolicyRule {
 		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"certificates"}, Verbs: []string{"get", "list", "watch", "create", "update"}},
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create"}},
-		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{webhook.ScrapersCAConfigMap}, Verbs: []string{"update"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{inject.ScrapersCAConfigMap}, Verbs: []string{"update"}},
 		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
 		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 	}
@@ -394,11 +395,11 @@ func registerWebhook(ctx context.Context, url string, caPEM []byte) error {
 		ObjectMeta: metav1.ObjectMeta{Name: webhookName},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{
 			entry("namespace.inject.rbac-proxy.io",
-				&metav1.LabelSelector{MatchLabels: map[string]string{enabledLabel: webhook.NamespaceInjectEnabled}},
+				&metav1.LabelSelector{MatchLabels: map[string]string{enabledLabel: inject.NamespaceInjectEnabled}},
 				&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: enabledLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}}}}),
 			entry("pod.inject.rbac-proxy.io",
 				&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-					{Key: enabledLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{webhook.NamespaceInjectEnabled}},
+					{Key: enabledLabel, Operator: metav1.LabelSelectorOpNotIn, Values: []string{inject.NamespaceInjectEnabled}},
 					{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", framework.CertManagerNamespace, injectorNS}},
 				}},
 				&metav1.LabelSelector{MatchLabels: map[string]string{enabledLabel: "true"}}),
@@ -409,7 +410,7 @@ func registerWebhook(ctx context.Context, url string, caPEM []byte) error {
 	}
 	// The API server picks the configuration up asynchronously: wait until a dry-run Pod in a
 	// labelled namespace comes back injected.
-	ns, err := cp.CreateNamespace(ctx, "probe", map[string]string{enabledLabel: webhook.NamespaceInjectEnabled})
+	ns, err := cp.CreateNamespace(ctx, "probe", map[string]string{enabledLabel: inject.NamespaceInjectEnabled})
 	if err != nil {
 		return err
 	}
@@ -422,7 +423,7 @@ func registerWebhook(ctx context.Context, url string, caPEM []byte) error {
 			fmt.Fprintf(os.Stderr, "probe Pod: %v\n", err)
 			return false, err
 		}
-		if !webhook.IsInjected(pod) {
+		if !inject.IsInjected(pod) {
 			err := fmt.Errorf("the dry-run Pod came back without the proxy: annotations %v, init containers %d", pod.Annotations, len(pod.Spec.InitContainers))
 			fmt.Fprintf(os.Stderr, "probe Pod: %v\n", err)
 			return false, err

@@ -32,6 +32,7 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // postReview sends a hand-made AdmissionReview straight to the webhook server, as any Pod that
@@ -86,7 +87,7 @@ func TestForgedAdmissionReviewCreatesNothing(t *testing.T) {
 	ns := labelledNamespace(t, "forged")
 	for _, target := range []string{"kube-system", ns} {
 		pod := simplePod(target, "forged")
-		pod.Annotations = map[string]string{webhook.AnnotationInject: "true"}
+		pod.Annotations = map[string]string{inject.AnnotationInject: "true"}
 		resp := postReview(t, pod, target)
 		if !resp.Allowed || len(resp.Patch) == 0 {
 			t.Fatalf("%s: the forged review was not answered with a patch: %+v", target, resp.Result)
@@ -123,11 +124,11 @@ func TestConfusedDeputyIsDenied(t *testing.T) {
 	for _, tc := range []struct {
 		name, annotation, value, want string
 	}{
-		{"cluster-issuer", webhook.AnnotationIssuer, "ClusterIssuer/e2e-selfsigned", "not an issuer the webhook allows Pods to name; allowed: ClusterIssuer/" + issuerName + " (the default), Issuer/*"},
-		{"external-issuer", webhook.AnnotationIssuer, "AWSPCAClusterIssuer.awspca.cert-manager.io/pca", "not an issuer the webhook allows"},
-		{"foreign-names", webhook.AnnotationDNSNames, "*.kube-system.svc,kubernetes.default.svc,*.other-team.svc.cluster.local", "*.kube-system.svc (outside the namespace " + ns + "), kubernetes.default.svc (outside the namespace " + ns + "), *.other-team.svc.cluster.local (outside"},
-		{"bare-wildcard", webhook.AnnotationDNSNames, "*.svc.cluster.local", "outside the namespace"},
-		{"serving-ca-as-client-ca", webhook.AnnotationClientCA, "issuer", "trusted the CA that signs every workload's serving certificate"},
+		{"cluster-issuer", inject.AnnotationIssuer, "ClusterIssuer/e2e-selfsigned", "not an issuer the webhook allows Pods to name; allowed: ClusterIssuer/" + issuerName + " (the default), Issuer/*"},
+		{"external-issuer", inject.AnnotationIssuer, "AWSPCAClusterIssuer.awspca.cert-manager.io/pca", "not an issuer the webhook allows"},
+		{"foreign-names", inject.AnnotationDNSNames, "*.kube-system.svc,kubernetes.default.svc,*.other-team.svc.cluster.local", "*.kube-system.svc (outside the namespace " + ns + "), kubernetes.default.svc (outside the namespace " + ns + "), *.other-team.svc.cluster.local (outside"},
+		{"bare-wildcard", inject.AnnotationDNSNames, "*.svc.cluster.local", "outside the namespace"},
+		{"serving-ca-as-client-ca", inject.AnnotationClientCA, "issuer", "trusted the CA that signs every workload's serving certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := simplePod(ns, tc.name)
@@ -148,7 +149,7 @@ func TestConfusedDeputyIsDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := simplePod(ns, "own-issuer")
-	pod.Annotations = map[string]string{webhook.AnnotationIssuer: "Issuer/own", webhook.AnnotationDNSNames: "*.own-issuer." + ns + ".svc"}
+	pod.Annotations = map[string]string{inject.AnnotationIssuer: "Issuer/own", inject.AnnotationDNSNames: "*.own-issuer." + ns + ".svc"}
 	if err := cp.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
 	}
@@ -201,12 +202,12 @@ func TestLookalikeInjectedPodGetsNoCertificate(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   ns,
 			Name:        "fake",
-			Labels:      map[string]string{webhook.LabelStatus: webhook.StatusInjected},
-			Annotations: map[string]string{webhook.AnnotationStatus: webhook.StatusInjected},
+			Labels:      map[string]string{inject.LabelStatus: inject.StatusInjected},
+			Annotations: map[string]string{inject.AnnotationStatus: inject.StatusInjected},
 		},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{
-				Name:         webhook.ContainerName,
+				Name:         inject.ContainerName,
 				Image:        "example.com/attacker:1",
 				VolumeMounts: []corev1.VolumeMount{{Name: "rbac-proxy-tls", MountPath: "/etc/rbac-proxy/tls"}},
 			}},
@@ -238,7 +239,7 @@ func TestForgedOwnerLeavesCertificateAlone(t *testing.T) {
 		t.Fatalf("the victim's ReplicaSet: %v, %d", err, len(rsList.Items))
 	}
 	rs := rsList.Items[0]
-	hostile := map[string]string{webhook.AnnotationDNSNames: "evil." + ns + ".svc"}
+	hostile := map[string]string{inject.AnnotationDNSNames: "evil." + ns + ".svc"}
 
 	// A Pod naming the victim's Deployment as its direct controller is denied at admission.
 	direct := simplePod(ns, "direct")
@@ -390,15 +391,15 @@ func TestValuesTheProxyRefusesAreDenied(t *testing.T) {
 	ctx := t.Context()
 	ns := labelledNamespace(t, "crash")
 	for i, tc := range []struct{ annotation, value string }{
-		{webhook.AnnotationAllowPaths, "/["},
-		{webhook.AnnotationAllowPaths, `/metrics"`},
-		{webhook.AnnotationAllowedGroups, `"a,b"`},
-		{webhook.AnnotationTokenAudiences, `aud"ience`},
+		{inject.AnnotationAllowPaths, "/["},
+		{inject.AnnotationAllowPaths, `/metrics"`},
+		{inject.AnnotationAllowedGroups, `"a,b"`},
+		{inject.AnnotationTokenAudiences, `aud"ience`},
 	} {
 		pod := simplePod(ns, "crash-"+string(rune('a'+i)))
 		pod.Annotations = map[string]string{tc.annotation: tc.value}
-		if tc.annotation == webhook.AnnotationAllowedGroups {
-			pod.Annotations[webhook.AnnotationAuthz] = "static"
+		if tc.annotation == inject.AnnotationAllowedGroups {
+			pod.Annotations[inject.AnnotationAuthz] = "static"
 		}
 		err := cp.Client.Create(ctx, pod)
 		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), tc.annotation) {

@@ -1,4 +1,4 @@
-package webhook
+package inject
 
 import (
 	"fmt"
@@ -38,13 +38,13 @@ func shortenTo(s string, max int) string {
 // allowedSep separates, in a field.Error's Detail, what is wrong from what would be allowed.
 const allowedSep = "; allowed: "
 
-// invalidAnnotation is a bad value of an annotation: what is wrong with it and what is allowed.
-func invalidAnnotation(annotation, value, problem, allowed string) *field.Error {
+// InvalidAnnotation is a bad value of an annotation: what is wrong with it and what is allowed.
+func InvalidAnnotation(annotation, value, problem, allowed string) *field.Error {
 	return field.Invalid(annotationsPath.Key(annotation), value, shortenTo(problem, maxProblem)+allowedSep+allowed)
 }
 
-// unsetAnnotation is an annotation that is not set and needed: the default does not work.
-func unsetAnnotation(annotation, problem, allowed string) *field.Error {
+// UnsetAnnotation is an annotation that is not set and needed: the default does not work.
+func UnsetAnnotation(annotation, problem, allowed string) *field.Error {
 	return field.Required(annotationsPath.Key(annotation), shortenTo(problem, maxProblem)+allowedSep+allowed)
 }
 
@@ -105,13 +105,13 @@ func (p *problems) full() bool {
 
 func (p *problems) add(annotation, value, problem, allowed string) {
 	if !p.full() {
-		p.list = append(p.list, invalidAnnotation(annotation, value, problem, allowed))
+		p.list = append(p.list, InvalidAnnotation(annotation, value, problem, allowed))
 	}
 }
 
 func (p *problems) addUnset(annotation, problem, allowed string) {
 	if !p.full() {
-		p.list = append(p.list, unsetAnnotation(annotation, problem, allowed))
+		p.list = append(p.list, UnsetAnnotation(annotation, problem, allowed))
 	}
 }
 

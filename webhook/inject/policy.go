@@ -1,10 +1,9 @@
-package webhook
+package inject
 
 import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -167,7 +166,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	parseAuthz(ann, p, errs)
 
 	if v, ok := ann[AnnotationClientCA]; ok {
-		ca, problem := parseClientCA(v, d)
+		ca, problem := ParseClientCA(v, d)
 		if problem != "" {
 			errs.add(AnnotationClientCA, v, problem, clientCAAllowed)
 		}
@@ -194,13 +193,6 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 		// signs every workload's serving certificate.
 		errs.add(AnnotationClientCA, ann[AnnotationClientCA], "a serving certificate's Secret (the injector's are named "+servingSecretPrefix+"*): its CA signs serving certificates for anyone allowed one, so anyone could pose as a scraper", clientCAAllowed)
 	}
-	if p.TLS.Certificate != nil || p.ClientCA != nil && p.ClientCA.Source == ClientCAScrapers {
-		// The certificate controller acts only for Pods it can verify: one it would refuse gets no
-		// Certificate or CA ConfigMap, and its proxy would never start.
-		if problem := checkVerifiable(pod, in.Workload); problem != "" {
-			errs.addUnset(AnnotationTLSSecret, problem+", so the injector would make no Certificate or CA ConfigMap and the proxy would never start", "an existing Secret in "+AnnotationTLSSecret+" (and no client-ca scrapers), or a Pod whose controller is "+verifiableControllers)
-		}
-	}
 
 	if err := errs.err(); err != nil {
 		return nil, err
@@ -212,6 +204,13 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// WaitsOnController reports whether the Pod's proxy starts only once the injector's certificate
+// controller has made something for it: the Certificate that fills its serving Secret, or the
+// scrapers' CA ConfigMap it trusts.
+func (p *Policy) WaitsOnController() bool {
+	return p.TLS.Certificate != nil || p.ClientCA != nil && p.ClientCA.Source == ClientCAScrapers
 }
 
 // checkUnknown refuses rbac-proxy.io/ annotations that are not documented: a misspelt security
@@ -238,10 +237,10 @@ func checkUnknown(ann map[string]string, errs *problems) {
 
 // checkReservedNames refuses Pods that already use the names the render adds.
 func checkReservedNames(spec *corev1.PodSpec, errs *problems) {
-	reserved := map[string]bool{volumeTLS: true, volumeClientCA: true, volumeToken: true}
+	reserved := map[string]bool{TLSVolume: true, volumeClientCA: true, volumeToken: true}
 	for _, v := range spec.Volumes {
 		if reserved[v.Name] {
-			errs.add(AnnotationInject, "true", "the Pod already has a volume named "+v.Name+" but no "+ContainerName+" container", "a Pod without volumes named "+volumeTLS+", "+volumeClientCA+", "+volumeToken)
+			errs.add(AnnotationInject, "true", "the Pod already has a volume named "+v.Name+" but no "+ContainerName+" container", "a Pod without volumes named "+TLSVolume+", "+volumeClientCA+", "+volumeToken)
 		}
 	}
 }
@@ -257,133 +256,4 @@ func parsePort(ann map[string]string, annotation string, def int32, errs *proble
 		return 0, true
 	}
 	return int32(n), true
-}
-
-func parseAuthz(ann map[string]string, p *Policy, errs *problems) {
-	mode, modeSet := ann[AnnotationAuthz]
-	if modeSet {
-		switch AuthzMode(mode) {
-		case AuthzSAR, AuthzStatic:
-			p.Authz = AuthzMode(mode)
-		default:
-			errs.add(AnnotationAuthz, mode, "unknown mode", "sar, static")
-			return
-		}
-	}
-	users, hasUsers := ann[AnnotationAllowedClients]
-	groups, hasGroups := ann[AnnotationAllowedGroups]
-	attrs, hasAttrs := ann[AnnotationResourceAttributes]
-	if hasUsers {
-		p.AllowedUsers = parseNames(AnnotationAllowedClients, users, "comma-separated user names or certificate CNs", errs)
-	}
-	if hasGroups {
-		p.AllowedGroups = parseNames(AnnotationAllowedGroups, groups, "comma-separated group names", errs)
-	}
-	switch p.Authz {
-	case AuthzStatic:
-		if !hasUsers && !hasGroups {
-			errs.addUnset(AnnotationAllowedClients, AnnotationAuthz+"=static needs allowed clients or groups", "comma-separated user names or certificate CNs (or set "+AnnotationAllowedGroups+")")
-		}
-		if hasAttrs {
-			errs.add(AnnotationResourceAttributes, attrs, "only used with "+AnnotationAuthz+"=sar", "unset with "+AnnotationAuthz+"=static")
-		}
-	case AuthzSAR:
-		if hasUsers {
-			errs.add(AnnotationAllowedClients, users, "only used with "+AnnotationAuthz+"=static", "unset, or set "+AnnotationAuthz+"=static")
-		}
-		if hasGroups {
-			errs.add(AnnotationAllowedGroups, groups, "only used with "+AnnotationAuthz+"=static", "unset, or set "+AnnotationAuthz+"=static")
-		}
-		if hasAttrs {
-			p.ResourceAttributes = parseResourceAttributes(attrs, errs)
-		}
-	}
-}
-
-const resourceAttributesAllowed = "comma-separated key=value with keys namespace, apigroup, apiversion, resource, subresource, name; resource is required"
-
-func parseResourceAttributes(v string, errs *problems) *ResourceAttributes {
-	items, ok := splitList(v)
-	bad := false
-	if !ok {
-		errs.add(AnnotationResourceAttributes, v, "empty item", resourceAttributesAllowed)
-		bad = true
-	}
-	ra := &ResourceAttributes{}
-	keys := resourceAttributeKeys(ra)
-	seen := map[string]bool{}
-	for _, item := range items {
-		key, value, ok := strings.Cut(item, "=")
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
-		if !ok || value == "" || !isPlainValue(value) {
-			errs.add(AnnotationResourceAttributes, v, "malformed item "+strconv.Quote(item), resourceAttributesAllowed)
-			bad = true
-			continue
-		}
-		if seen[key] {
-			errs.add(AnnotationResourceAttributes, v, "duplicate key "+key, resourceAttributesAllowed)
-			bad = true
-			continue
-		}
-		seen[key] = true
-		found := false
-		for _, k := range keys {
-			if k.key == key {
-				*k.value, found = value, true
-			}
-		}
-		if !found {
-			errs.add(AnnotationResourceAttributes, v, "unknown key "+strconv.Quote(key), resourceAttributesAllowed)
-			bad = true
-		}
-	}
-	if !bad && ra.Resource == "" {
-		errs.add(AnnotationResourceAttributes, v, "no resource", resourceAttributesAllowed)
-		bad = true
-	}
-	if bad {
-		return nil
-	}
-	return ra
-}
-
-// isPlainValue refuses characters that would change the meaning of a rendered flag.
-func isPlainValue(s string) bool {
-	for _, r := range s {
-		if r == '=' || r == ',' || unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
-
-func parseNames(annotation, v, allowed string, errs *problems) []string {
-	items, ok := splitList(v)
-	if !ok {
-		errs.add(annotation, v, "empty item", allowed)
-	}
-	for _, item := range items {
-		for _, r := range item {
-			if !unicode.IsPrint(r) {
-				errs.add(annotation, v, "non-printable character in "+strconv.Quote(item), allowed)
-				return nil
-			}
-		}
-	}
-	return items
-}
-
-func parsePaths(annotation, v string, errs *problems) []string {
-	allowed := "comma-separated paths starting with /, * globs allowed"
-	items, ok := splitList(v)
-	if !ok {
-		errs.add(annotation, v, "empty item", allowed)
-	}
-	for _, item := range items {
-		if !strings.HasPrefix(item, "/") || !isPlainValue(item) {
-			errs.add(annotation, v, "bad path "+strconv.Quote(item), allowed)
-			return nil
-		}
-	}
-	return items
 }

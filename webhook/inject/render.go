@@ -1,4 +1,4 @@
-package webhook
+package inject
 
 import (
 	"strconv"
@@ -13,7 +13,8 @@ const ContainerName = "rbac-proxy"
 
 // Names of the volumes the render adds.
 const (
-	volumeTLS      = "rbac-proxy-tls"
+	// TLSVolume is the Secret volume the proxy serves from; the certificate controller reads it.
+	TLSVolume      = "rbac-proxy-tls"
 	volumeClientCA = "rbac-proxy-client-ca"
 	volumeToken    = "rbac-proxy-token"
 )
@@ -24,17 +25,11 @@ const proxyUID = 65532
 // tokenExpirationSeconds matches the API server's own projected tokens.
 const tokenExpirationSeconds = 3607
 
-// Render returns a copy of pod with the proxy injected as the policy says. It is a pure function:
-// it reads nothing but its arguments and changes neither of them.
-func Render(pod *corev1.Pod, p *Policy) *corev1.Pod {
-	out := pod.DeepCopy()
-	renderInPlace(out, p)
-	return out
-}
-
-// renderInPlace injects the proxy into out itself, as Render does into its copy. The handler
-// uses it on the Pod it decoded for this request alone, sparing a deep copy per admission.
-func renderInPlace(out *corev1.Pod, p *Policy) {
+// Render injects the proxy into out as the policy, made by NewPolicy from this same Pod, says:
+// the proxy container, its volumes, the app's ports and probes, the status label and annotation.
+// It reads nothing but its arguments and changes nothing but out; callers that need the Pod as
+// it was keep a copy (the admission handler has the request's JSON).
+func Render(out *corev1.Pod, p *Policy) {
 	spec := &out.Spec
 
 	var moved *corev1.ContainerPort
@@ -64,9 +59,9 @@ func renderInPlace(out *corev1.Pod, p *Policy) {
 			proxy.Ports[0].Name = p.Target.ProxyPortName
 		}
 	}
-	proxy.VolumeMounts = append(proxy.VolumeMounts, corev1.VolumeMount{Name: volumeTLS, MountPath: tlsMountPath, ReadOnly: true})
+	proxy.VolumeMounts = append(proxy.VolumeMounts, corev1.VolumeMount{Name: TLSVolume, MountPath: tlsMountPath, ReadOnly: true})
 	spec.Volumes = append(spec.Volumes, corev1.Volume{
-		Name:         volumeTLS,
+		Name:         TLSVolume,
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: p.TLS.SecretName}},
 	})
 	if ca := p.ClientCA; ca != nil {
@@ -154,7 +149,7 @@ func proxyContainer(p *Policy) corev1.Container {
 }
 
 func clientCAVolume(ca *ClientCA) corev1.Volume {
-	items := []corev1.KeyToPath{{Key: ca.Key, Path: defaultCAKey}}
+	items := []corev1.KeyToPath{{Key: ca.Key, Path: CAKey}}
 	v := corev1.Volume{Name: volumeClientCA}
 	if ca.Source == ClientCASecret {
 		v.Secret = &corev1.SecretVolumeSource{SecretName: ca.Name, Items: items}
@@ -191,7 +186,7 @@ func tokenVolume() corev1.Volume {
 				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](tokenExpirationSeconds)}},
 				{ConfigMap: &corev1.ConfigMapProjection{
 					LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
-					Items:                []corev1.KeyToPath{{Key: defaultCAKey, Path: defaultCAKey}},
+					Items:                []corev1.KeyToPath{{Key: CAKey, Path: CAKey}},
 				}},
 				{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{
 					Path:     "namespace",

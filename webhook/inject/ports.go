@@ -1,4 +1,4 @@
-package webhook
+package inject
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -232,45 +231,10 @@ func checkFreePort(spec *corev1.PodSpec, annotation string, value int32, fromDef
 	errs.add(annotation, strconv.Itoa(int(value)), problem, allowed)
 }
 
-// rewriteNamedPort changes a probe or lifecycle port that refers to name into number.
-func rewriteNamedPort(port *intstr.IntOrString, name string, number int32) {
-	if port.Type == intstr.String && port.StrVal == name {
-		*port = intstr.FromInt32(number)
+// String is the target as rbac-proxy.io/port would name it.
+func (t PortTarget) String() string {
+	if t.Name != "" {
+		return t.Name
 	}
-}
-
-// rewriteActionPorts rewrites the ports of a probe's or lifecycle hook's actions; Probe and
-// LifecycleHandler are different types with the same two port-carrying actions.
-func rewriteActionPorts(get *corev1.HTTPGetAction, tcp *corev1.TCPSocketAction, name string, number int32) {
-	if get != nil {
-		rewriteNamedPort(&get.Port, name, number)
-	}
-	if tcp != nil {
-		rewriteNamedPort(&tcp.Port, name, number)
-	}
-}
-
-// rewireAppContainer renames the protected port in its container and rewrites that container's
-// probes and lifecycle hooks that referred to the old name to the port number.
-func rewireAppContainer(c *corev1.Container, t PortTarget) {
-	if t.Name == "" {
-		return
-	}
-	for i := range c.Ports {
-		if c.Ports[i].Name == t.Name {
-			c.Ports[i].Name = t.AppPortName
-		}
-	}
-	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
-		if p != nil {
-			rewriteActionPorts(p.HTTPGet, p.TCPSocket, t.Name, t.Number)
-		}
-	}
-	if c.Lifecycle != nil {
-		for _, h := range []*corev1.LifecycleHandler{c.Lifecycle.PostStart, c.Lifecycle.PreStop} {
-			if h != nil {
-				rewriteActionPorts(h.HTTPGet, h.TCPSocket, t.Name, t.Number)
-			}
-		}
-	}
+	return strconv.Itoa(int(t.Number))
 }

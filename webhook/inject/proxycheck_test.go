@@ -1,4 +1,4 @@
-package webhook
+package inject
 
 import (
 	"errors"
@@ -27,10 +27,7 @@ func checkPod(ann map[string]string) *corev1.Pod {
 
 func checkPolicy(t *testing.T, ann map[string]string) (*Policy, error) {
 	t.Helper()
-	d, err := testConfig().Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testDefaults()
 	return NewPolicy(checkPod(ann), PolicyInput{Defaults: d, Namespace: testNamespace, Workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "web"}})
 }
 

@@ -1,73 +1,11 @@
-package webhook
+package inject
 
 import (
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
-
 	"k8s.io/apimachinery/pkg/util/validation"
 )
-
-// namespacedIssuers in allowedIssuers lets a Pod name any Issuer of its own namespace: a
-// namespace's Issuers are already its own users' to use.
-const namespacedIssuers = "Issuer/*"
-
-// IssuerAllowList is what the operator lets Pods name in rbac-proxy.io/issuer. A Pod author
-// chooses among these; nothing else reaches a Certificate.
-type IssuerAllowList struct {
-	// Default is the webhook's default issuer, always allowed; nil when there is none.
-	Default *IssuerRef
-	// Named are allowed by exact kind, group and name: ClusterIssuers and external kinds only
-	// ever this way.
-	Named []IssuerRef
-	// Namespaced allows every cert-manager Issuer of the Pod's own namespace. No Issuer of
-	// ScrapersNamespace is ever allowed, by class or by name: the scrapers' CA Issuers live
-	// there, and a serving certificate must never come from the CA that authenticates scrapers.
-	Namespaced        bool
-	ScrapersNamespace string
-}
-
-// Allows reports whether a Pod in namespace may name ref.
-func (l IssuerAllowList) Allows(ref IssuerRef, namespace string) bool {
-	if l.Default != nil && *l.Default == ref {
-		return true
-	}
-	namespacedIssuer := ref.Group == certManagerGroup && ref.Kind == "Issuer"
-	if namespacedIssuer && namespace == l.ScrapersNamespace {
-		return false
-	}
-	if l.Namespaced && namespacedIssuer {
-		return true
-	}
-	for _, n := range l.Named {
-		if n == ref {
-			return true
-		}
-	}
-	return false
-}
-
-// String lists the allowed issuers for an error message.
-func (l IssuerAllowList) String() string {
-	var out []string
-	if l.Default != nil {
-		out = append(out, l.Default.String()+" (the default)")
-	}
-	if l.Namespaced {
-		what := namespacedIssuers + " (an Issuer of the Pod's namespace"
-		if l.ScrapersNamespace != "" {
-			what += ", but not in " + l.ScrapersNamespace + ", the scrapers' CA's"
-		}
-		out = append(out, what+")")
-	}
-	for _, n := range l.Named {
-		out = append(out, n.String())
-	}
-	if len(out) == 0 {
-		return "no issuer (the webhook allows none): set " + AnnotationTLSSecret
-	}
-	return strings.Join(out, ", ")
-}
 
 // apiServerService is the API server's own Service: no workload may get a certificate for it,
 // not even one in its namespace.
@@ -111,7 +49,7 @@ func (p dnsNamePolicy) allowed(name string) string {
 		if p.namespace == apiServerNamespace && (rest == apiServerService || rest == "*" || strings.HasSuffix(rest, "."+apiServerService)) {
 			return "the API server's name (" + apiServerService + "." + apiServerNamespace + ".svc) is never allowed"
 		}
-		if z.short && (strings.Contains(rest, ".") || rest == "svc" || rest == "*" || clusterSuffix(name, p.clusterDomain)) {
+		if z.short && (strings.Contains(rest, ".") || rest == "svc" || rest == "*" || ClusterSuffix(name, p.clusterDomain)) {
 			// SERVICE.NS only: anything longer, a wildcard over NS (*.local covers cluster.local), or
 			// a name inside the cluster's own zone means something else.
 			continue
@@ -158,9 +96,9 @@ func dnsLabelErrors(name string) []string {
 	return validation.IsDNS1123Label(name)
 }
 
-// clusterSuffix reports whether suffix names the cluster's own DNS zone or a part of it (svc,
+// ClusterSuffix reports whether suffix names the cluster's own DNS zone or a part of it (svc,
 // the cluster domain, a namespace's zone), which an operator may not allow wholesale.
-func clusterSuffix(suffix, clusterDomain string) bool {
+func ClusterSuffix(suffix, clusterDomain string) bool {
 	if suffix == "svc" || strings.HasSuffix(suffix, ".svc") {
 		return true
 	}
@@ -168,4 +106,23 @@ func clusterSuffix(suffix, clusterDomain string) bool {
 		return false
 	}
 	return suffix == clusterDomain || strings.HasSuffix(suffix, "."+clusterDomain) || strings.HasSuffix(clusterDomain, "."+suffix)
+}
+
+// workloadDNSNames are the names the workload is reached by when a Service carries its name.
+func workloadDNSNames(name, namespace, clusterDomain string) []string {
+	if namespace == "" {
+		return []string{name}
+	}
+	names := []string{name, name + "." + namespace, name + "." + namespace + ".svc"}
+	if clusterDomain != "" {
+		names = append(names, name+"."+namespace+".svc."+clusterDomain)
+	}
+	return names
+}
+
+func isDNSName(s string) bool {
+	if strings.HasPrefix(s, "*.") {
+		return len(validation.IsWildcardDNS1123Subdomain(s)) == 0
+	}
+	return len(validation.IsDNS1123Subdomain(s)) == 0
 }

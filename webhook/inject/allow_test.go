@@ -1,4 +1,4 @@
-package webhook
+package inject
 
 import (
 	"slices"
@@ -117,50 +117,11 @@ func TestIssuerAllowList(t *testing.T) {
 	}
 }
 
-func TestCompileAllowLists(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		change func(*Config)
-		// err is a substring of the error, empty when the config is valid.
-		err string
-	}{
-		{"issuers", func(c *Config) {
-			c.AllowedIssuers = []string{"Issuer/*", "ClusterIssuer/team-ca", "VaultIssuer.vault.example.com/m"}
-		}, ""},
-		{"bad issuer", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer"} }, `allowedIssuers[0]: Invalid value: "ClusterIssuer"`},
-		{"cluster-wide wildcard", func(c *Config) { c.AllowedIssuers = []string{"ClusterIssuer/*"} }, `allowedIssuers[0]: Invalid value: "ClusterIssuer/*"`},
-		{"suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"gpu.corp.example", ".metrics.example.org"} }, ""},
-		{"top-level suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"com"} }, `allowedDNSSuffixes[0]: Invalid value: "com"`},
-		{"cluster suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"svc.cluster.local"} }, `allowedDNSSuffixes[0]: Invalid value: "svc.cluster.local"`},
-		{"cluster domain suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"cluster.local"} }, "never by suffix"},
-		{"namespace zone", func(c *Config) { c.AllowedDNSSuffixes = []string{"kube-system.svc"} }, "never by suffix"},
-		{"bad suffix", func(c *Config) { c.AllowedDNSSuffixes = []string{"*.corp.example"} }, `allowedDNSSuffixes[0]: Invalid value: "*.corp.example"`},
-		{"scrapers secret", func(c *Config) { c.ScrapersCASecret = "rbac-proxy/scrapers-ca" }, ""},
-		{"scrapers secret without namespace", func(c *Config) { c.ScrapersCASecret = "scrapers-ca" }, `scrapersCASecret: Invalid value: "scrapers-ca"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := testConfig()
-			tc.change(&c)
-			_, err := c.Compile()
-			switch {
-			case tc.err == "" && err != nil:
-				t.Errorf("unexpected error: %v", err)
-			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-				t.Errorf("error %v, want one containing %q", err, tc.err)
-			}
-		})
-	}
-}
-
 // TestDNSNamesWithoutNamespace: inject -f on a manifest without a namespace can still ask for
 // names under an allowed suffix, and nothing else.
 func TestDNSNamesWithoutNamespace(t *testing.T) {
-	c := testConfig()
-	c.AllowedDNSSuffixes = []string{"gpu.corp.example"}
-	d, err := c.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testDefaults()
+	d.DNSSuffixes = []string{"gpu.corp.example"}
 	in := PolicyInput{Defaults: d, Workload: Workload{Kind: "Deployment", Name: "web"}}
 	errs := &problems{}
 	tls := parseTLS(map[string]string{AnnotationDNSNames: "node1.gpu.corp.example"}, in, errs)
@@ -177,10 +138,7 @@ func TestDNSNamesWithoutNamespace(t *testing.T) {
 // TestWorkloadNamesDeriveOnlyServiceNames: a workload named like a DNS name gets none of its own
 // names, so a Deployment called kubernetes.default.svc cannot get that name.
 func TestWorkloadNamesDeriveOnlyServiceNames(t *testing.T) {
-	d, err := testConfig().Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testDefaults()
 	for _, tc := range []struct {
 		name, workload, dnsNames string
 		want                     []string
@@ -219,10 +177,7 @@ func TestWorkloadNamesDeriveOnlyServiceNames(t *testing.T) {
 // TestHugeAnnotationsGiveBoundedMessages: a denial's message stays small whatever the Pod holds;
 // one that quoted the value once per bad item grew with the square of its size.
 func TestHugeAnnotationsGiveBoundedMessages(t *testing.T) {
-	d, err := testConfig().Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testDefaults()
 	items := strings.TrimSuffix(strings.Repeat("A,", 4000), ",")
 	for _, ann := range []map[string]string{
 		{AnnotationDNSNames: items},
@@ -235,7 +190,7 @@ func TestHugeAnnotationsGiveBoundedMessages(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, Name: "web", Annotations: ann},
 			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1", Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9090}}}}},
 		}
-		_, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: podWorkload(pod)})
+		_, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: PodWorkload(pod)})
 		if err == nil {
 			t.Errorf("%v: admitted", ann)
 			continue

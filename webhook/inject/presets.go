@@ -1,26 +1,10 @@
-package webhook
+package inject
 
 import (
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-)
-
-// PortMode is how the proxy gets in front of the protected port (rbac-proxy.io/port-mode).
-type PortMode string
-
-const (
-	// PortModeRename: the proxy listens on its own port and takes over the protected port's name;
-	// the app keeps its port.
-	PortModeRename PortMode = "rename"
-	// PortModeTakeover: the proxy listens on the protected port's own number and name; the app is
-	// moved to 127.0.0.1 on an internal port, as a preset or rbac-proxy.io/upstream-listen says.
-	PortModeTakeover PortMode = "takeover"
-	// PortModeRedirect: the app is left as it is; the proxy listens on its own port, and an init
-	// container redirects the Pod's inbound connections to the protected port to it (nftables),
-	// except the proxy's own.
-	PortModeRedirect PortMode = "redirect"
 )
 
 // ListenSetting is one change to the app container that moves where it listens. Value may hold
@@ -224,47 +208,4 @@ func isEnvName(s string) bool {
 		}
 	}
 	return true
-}
-
-// applyListen moves the app container to host:port as the settings say.
-func applyListen(c *corev1.Container, settings []ListenSetting, port int32) {
-	for _, s := range settings {
-		value := strings.ReplaceAll(strings.ReplaceAll(s.Value, "{host}", "127.0.0.1"), "{port}", strconv.Itoa(int(port)))
-		if s.Env != "" {
-			setEnv(c, s.Env, value)
-			continue
-		}
-		names := append([]string{s.Arg}, s.Aliases...)
-		found := replaceFlag(c.Command, names, value) || replaceFlag(c.Args, names, value)
-		if !found && !s.OnlyIfPresent {
-			c.Args = append(c.Args, s.Arg+"="+value)
-		}
-	}
-}
-
-func setEnv(c *corev1.Container, name, value string) {
-	for i := range c.Env {
-		if c.Env[i].Name == name {
-			c.Env[i] = corev1.EnvVar{Name: name, Value: value}
-			return
-		}
-	}
-	c.Env = append(c.Env, corev1.EnvVar{Name: name, Value: value})
-}
-
-// replaceFlag sets every --flag=v and "--flag v" in args to value; it reports whether it found one.
-func replaceFlag(args []string, names []string, value string) bool {
-	found := false
-	for i := 0; i < len(args); i++ {
-		for _, n := range names {
-			switch {
-			case strings.HasPrefix(args[i], n+"="):
-				args[i], found = n+"="+value, true
-			case args[i] == n && i+1 < len(args):
-				args[i+1], found = value, true
-				i++
-			}
-		}
-	}
-	return found
 }

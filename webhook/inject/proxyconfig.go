@@ -1,8 +1,10 @@
-package webhook
+package inject
 
 import (
 	"strconv"
 	"strings"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // The proxy's flags the render writes. The annotation table (Annotations) refers to these names,
@@ -47,7 +49,7 @@ func proxyArgs(p *Policy) []string {
 		FlagTLSPrivateKeyFile+"="+tlsMountPath+"/tls.key",
 	)
 	if p.ClientCA != nil {
-		args = append(args, FlagClientCAFile+"="+clientCAMountPath+"/"+defaultCAKey)
+		args = append(args, FlagClientCAFile+"="+clientCAMountPath+"/"+CAKey)
 	}
 	lists := policyLists(p)
 	list := func(flag string) {
@@ -97,4 +99,12 @@ func policyLists(p *Policy) []policyList {
 		{FlagAllowedUsers, p.AllowedUsers},
 		{FlagAllowedGroups, p.AllowedGroups},
 	}
+}
+
+func probeFlags(probes []config.ProbePassthrough) []string {
+	out := make([]string, len(probes))
+	for i, pt := range probes {
+		out[i] = FlagProbePassthrough + "=" + pt.String()
+	}
+	return out
 }

@@ -13,6 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/rbac-proxy/rbac-proxy/internal/golden"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 func testInjector(t *testing.T) *Injector {
@@ -46,15 +49,15 @@ func TestInject(t *testing.T) {
 			inj := testInjector(t)
 			var out bytes.Buffer
 			err = inj.Inject(bytes.NewReader(in), &out)
-			golden := strings.TrimSuffix(path, ".yaml") + ".golden.yaml"
+			goldenPath := strings.TrimSuffix(path, ".yaml") + ".golden.yaml"
 			if err != nil {
 				if out.Len() > 0 {
 					t.Errorf("output written despite the error: %s", out.String())
 				}
-				checkGolden(t, golden, []byte("# error\n"+err.Error()+"\n"))
+				golden.Check(t, goldenPath, []byte("# error\n"+err.Error()+"\n"))
 				return
 			}
-			checkGolden(t, golden, out.Bytes())
+			golden.Check(t, goldenPath, out.Bytes())
 
 			var again bytes.Buffer
 			if err := inj.Inject(bytes.NewReader(out.Bytes()), &again); err != nil {
@@ -103,11 +106,12 @@ func TestInjectMatchesRender(t *testing.T) {
 		t.Fatal("Deployment web not found")
 	}
 	pod := &corev1.Pod{ObjectMeta: before.Spec.Template.ObjectMeta, Spec: before.Spec.Template.Spec}
-	p, err := NewPolicy(pod, PolicyInput{Defaults: inj.Defaults, Namespace: "team", Workload: Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}})
+	p, err := inject.NewPolicy(pod, inject.PolicyInput{Defaults: inj.Defaults, Namespace: "team", Workload: inject.Workload{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Render(pod, p)
+	want := pod.DeepCopy()
+	inject.Render(want, p)
 	got := &corev1.Pod{ObjectMeta: after.Spec.Template.ObjectMeta, Spec: after.Spec.Template.Spec}
 	wj, _ := json.Marshal(want)
 	gj, _ := json.Marshal(got)

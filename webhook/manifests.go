@@ -15,12 +15,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
 // Injector runs the webhook's decision, policy and render offline over manifests (inject -f).
 // It creates nothing: the webhook ensures the Certificate when the injected Pods are admitted.
 type Injector struct {
-	Defaults *Defaults
+	Defaults *inject.Defaults
 }
 
 // Inject reads multi-document YAML and writes it back with the proxy injected into every Pod and
@@ -128,7 +130,7 @@ type templated struct {
 
 // injectObject injects one object (JSON) and reports whether it changed.
 func (i *Injector) injectObject(js []byte, h objectHeader) ([]byte, bool, error) {
-	workload := Workload{APIVersion: h.APIVersion, Kind: h.Kind, Name: h.Metadata.Name}
+	workload := inject.Workload{APIVersion: h.APIVersion, Kind: h.Kind, Name: h.Metadata.Name}
 	if workload.Name == "" {
 		workload.Name = strings.TrimRight(h.Metadata.GenerateName, "-.")
 	}
@@ -141,7 +143,7 @@ func (i *Injector) injectObject(js []byte, h objectHeader) ([]byte, bool, error)
 		if err := json.Unmarshal(js, pod); err != nil {
 			return nil, false, err
 		}
-		return i.injectTemplate(js, "", &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}, ns, podWorkload(pod))
+		return i.injectTemplate(js, "", &corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}, ns, inject.PodWorkload(pod))
 	case "apps/v1 Deployment", "apps/v1 StatefulSet", "apps/v1 DaemonSet", "batch/v1 Job":
 		var t templated
 		if err := json.Unmarshal(js, &t); err != nil {
@@ -200,20 +202,19 @@ func (i *Injector) injectList(js []byte) ([]byte, bool, error) {
 
 // injectTemplate renders the template as a Pod and applies the difference, as a JSON patch under
 // prefix, to the original JSON: fields the typed structs do not know survive.
-func (i *Injector) injectTemplate(js []byte, prefix string, tmpl *corev1.PodTemplateSpec, namespace string, w Workload) ([]byte, bool, error) {
+func (i *Injector) injectTemplate(js []byte, prefix string, tmpl *corev1.PodTemplateSpec, namespace string, w inject.Workload) ([]byte, bool, error) {
 	pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
-	decision, err := Decide(pod, map[string]string{LabelInject: NamespaceInjectEnabled})
+	decision, err := Decide(pod, map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled})
 	if err != nil {
 		return nil, false, err
 	}
 	if decision.Verdict != VerdictInject {
 		return js, false, nil
 	}
-	policy, err := NewPolicy(pod, PolicyInput{Defaults: i.Defaults, Namespace: namespace, Workload: w})
+	policy, err := policyFor(pod, inject.PolicyInput{Defaults: i.Defaults, Namespace: namespace, Workload: w})
 	if err != nil {
 		return nil, false, err
 	}
-	rendered := Render(pod, policy)
 	type view struct {
 		Metadata metav1.ObjectMeta `json:"metadata"`
 		Spec     corev1.PodSpec    `json:"spec"`
@@ -222,7 +223,8 @@ func (i *Injector) injectTemplate(js []byte, prefix string, tmpl *corev1.PodTemp
 	if err != nil {
 		return nil, false, err
 	}
-	after, err := json.Marshal(view{rendered.ObjectMeta, rendered.Spec})
+	inject.Render(pod, policy)
+	after, err := json.Marshal(view{pod.ObjectMeta, pod.Spec})
 	if err != nil {
 		return nil, false, err
 	}

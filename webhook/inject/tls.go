@@ -1,4 +1,4 @@
-package webhook
+package inject
 
 import (
 	"crypto/sha256"
@@ -11,62 +11,10 @@ import (
 
 const (
 	certManagerGroup = "cert-manager.io"
-	issuerAllowed    = "Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME"
-	// defaultCAKey is the key holding a CA bundle in cert-manager Secrets and kube-root-ca.crt.
-	defaultCAKey = "ca.crt"
+	IssuerSyntax     = "Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME"
+	// CAKey is the key holding a CA bundle in cert-manager Secrets and kube-root-ca.crt.
+	CAKey = "ca.crt"
 )
-
-// IssuerRef names the cert-manager issuer that signs a Certificate.
-type IssuerRef struct {
-	Kind  string
-	Group string
-	Name  string
-}
-
-func (r IssuerRef) String() string {
-	if r.Group == certManagerGroup {
-		return r.Kind + "/" + r.Name
-	}
-	return r.Kind + "." + r.Group + "/" + r.Name
-}
-
-// parseIssuer parses Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME; the second result says
-// what is wrong, empty when nothing is.
-func parseIssuer(value string) (*IssuerRef, string) {
-	kind, name, ok := strings.Cut(value, "/")
-	if !ok || kind == "" || name == "" {
-		return nil, "not KIND/NAME"
-	}
-	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-		return nil, "bad name: " + strings.Join(msgs, "; ")
-	}
-	ref := &IssuerRef{Kind: kind, Group: certManagerGroup, Name: name}
-	if k, group, ok := strings.Cut(kind, "."); ok {
-		if msgs := validation.IsDNS1123Subdomain(group); len(msgs) > 0 {
-			return nil, "bad group: " + strings.Join(msgs, "; ")
-		}
-		ref.Kind, ref.Group = k, group
-	}
-	if !isKindName(ref.Kind) {
-		return nil, "bad kind " + ref.Kind
-	}
-	if ref.Group == certManagerGroup && ref.Kind != "Issuer" && ref.Kind != "ClusterIssuer" {
-		return nil, "cert-manager.io has only Issuer and ClusterIssuer"
-	}
-	return ref, ""
-}
-
-func isKindName(s string) bool {
-	if s == "" || s[0] < 'A' || s[0] > 'Z' {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
 
 // ClientCASource says where the proxy's client CA bundle comes from.
 type ClientCASource string
@@ -96,15 +44,15 @@ type ClientCA struct {
 
 const clientCAAllowed = "scrapers (the injector's CA of scrapers' client certificates), configmap:NAME[/KEY], secret:NAME[/KEY] (KEY defaults to ca.crt)"
 
-// parseClientCA reads rbac-proxy.io/client-ca; scrapers is refused when the webhook has no
+// ParseClientCA reads rbac-proxy.io/client-ca; scrapers is refused when the webhook has no
 // scrapers' CA.
-func parseClientCA(value string, d *Defaults) (*ClientCA, string) {
+func ParseClientCA(value string, d *Defaults) (*ClientCA, string) {
 	switch value {
 	case string(ClientCAScrapers):
 		if d.ScrapersCA == nil {
 			return nil, "the webhook has no scrapers' CA (scrapersCASecret)"
 		}
-		return &ClientCA{Source: ClientCAScrapers, Name: ScrapersCAConfigMap, Key: defaultCAKey}, ""
+		return &ClientCA{Source: ClientCAScrapers, Name: ScrapersCAConfigMap, Key: CAKey}, ""
 	case clientCAIssuer:
 		return nil, "no longer allowed: it trusted the CA that signs every workload's serving certificate, so anyone allowed a Certificate could pose as a scraper; use scrapers"
 	}
@@ -114,7 +62,7 @@ func parseClientCA(value string, d *Defaults) (*ClientCA, string) {
 	}
 	name, key, hasKey := strings.Cut(rest, "/")
 	if !hasKey {
-		key = defaultCAKey
+		key = CAKey
 	}
 	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
 		return nil, "bad name: " + strings.Join(msgs, "; ")
@@ -123,6 +71,14 @@ func parseClientCA(value string, d *Defaults) (*ClientCA, string) {
 		return nil, "bad key: " + strings.Join(msgs, "; ")
 	}
 	return &ClientCA{Source: ClientCASource(source), Name: name, Key: key}, ""
+}
+
+// ParseTLS reads the TLS annotations alone (tls-secret, issuer, dns-names) as NewPolicy does:
+// the certificate controller reads them from a workload's stored Pod template.
+func ParseTLS(annotations map[string]string, in PolicyInput) (TLSPolicy, error) {
+	errs := &problems{}
+	tls := parseTLS(annotations, in, errs)
+	return tls, errs.err()
 }
 
 // TLSPolicy says where the proxy's serving certificate comes from.
@@ -159,25 +115,6 @@ func CertificateName(w Workload) string {
 	return strings.TrimRight(name[:maxCertificateName-len(suffix)], "-.") + suffix
 }
 
-// workloadDNSNames are the names the workload is reached by when a Service carries its name.
-func workloadDNSNames(name, namespace, clusterDomain string) []string {
-	if namespace == "" {
-		return []string{name}
-	}
-	names := []string{name, name + "." + namespace, name + "." + namespace + ".svc"}
-	if clusterDomain != "" {
-		names = append(names, name+"."+namespace+".svc."+clusterDomain)
-	}
-	return names
-}
-
-func isDNSName(s string) bool {
-	if strings.HasPrefix(s, "*.") {
-		return len(validation.IsWildcardDNS1123Subdomain(s)) == 0
-	}
-	return len(validation.IsDNS1123Subdomain(s)) == 0
-}
-
 // parseTLS reads tls-secret, issuer and dns-names.
 func parseTLS(annotations map[string]string, in PolicyInput, errs *problems) TLSPolicy {
 	secret, hasSecret := annotations[AnnotationTLSSecret]
@@ -208,10 +145,10 @@ func parseTLS(annotations map[string]string, in PolicyInput, errs *problems) TLS
 	allowedIssuers := in.Defaults.AllowedIssuers
 	switch {
 	case hasIssuer:
-		ref, problem := parseIssuer(issuer)
+		ref, problem := ParseIssuer(issuer)
 		switch {
 		case problem != "":
-			errs.add(AnnotationIssuer, issuer, problem, issuerAllowed+", among "+allowedIssuers.String())
+			errs.add(AnnotationIssuer, issuer, problem, IssuerSyntax+", among "+allowedIssuers.String())
 		case !allowedIssuers.Allows(*ref, in.Namespace):
 			errs.add(AnnotationIssuer, issuer, "not an issuer the webhook allows Pods to name", allowedIssuers.String())
 		default:

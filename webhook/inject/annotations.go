@@ -1,9 +1,4 @@
-// Package webhook decides whether a Pod gets the rbac-proxy sidecar, turns the Pod's annotations
-// and the webhook's defaults into one validated Policy, and renders the injected Pod from it.
-//
-// The path of a Pod: Decide → NewPolicy → Render → (Certificate, warnings) → JSON patch.
-// The same Decide/NewPolicy/Render functions serve the admission handler and `inject -f`.
-package webhook
+package inject
 
 // Prefix is the common prefix of every label and annotation the injector reads or writes.
 const Prefix = "rbac-proxy.io/"

@@ -1,0 +1,63 @@
+package inject
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzAnnotationValues is FuzzInject's proxy-arguments check narrowed to one annotation value on
+// a bare Pod, without the admission machinery, so that it runs fast enough to search the values
+// pflag's CSV reading and path.Match treat specially: any value NewPolicy admits, the proxy
+// starts with and reads as the same lists; any it denies, it denies on a named annotation.
+func FuzzAnnotationValues(f *testing.F) {
+	d := testDefaults()
+	targets := []struct {
+		annotation string
+		static     bool
+	}{
+		{AnnotationAllowPaths, false},
+		{AnnotationIgnorePaths, false},
+		{AnnotationTokenAudiences, false},
+		{AnnotationAllowedClients, true},
+		{AnnotationAllowedGroups, true},
+		{AnnotationResourceAttributes, false},
+	}
+	seeds := map[string][]string{
+		AnnotationAllowPaths:         {"/[", `/metrics"`, "/a/*,/b?"},
+		AnnotationIgnorePaths:        {`/[a-],/healthz\`, `/[]`},
+		AnnotationTokenAudiences:     {`"rbac-proxy`, `""`, "api,rbac-proxy"},
+		AnnotationAllowedClients:     {`"admin"`, "o'brien"},
+		AnnotationAllowedGroups:      {`"a,b"`, `team"a`, "a b,c"},
+		AnnotationResourceAttributes: {"resource={{", "resource=services,name={{.Value}}"},
+	}
+	for i, target := range targets {
+		for _, v := range seeds[target.annotation] {
+			f.Add(uint8(i), v)
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, value string) {
+		target := targets[int(which)%len(targets)]
+		ann := map[string]string{target.annotation: value}
+		if target.static {
+			ann[AnnotationAuthz] = "static"
+		}
+		pod := checkPod(ann)
+		p, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "web"}})
+		if err != nil {
+			var pe *PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("%s=%q: %v is not a PolicyError", target.annotation, value, err)
+			}
+			for _, fe := range pe.Errors {
+				if !strings.HasPrefix(annotationOf(fe), Prefix) || !strings.Contains(fe.Detail, allowedSep) {
+					t.Fatalf("%s=%q: %+v names no annotation or nothing allowed", target.annotation, value, fe)
+				}
+			}
+			return
+		}
+		if problems := proxyArgsProblems(proxyArgs(p), p); len(problems) > 0 {
+			t.Fatalf("%s=%q admitted, but %s", target.annotation, value, strings.Join(problems, "; "))
+		}
+	})
+}

@@ -1,0 +1,85 @@
+package inject
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+)
+
+// probeRef says whether a probe or hook port refers to the protected port, as seen from
+// container c: by number in any container, by name only in the container that declares it.
+func probeRef(port intstr.IntOrString, c *corev1.Container, t PortTarget) bool {
+	if port.Type == intstr.Int {
+		return port.IntVal == t.Number
+	}
+	return t.Name != "" && port.StrVal == t.Name && c.Name == t.Container
+}
+
+type probeSlot struct {
+	what  string
+	probe *corev1.Probe
+}
+
+func containerProbes(c *corev1.Container) []probeSlot {
+	return []probeSlot{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}}
+}
+
+// passthroughOf is the pass-through for an httpGet probe of the protected port.
+func passthroughOf(h *corev1.HTTPGetAction, upstreamPort int32) (config.ProbePassthrough, error) {
+	scheme := "http"
+	if h.Scheme == corev1.URISchemeHTTPS {
+		scheme = "https"
+	}
+	path := h.Path
+	if path == "" {
+		path = "/"
+	}
+	return config.ParseProbePassthrough(fmt.Sprintf("%s:GET:%d:%s", scheme, upstreamPort, path))
+}
+
+// collectProbes validates the app's probes against the mode and returns the pass-throughs the
+// proxy must serve, one per distinct probe, in container and probe order.
+func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) []config.ProbePassthrough {
+	var out []config.ProbePassthrough
+	seen := map[string]config.ProbePassthrough{}
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		for _, slot := range containerProbes(c) {
+			pr := slot.probe
+			if pr == nil {
+				continue
+			}
+			// where names the probe in errors only: built on demand, not for every probe.
+			where := func() string { return "container " + c.Name + " " + slot.what }
+			switch {
+			case pr.HTTPGet != nil && pr.HTTPGet.Host == "" && probeRef(pr.HTTPGet.Port, c, p.Target):
+				pt, err := passthroughOf(pr.HTTPGet, p.UpstreamPort)
+				if err != nil {
+					errs.add(AnnotationPort, p.Target.String(), fmt.Sprintf("%s probes path %q, which the proxy cannot pass through (it must be absolute and clean, without escapes)", where(), pr.HTTPGet.Path), "probes of the protected port with a plain path, or an exec probe")
+					continue
+				}
+				if other, ok := seen[pt.ServedURI()]; ok {
+					if other != pt {
+						errs.add(AnnotationPort, p.Target.String(), fmt.Sprintf("%s probes %s over %s, another probe the same path over %s", where(), pt.Path, pt.Scheme, other.Scheme), "probes of one path over one scheme")
+					}
+					continue
+				}
+				seen[pt.ServedURI()] = pt
+				out = append(out, pt)
+			case pr.GRPC != nil && pr.GRPC.Port == p.Target.Number && p.Mode != PortModeRename:
+				errs.add(AnnotationPortMode, string(p.Mode), where()+" is a gRPC probe of the protected port, which the proxy cannot pass through", "rename, or an httpGet or exec probe")
+			}
+		}
+		if l := c.Lifecycle; l != nil && p.Mode != PortModeRename {
+			for _, h := range []*corev1.LifecycleHandler{l.PostStart, l.PreStop} {
+				if h != nil && (h.HTTPGet != nil && probeRef(h.HTTPGet.Port, c, p.Target) || h.TCPSocket != nil && probeRef(h.TCPSocket.Port, c, p.Target)) {
+					errs.add(AnnotationPortMode, string(p.Mode), "container "+c.Name+" has a lifecycle hook on the protected port, which would reach the proxy", "rename, or an exec hook")
+				}
+			}
+		}
+	}
+	return out
+}
