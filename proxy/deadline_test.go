@@ -357,7 +357,7 @@ func TestUpstreamTimeoutFlag(t *testing.T) {
 		{nil, config.DefaultUpstreamTimeout, ""},
 		{[]string{"--upstream-timeout=30s"}, 30 * time.Second, ""},
 		{[]string{"--upstream-timeout=0"}, 0, ""},
-		{[]string{"--upstream-timeout=-1s"}, 0, `invalid value "-1s" for --upstream-timeout: must not be negative (0 means no bound)`},
+		{[]string{"--upstream-timeout=-1s"}, 0, `--upstream-timeout: Invalid value: "-1s": must not be negative (0 means no bound)`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			f := config.NewFlags("rbac-proxy")

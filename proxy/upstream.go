@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
@@ -105,7 +106,7 @@ func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u config.UpstreamCo
 		apply: func(c [][]byte) error {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(c[0]) {
-				return &config.FieldError{Field: "--upstream-ca-file", Value: u.CAFile, Allowed: "must contain at least one PEM certificate"}
+				return field.Invalid(field.NewPath("--upstream-ca-file"), u.CAFile, "must contain at least one PEM certificate")
 			}
 			roots.Store(pool)
 			t.CloseIdleConnections()

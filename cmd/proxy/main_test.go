@@ -21,7 +21,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"--bogus"}, code: 2, stderr: "unknown flag: --bogus", oneLine: true},
 		{name: "bad value type", args: []string{"--kube-api-qps=fast"}, code: 2, stderr: "--kube-api-qps", oneLine: true},
 		{name: "invalid config", args: []string{"--secure-listen-address=127.0.0.1:0", "--upstream=http://127.0.0.1:1", "--authz=opa"}, code: 1,
-			stderr: `invalid value "opa" for --authz: allowed values are sar, static`, oneLine: true},
+			stderr: `--authz: Unsupported value: "opa": supported values: "sar", "static"`, oneLine: true},
 		{name: "missing upstream", args: []string{"--secure-listen-address=127.0.0.1:0"}, code: 1, stderr: "--upstream", oneLine: true},
 	}
 	for _, tc := range tests {

@@ -4,6 +4,8 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // resourceAttributeFields are the resource attributes by their config-file
@@ -33,6 +35,7 @@ func ParseResourceAttributes(v string) (*ResourceAttributes, error) {
 	sort.Strings(keys)
 	allowed := strings.Join(keys, ", ")
 
+	fld := flag("--resource-attributes")
 	ra := &ResourceAttributes{}
 	seen := map[string]bool{}
 	for _, pair := range strings.Split(v, ",") {
@@ -42,26 +45,26 @@ func ParseResourceAttributes(v string) (*ResourceAttributes, error) {
 		}
 		k, val, ok := strings.Cut(pair, "=")
 		if !ok {
-			return nil, fieldErr("--resource-attributes", pair, "each item is key=value with key one of %s", allowed)
+			return nil, field.Invalid(fld, pair, "each item is key=value with key one of "+allowed)
 		}
 		key := strings.ToLower(strings.TrimSpace(k))
-		field := -1
+		at := -1
 		for i := range resourceAttributeFields {
 			if resourceAttributeKey(i) == key {
-				field = i
+				at = i
 			}
 		}
-		if field < 0 {
-			return nil, fieldErr("--resource-attributes", k, "unknown key; allowed keys are %s", allowed)
+		if at < 0 {
+			return nil, field.Invalid(fld, k, "unknown key; allowed keys are "+allowed)
 		}
 		if seen[key] {
-			return nil, fieldErr("--resource-attributes", k, "key given twice")
+			return nil, field.Invalid(fld, k, "key given twice")
 		}
 		seen[key] = true
-		*resourceAttributeFields[field].at(ra) = strings.TrimSpace(val)
+		*resourceAttributeFields[at].at(ra) = strings.TrimSpace(val)
 	}
 	if len(seen) == 0 {
-		return nil, fieldErr("--resource-attributes", v, "needs at least one key=value with key one of %s", allowed)
+		return nil, field.Invalid(fld, v, "needs at least one key=value with key one of "+allowed)
 	}
 	return ra, nil
 }
@@ -69,28 +72,37 @@ func ParseResourceAttributes(v string) (*ResourceAttributes, error) {
 // TemplateData is what a resource attribute's template is applied to.
 type TemplateData struct{ Value string }
 
-// ParseValueTemplate parses one resource attribute (field is its config-file
-// name, such as namespace): nil for a literal, else its {{ .Value }}
+// ParseValueTemplate parses one resource attribute (name is its config-file
+// key, such as namespace): nil for a literal, else its {{ .Value }}
 // template, refused unless .Value is all it reads.
-func ParseValueTemplate(field, s string) (*template.Template, error) {
-	if !strings.Contains(s, "{{") {
-		return nil, nil
-	}
-	t, err := template.New(field).Option("missingkey=error").Parse(s)
+func ParseValueTemplate(name, s string) (*template.Template, error) {
+	t, err := parseValueTemplate(name, s)
 	if err != nil {
-		return nil, fieldErr("authorization.resourceAttributes."+field, s, "not a valid template: %v", err)
-	}
-	if err := t.Execute(&strings.Builder{}, TemplateData{Value: "x"}); err != nil {
-		return nil, fieldErr("authorization.resourceAttributes."+field, s, "the only template value is {{ .Value }}: %v", err)
+		return nil, err
 	}
 	return t, nil
 }
 
-func (ra ResourceAttributes) validate() error {
+func parseValueTemplate(name, s string) (*template.Template, *field.Error) {
+	if !strings.Contains(s, "{{") {
+		return nil, nil
+	}
+	t, err := template.New(name).Option("missingkey=error").Parse(s)
+	if err != nil {
+		return nil, field.Invalid(fileAuthz.Child("resourceAttributes", name), s, "not a valid template: "+err.Error())
+	}
+	if err := t.Execute(&strings.Builder{}, TemplateData{Value: "x"}); err != nil {
+		return nil, field.Invalid(fileAuthz.Child("resourceAttributes", name), s, "the only template value is {{ .Value }}: "+err.Error())
+	}
+	return t, nil
+}
+
+func (ra ResourceAttributes) validate() field.ErrorList {
+	var errs field.ErrorList
 	for _, f := range resourceAttributeFields {
-		if _, err := ParseValueTemplate(f.name, *f.at(&ra)); err != nil {
-			return err
+		if _, err := parseValueTemplate(f.name, *f.at(&ra)); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errs
 }

@@ -1,10 +1,10 @@
 package config
 
 import (
-	"fmt"
 	"os"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 )
 
@@ -73,7 +73,7 @@ type StaticUser struct {
 func LoadConfigFile(path string) (*ConfigFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--config-file %q: %w", path, err)
+		return nil, field.Invalid(flag("--config-file"), path, err.Error())
 	}
 	return ParseConfigFile(path, b)
 }
@@ -87,7 +87,7 @@ func ParseConfigFile(name string, b []byte) (*ConfigFile, error) {
 		if i := strings.LastIndex(msg, "json: "); i >= 0 {
 			msg = msg[i+len("json: "):]
 		}
-		return nil, fmt.Errorf("--config-file %q: %s (allowed: authorization.{rewrites.{byQueryParameter,byHttpHeader}.name, resourceAttributes.{namespace,apiGroup,apiVersion,resource,subresource,name}, static[].{user.{name,groups},verb,namespace,apiGroup,resource,subresource,name,resourceRequest,path}})", name, msg)
+		return nil, field.Invalid(flag("--config-file"), name, msg+" (allowed: authorization.{rewrites.{byQueryParameter,byHttpHeader}.name, resourceAttributes.{namespace,apiGroup,apiVersion,resource,subresource,name}, static[].{user.{name,groups},verb,namespace,apiGroup,resource,subresource,name,resourceRequest,path}})")
 	}
 	return &cf, nil
 }

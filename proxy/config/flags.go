@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	cliflag "k8s.io/component-base/cli/flag"
 )
 
@@ -282,13 +284,16 @@ func Default() *Config {
 }
 
 // build is Config without the validation.
+// It reports every flag that does not parse; validation is left for
+// Config, which needs them all parsed.
 func (f *Flags) build() (*Config, error) {
+	var errs field.ErrorList
 	if f.OIDCIssuer != "" {
-		return nil, fieldErr("--oidc-issuer", f.OIDCIssuer, "OIDC is not supported by rbac-proxy; use bearer tokens (TokenReview) or client certificates")
+		errs = append(errs, field.Invalid(flag("--oidc-issuer"), f.OIDCIssuer, "OIDC is not supported by rbac-proxy; use bearer tokens (TokenReview) or client certificates"))
 	}
 	minVersion, err := cliflag.TLSVersion(f.TLSMinVersion)
 	if err != nil {
-		return nil, fieldErr("--tls-min-version", f.TLSMinVersion, "allowed values are %s", strings.Join(cliflag.TLSPossibleVersions(), ", "))
+		errs = append(errs, field.NotSupported(flag("--tls-min-version"), f.TLSMinVersion, cliflag.TLSPossibleVersions()))
 	}
 	var suites []uint16
 	for _, name := range f.TLSCipherSuites {
@@ -296,7 +301,8 @@ func (f *Flags) build() (*Config, error) {
 		if err != nil {
 			allowed := cliflag.TLSCipherPossibleValues()
 			sort.Strings(allowed)
-			return nil, fieldErr("--tls-cipher-suites", name, "allowed values are %s", strings.Join(allowed, ", "))
+			errs = append(errs, field.NotSupported(flag("--tls-cipher-suites"), name, allowed))
+			continue
 		}
 		suites = append(suites, ids...)
 	}
@@ -377,7 +383,8 @@ func (f *Flags) build() (*Config, error) {
 	for _, v := range f.ProbePassthrough {
 		p, err := ParseProbePassthrough(v)
 		if err != nil {
-			return nil, err
+			errs = append(errs, asFieldError(flag("--probe-passthrough"), v, err))
+			continue
 		}
 		cfg.Listen.ProbePassthrough = append(cfg.Listen.ProbePassthrough, p)
 	}
@@ -385,7 +392,7 @@ func (f *Flags) build() (*Config, error) {
 	if f.Upstream != "" {
 		u, err := url.Parse(f.Upstream)
 		if err != nil {
-			return nil, fieldErr("--upstream", f.Upstream, "not a URL: %v", err)
+			errs = append(errs, field.Invalid(flag("--upstream"), f.Upstream, "not a URL: "+err.Error()))
 		}
 		cfg.Upstream.URL = u
 	}
@@ -393,22 +400,21 @@ func (f *Flags) build() (*Config, error) {
 	if f.ResourceAttributes != "" {
 		ra, err := ParseResourceAttributes(f.ResourceAttributes)
 		if err != nil {
-			return nil, err
+			errs = append(errs, asFieldError(flag("--resource-attributes"), f.ResourceAttributes, err))
 		}
 		cfg.Authorization.ResourceAttributes = ra
 	}
 	if f.ConfigFile != "" {
 		cf, err := LoadConfigFile(f.ConfigFile)
 		if err != nil {
-			return nil, err
-		}
-		if a := cf.Authorization; a != nil {
+			errs = append(errs, asFieldError(flag("--config-file"), f.ConfigFile, err))
+		} else if a := cf.Authorization; a != nil {
 			if a.Rewrites != nil && a.ResourceAttributes == nil && cfg.Authorization.ResourceAttributes == nil {
 				// kube-rbac-proxy ignores them too; say so rather than refuse a working file.
 				f.configWarnings = append(f.configWarnings, "config file authorization.rewrites is ignored: it only applies to resourceAttributes")
 			}
 			if a.ResourceAttributes != nil && cfg.Authorization.ResourceAttributes != nil {
-				return nil, fieldErr("--resource-attributes", f.ResourceAttributes, "cannot be used when the config file sets authorization.resourceAttributes")
+				errs = append(errs, field.Invalid(flag("--resource-attributes"), f.ResourceAttributes, "cannot be used when the config file sets authorization.resourceAttributes"))
 			}
 			if a.ResourceAttributes != nil {
 				cfg.Authorization.ResourceAttributes = a.ResourceAttributes
@@ -417,5 +423,18 @@ func (f *Flags) build() (*Config, error) {
 			cfg.Authorization.Static = a.Static
 		}
 	}
+	if len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
 	return cfg, nil
+}
+
+// asFieldError is err as the *field.Error the parsers return, or as one on
+// fld.
+func asFieldError(fld *field.Path, value any, err error) *field.Error {
+	var fe *field.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	return field.Invalid(fld, value, err.Error())
 }

@@ -1,11 +1,16 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 func parseConfig(t *testing.T, args ...string) (*Config, error) {
@@ -94,7 +99,7 @@ authorization:
 	}{
 		{"minimal", nil, ""},
 		{"no listen address", []string{"--secure-listen-address="}, "--secure-listen-address"},
-		{"bad listen address", []string{"--secure-listen-address=8443"}, `"8443" for --secure-listen-address`},
+		{"bad listen address", []string{"--secure-listen-address=8443"}, `--secure-listen-address: Invalid value: "8443"`},
 		{"no upstream", []string{"--upstream="}, "--upstream"},
 		{"ftp upstream", []string{"--upstream=ftp://x/"}, "scheme must be http, https or unix"},
 		{"unix upstream", []string{"--upstream=unix:///run/app.sock"}, ""},
@@ -109,26 +114,26 @@ authorization:
 		{"client cert without key", []string{"--upstream-client-cert-file=/x.crt"}, "--upstream-client-key-file"},
 		{"tls cert without key", []string{"--tls-cert-file=/x.crt"}, "--tls-private-key-file"},
 		{"tls min version", []string{"--tls-min-version=VersionTLS13"}, ""},
-		{"bad tls min version", []string{"--tls-min-version=TLS1.2"}, "VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13"},
+		{"bad tls min version", []string{"--tls-min-version=TLS1.2"}, `--tls-min-version: Unsupported value: "TLS1.2": supported values: "VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13"`},
 		{"cipher suite", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}, ""},
-		{"bad cipher suite", []string{"--tls-cipher-suites=TLS_NOPE"}, `"TLS_NOPE" for --tls-cipher-suites`},
-		{"no connections", []string{"--max-connections=0"}, `"0" for --max-connections: must be at least 1`},
-		{"no body timeout", []string{"--request-body-timeout=0s"}, `"0s" for --request-body-timeout: must be positive`},
+		{"bad cipher suite", []string{"--tls-cipher-suites=TLS_NOPE"}, `--tls-cipher-suites: Unsupported value: "TLS_NOPE"`},
+		{"no connections", []string{"--max-connections=0"}, `--max-connections: Invalid value: 0: must be at least 1`},
+		{"no body timeout", []string{"--request-body-timeout=0s"}, `--request-body-timeout: Invalid value: "0s": must be positive`},
 		{"allow and ignore", []string{"--allow-paths=/metrics", "--ignore-paths=/healthz"}, "cannot be used together with --allow-paths"},
-		{"suites without HTTP/2's", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"}, `"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA" for --tls-cipher-suites: HTTP/2 needs`},
+		{"suites without HTTP/2's", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"}, `--tls-cipher-suites: Invalid value: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": HTTP/2 needs`},
 		{"suites without HTTP/2's, HTTP/2 disabled", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "--http2-disable"}, ""},
 		{"suites without HTTP/2's, TLS 1.3 only", []string{"--tls-cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "--tls-min-version=VersionTLS13"}, ""},
 		{"bad pattern", []string{"--allow-paths=/metrics["}, "path.Match"},
 		{"relative pattern", []string{"--allow-paths=metrics"}, "starting with /"},
-		{"authz bogus", []string{"--authz=rbac"}, "allowed values are sar, static"},
+		{"authz bogus", []string{"--authz=rbac"}, `--authz: Unsupported value: "rbac": supported values: "sar", "static"`},
 		{"static without rules", []string{"--authz=static"}, "needs at least one rule"},
 		{"static with users", []string{"--authz=static", "--allowed-users=a,b"}, ""},
 		{"static with groups", []string{"--authz=static", "--allowed-groups=g"}, ""},
 		{"static with file rules", []string{"--authz=static", "--config-file=" + staticOnly}, ""},
-		{"allowed users with sar", []string{"--allowed-users=a"}, "--allowed-users: only valid with --authz=static"},
-		{"allowed groups with sar", []string{"--allowed-groups=g"}, "--allowed-groups: only valid with --authz=static"},
+		{"allowed users with sar", []string{"--allowed-users=a"}, `--allowed-users: Invalid value: "a": only valid with --authz=static`},
+		{"allowed groups with sar", []string{"--allowed-groups=g"}, `--allowed-groups: Invalid value: "g": only valid with --authz=static`},
 		{"resource attributes", []string{"--resource-attributes=namespace=gpu,resource=services,subresource=proxy,name=dcgm-exporter,apigroup=,apiversion=v1"}, ""},
-		{"resource attributes unknown key", []string{"--resource-attributes=namespace=gpu,verb=get"}, `"verb" for --resource-attributes: unknown key; allowed keys are apigroup, apiversion, name, namespace, resource, subresource`},
+		{"resource attributes unknown key", []string{"--resource-attributes=namespace=gpu,verb=get"}, `--resource-attributes: Invalid value: "verb": unknown key; allowed keys are apigroup, apiversion, name, namespace, resource, subresource`},
 		{"resource attributes no equals", []string{"--resource-attributes=gpu"}, "key=value"},
 		{"resource attributes twice", []string{"--resource-attributes=namespace=a,namespace=b"}, "twice"},
 		{"resource attributes flag and file", []string{"--resource-attributes=namespace=gpu", "--config-file=" + withRA}, "cannot be used when the config file sets"},
@@ -140,11 +145,11 @@ authorization:
 		{"static resource rule with path", []string{"--config-file=" + staticResPath}, "must not have a path"},
 		{"rewrites without resource attributes (ignored, as kube-rbac-proxy does)", []string{"--config-file=" + rewritesOnly}, ""},
 		{"rewrites with the resource attributes flag", []string{"--config-file=" + rewritesOnly, "--resource-attributes=namespace={{ .Value }}"}, ""},
-		{"rewrite header the proxy strips", []string{"--config-file=" + strippedRewrite}, `"x_remote_user" for config file authorization.rewrites.byHttpHeader.name: is removed from every request`},
+		{"rewrite header the proxy strips", []string{"--config-file=" + strippedRewrite}, `authorization.rewrites.byHttpHeader.name: Invalid value: "x_remote_user": is removed from every request`},
 		{"allowed upgrades", []string{"--allowed-upgrades=websocket,WebSocket"}, ""},
-		{"allowed upgrades h2c", []string{"--allowed-upgrades=websocket,h2c"}, `"h2c" for --allowed-upgrades: is never allowed`},
-		{"allowed upgrades HTTP", []string{"--allowed-upgrades=HTTP"}, `"HTTP" for --allowed-upgrades: is never allowed`},
-		{"allowed upgrades not a token", []string{"--allowed-upgrades=web socket"}, `"web socket" for --allowed-upgrades: must be a protocol name`},
+		{"allowed upgrades h2c", []string{"--allowed-upgrades=websocket,h2c"}, `--allowed-upgrades: Invalid value: "h2c": is never allowed`},
+		{"allowed upgrades HTTP", []string{"--allowed-upgrades=HTTP"}, `--allowed-upgrades: Invalid value: "HTTP": is never allowed`},
+		{"allowed upgrades not a token", []string{"--allowed-upgrades=web socket"}, `--allowed-upgrades: Invalid value: "web socket": must be a protocol name`},
 		{"allowed upgrades with h2c upstream", []string{"--allowed-upgrades=websocket", "--upstream-force-h2c"}, "needs an HTTP/1 upstream"},
 		{"negative ttl", []string{"--authentication-token-webhook-cache-ttl=-1s"}, "--authentication-token-webhook-cache-ttl"},
 		{"stale ttl", []string{"--stale-cache-ttl=10m"}, ""},
@@ -243,5 +248,38 @@ func TestWarnings(t *testing.T) {
 		if !strings.Contains(w, want) {
 			t.Errorf("warnings %q lack %q", w, want)
 		}
+	}
+}
+
+// TestValidationReportsEveryField: one run names every bad field, each a field.Error on its flag.
+func TestValidationReportsEveryField(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string // the field paths, in order
+	}{
+		{"parse", []string{"--tls-min-version=TLS1.2", "--tls-cipher-suites=TLS_NOPE", "--probe-passthrough=PUT:1:/", "--oidc-issuer=https://x"},
+			[]string{"--oidc-issuer", "--tls-min-version", "--tls-cipher-suites", "--probe-passthrough"}},
+		{"validate", []string{"--secure-listen-address=8443", "--upstream=ftp://x/", "--max-connections=0", "--allow-paths=metrics", "--kube-api-timeout=0s"},
+			[]string{"--secure-listen-address", "--max-connections", "--upstream", "--allow-paths", "--kube-api-timeout"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig(t, tc.args...)
+			var agg utilerrors.Aggregate
+			if !errors.As(err, &agg) {
+				t.Fatalf("error %v (%T) is not an aggregate", err, err)
+			}
+			var got []string
+			for _, e := range agg.Errors() {
+				var fe *field.Error
+				if !errors.As(e, &fe) {
+					t.Fatalf("%v (%T) is not a field.Error", e, e)
+				}
+				got = append(got, fe.Field)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("fields %q, want %q (%v)", got, tc.want, err)
+			}
+		})
 	}
 }

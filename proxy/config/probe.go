@@ -1,10 +1,13 @@
 package config
 
 import (
+	"fmt"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // ProbePathPrefix is where the endpoints port serves probe pass-throughs: the probe of
@@ -59,7 +62,7 @@ const probeAllowed = "[http:|https:]METHOD:PORT:PATH[?QUERY] with METHOD GET or 
 // ParseProbePassthrough parses the --probe-passthrough value [SCHEME:]METHOD:PORT:PATH[?QUERY].
 func ParseProbePassthrough(v string) (ProbePassthrough, error) {
 	bad := func(why string) (ProbePassthrough, error) {
-		return ProbePassthrough{}, fieldErr("--probe-passthrough", v, "%s; allowed: %s", why, probeAllowed)
+		return ProbePassthrough{}, field.Invalid(flag("--probe-passthrough"), v, why+"; allowed: "+probeAllowed)
 	}
 	p := ProbePassthrough{Scheme: "http"}
 	rest := v
@@ -123,20 +126,24 @@ func printableNoSpace(s string) bool {
 
 // validateProbes checks probe pass-throughs against the listeners: they need the endpoints port,
 // and two of them may not be served at the same URI.
-func validateProbes(l ListenConfig) error {
+func validateProbes(l ListenConfig) field.ErrorList {
+	var errs field.ErrorList
+	fld := flag("--probe-passthrough")
 	seen := map[string]ProbePassthrough{}
 	for _, p := range l.ProbePassthrough {
 		if p.Scheme != "http" && p.Scheme != "https" || p.Method != http.MethodGet && p.Method != http.MethodHead ||
 			p.Port < 1 || p.Port > 65535 || checkProbePath(p.Path) != "" || strings.ContainsAny(p.Query, "#%?") || !printableNoSpace(p.Query) {
-			return fieldErr("--probe-passthrough", p.String(), "allowed: %s", probeAllowed)
+			errs = append(errs, field.Invalid(fld, p.String(), "allowed: "+probeAllowed))
+			continue
 		}
 		if l.ProxyEndpointsPort == 0 {
-			return fieldErr("--probe-passthrough", p.String(), "needs --proxy-endpoints-port (probes are served there)")
+			errs = append(errs, field.Invalid(fld, p.String(), "needs --proxy-endpoints-port (probes are served there)"))
+			continue
 		}
 		if other, ok := seen[p.ServedURI()]; ok && other != p {
-			return fieldErr("--probe-passthrough", p.String(), "conflicts with %s: both are served at %s", other.String(), p.ServedURI())
+			errs = append(errs, field.Invalid(fld, p.String(), fmt.Sprintf("conflicts with %s: both are served at %s", other.String(), p.ServedURI())))
 		}
 		seen[p.ServedURI()] = p
 	}
-	return nil
+	return errs
 }

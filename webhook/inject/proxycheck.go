@@ -82,10 +82,11 @@ var configFieldFlags = []struct{ prefix, flag string }{
 
 // proxyErrorFlag is the flag a proxy configuration error is about, empty when it names none.
 func proxyErrorFlag(err error) string {
-	var fe *config.FieldError
-	if !errors.As(err, &fe) {
+	errs := config.FieldErrors(err)
+	if len(errs) == 0 {
 		return ""
 	}
+	fe := errs[0]
 	for _, f := range configFieldFlags {
 		if strings.HasPrefix(fe.Field, f.prefix) {
 			return f.flag

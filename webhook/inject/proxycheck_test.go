@@ -48,8 +48,8 @@ func TestProxyRefusalsDenied(t *testing.T) {
 		want       []string
 	}{
 		// path.Match refuses the pattern (proxy/config/validate.go validatePatterns).
-		{"open class", one(AnnotationAllowPaths, "/["), AnnotationAllowPaths, []string{`invalid value "/[" for --allow-paths: not a valid path.Match pattern`}},
-		{"open class after glob", one(AnnotationAllowPaths, "/metrics,/*["), AnnotationAllowPaths, []string{`invalid value "/*[" for --allow-paths`}},
+		{"open class", one(AnnotationAllowPaths, "/["), AnnotationAllowPaths, []string{`--allow-paths: Invalid value: "/[": not a valid path.Match pattern`}},
+		{"open class after glob", one(AnnotationAllowPaths, "/metrics,/*["), AnnotationAllowPaths, []string{`--allow-paths: Invalid value: "/*["`}},
 		{"empty class", one(AnnotationIgnorePaths, "/[]"), AnnotationIgnorePaths, []string{"not a valid path.Match pattern"}},
 		{"open range", one(AnnotationIgnorePaths, "/[a-]"), AnnotationIgnorePaths, []string{"not a valid path.Match pattern"}},
 		{"trailing escape", one(AnnotationIgnorePaths, `/healthz\`), AnnotationIgnorePaths, []string{"not a valid path.Match pattern"}},

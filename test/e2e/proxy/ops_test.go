@@ -332,7 +332,7 @@ func TestBadFlagsExitWithOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--secure-listen-address=:0", "--upstream=ftp://x"}, `invalid value "ftp://x" for --upstream`},
+		{[]string{"--secure-listen-address=:0", "--upstream=ftp://x"}, `--upstream: Invalid value: "ftp://x": the scheme must be http, https or unix`},
 		{[]string{"--secure-listen-address=:0", "--upstream=http://127.0.0.1:1", "--authz=static"}, "--authz"},
 		{[]string{"--secure-listen-address=:0", "--upstream=http://127.0.0.1:1", "--resource-attributes=namespace=a,verb=get"}, `unknown key; allowed keys are apigroup, apiversion, name, namespace, resource, subresource`},
 		{[]string{"--secure-listen-address=:0", "--upstream=https://10.1.2.3", "--upstream-insecure-skip-verify"}, "loopback"},
