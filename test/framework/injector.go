@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 )
 
 // The release the tests and the demo install the chart as.
@@ -53,7 +55,7 @@ type Injector struct {
 // to be ready, then starts injectorBin (rbac-proxy-injector) with the chart's
 // arguments and that certificate, and waits until it admits Pods.
 func (cp *ControlPlane) InstallChart(ctx context.Context, injectorBin string, sets ...string) (*Injector, error) {
-	port, err := FreePort()
+	port, err := testkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -203,14 +205,4 @@ func DecodeObjects(manifests string) (map[string]*unstructured.Unstructured, err
 			objs[u.GetKind()+"/"+u.GetName()] = u
 		}
 	}
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -24,18 +24,22 @@ type process struct {
 
 // startProcess runs path with args, logging to dir/<name>.log.
 func startProcess(dir, name, path string, args ...string) (*process, error) {
-	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		return nil, fmt.Errorf("creating the log file of %s: %w", name, err)
 	}
-	cmd := exec.Command(path, args...)
+	return startCommand(name, logFile, exec.Command(path, args...), (*exec.Cmd).Start)
+}
+
+// startCommand starts cmd with start, its output going to logFile, which it closes.
+func startCommand(name string, logFile *os.File, cmd *exec.Cmd, start func(*exec.Cmd) error) (*process, error) {
+	logPath := logFile.Name()
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	// Its own process group, so a Ctrl-C in a terminal reaches the test, which
 	// then stops the component in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
@@ -41,14 +40,10 @@ type Proxy struct {
 	// TLSSecret is the Secret (and Certificate) cert-manager issued for the
 	// workload; TLS is its projection on disk, which the proxy reads.
 	TLSSecret string
-	TLS       *Projection
-	// LogPath is the proxy's output.
-	LogPath string
+	TLS       *testkit.Projection
 
-	tlsItems      []corev1.KeyToPath
-	endpointsPort int
-	cmd           *exec.Cmd
-	done          chan struct{}
+	tlsItems []corev1.KeyToPath
+	proc     *framework.Proxy
 }
 
 // runProxies is step 4: for each exporter, run the proxy with the Pod's own
@@ -78,7 +73,7 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 		return nil, fmt.Errorf("the Pod %s has no %s container: it was not injected", e.pod.Name, "rbac-proxy")
 	}
 	p := &Proxy{Deployment: e.name, Namespace: e.pod.Namespace, Pod: e.pod, InjectedArgs: c.Args,
-		ServerName: e.name + "." + e.pod.Namespace + ".svc", done: make(chan struct{})}
+		ServerName: e.name + "." + e.pod.Namespace + ".svc"}
 	dir := filepath.Join(env.Dir, e.name)
 
 	// Volumes: every Secret the proxy mounts is projected under dir, and the
@@ -101,7 +96,7 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 			for _, it := range vol.ConfigMap.Items {
 				files[it.Path] = []byte(cm.Data[it.Key])
 			}
-			proj, err := NewProjection(filepath.Join(dir, m.Name), files)
+			proj, err := testkit.NewProjection(filepath.Join(dir, m.Name), files)
 			if err != nil {
 				return nil, err
 			}
@@ -115,7 +110,7 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 		if err != nil {
 			return nil, err
 		}
-		proj, err := NewProjection(filepath.Join(dir, m.Name), SecretFiles(secret, vol.Secret.Items))
+		proj, err := testkit.NewProjection(filepath.Join(dir, m.Name), SecretFiles(secret, vol.Secret.Items))
 		if err != nil {
 			return nil, err
 		}
@@ -132,20 +127,12 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	listen, err := framework.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	if p.endpointsPort, err = framework.FreePort(); err != nil {
-		return nil, err
-	}
+	var args []string
 	for _, a := range c.Args {
 		name, value, _ := strings.Cut(a, "=")
 		switch name {
-		case "--secure-listen-address":
-			value = net.JoinHostPort("127.0.0.1", strconv.Itoa(listen))
-		case "--proxy-endpoints-port":
-			value = strconv.Itoa(p.endpointsPort)
+		case "--secure-listen-address", "--proxy-endpoints-port":
+			continue // local ports, chosen by framework.StartProxy
 		case "--upstream":
 			value = upstream
 		case "--kubeconfig":
@@ -155,9 +142,8 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 				value = strings.ReplaceAll(value, from, to)
 			}
 		}
-		p.Args = append(p.Args, name+"="+value)
+		args = append(args, name+"="+value)
 	}
-	p.URL = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(listen))
 
 	// In the Pod the proxy is the exporter's ServiceAccount (in-cluster
 	// configuration); here a kubeconfig with that ServiceAccount's token.
@@ -165,11 +151,14 @@ func startProxy(ctx context.Context, env *Env, e *exporter) (*Proxy, error) {
 	if err := writeKubeconfig(ctx, env.CP, p.Namespace, e.pod.Spec.ServiceAccountName, kubeconfig); err != nil {
 		return nil, err
 	}
-	p.Args = append(p.Args, "--kubeconfig="+kubeconfig)
+	args = append(args, "--kubeconfig="+kubeconfig)
 
-	if err := p.start(env, dir); err != nil {
-		return nil, err
+	// It dies with this process and is stopped by env.Stop.
+	if p.proc, err = framework.StartProxy(ctx, env.proxyBin, framework.ProxyOptions{Args: args, Endpoints: true, Dir: dir}); err != nil {
+		return nil, fmt.Errorf("starting rbac-proxy for %s: %w", p.Deployment, err)
 	}
+	env.onStop(p.proc.Stop)
+	p.URL, p.Args = p.proc.URL, p.proc.Args
 	return p, p.waitReady(ctx)
 }
 
@@ -230,47 +219,6 @@ func writeKubeconfig(ctx context.Context, cp *framework.ControlPlane, ns, sa, pa
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
-// start runs the proxy binary; it dies with this process (Pdeathsig) and is
-// stopped by env.Stop.
-func (p *Proxy) start(env *Env, dir string) error {
-	p.LogPath = filepath.Join(dir, "rbac-proxy.log")
-	log, err := os.Create(p.LogPath)
-	if err != nil {
-		return err
-	}
-	p.cmd = exec.Command(env.proxyBin, p.Args...)
-	p.cmd.Stdout, p.cmd.Stderr = log, log
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		log.Close()
-		return fmt.Errorf("starting rbac-proxy for %s: %w", p.Deployment, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		log.Close()
-		close(p.done)
-	}()
-	env.onStop(p.stop)
-	return nil
-}
-
-func (p *Proxy) stop() error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("rbac-proxy for %s did not stop within 10s and was killed", p.Deployment)
-	}
-}
-
 // UpdateTLS projects a new version of the TLS Secret, as kubelet does when
 // the Secret changes: one atomic ..data swap.
 func (p *Proxy) UpdateTLS(secret *corev1.Secret) error {
@@ -278,29 +226,17 @@ func (p *Proxy) UpdateTLS(secret *corev1.Secret) error {
 }
 
 // Running reports whether the proxy process is still the one the story started.
-func (p *Proxy) Running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
+func (p *Proxy) Running() bool { return p.proc.Running() }
 
 // Log returns the proxy's output.
-func (p *Proxy) Log() string {
-	b, _ := os.ReadFile(p.LogPath)
-	return string(b)
-}
+func (p *Proxy) Log() string { return p.proc.Log() }
 
 // waitReady waits for /readyz on the endpoints port, verified against the issuer's CA.
 func (p *Proxy) waitReady(ctx context.Context) error {
-	url := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.endpointsPort)) + "/readyz"
+	url := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(p.proc.EndpointsPort)) + "/readyz"
 	return framework.Eventually(ctx, 30*time.Second, "rbac-proxy of "+p.Deployment+" to be ready", func(ctx context.Context) (bool, error) {
-		select {
-		case <-p.done:
+		if !p.Running() {
 			return false, fmt.Errorf("rbac-proxy exited:\n%s", p.Log())
-		default:
 		}
 		res, err := p.do(ctx, url, "", nil)
 		if err != nil {

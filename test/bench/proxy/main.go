@@ -179,13 +179,13 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 		direct := &setup{name: "direct " + l.name, layout: l, url: "https://" + overTLS.addr + "/metrics", upstream: overTLS}
 		setups = append(setups, direct)
 		for _, p := range proxies {
-			cmd, addr, err := startProxy(p.bin, "http://"+plain.addr+"/", certFile, keyFile, front.kubeconfig, l.startOnNode)
+			proc, err := startProxy(ctx, p.bin, "http://"+plain.addr+"/", certFile, keyFile, front.kubeconfig, work, l.startOnNode)
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", p.name, l.name, err)
 			}
-			defer stop(cmd)
-			setups = append(setups, &setup{name: p.name + " " + l.name, proxy: p.name, layout: l, cmd: cmd,
-				url: "https://" + addr + "/metrics", token: token, upstream: plain, direct: direct})
+			defer proc.Stop()
+			setups = append(setups, &setup{name: p.name + " " + l.name, proxy: p.name, layout: l, proc: proc,
+				url: proc.URL + "/metrics", token: token, upstream: plain, direct: direct})
 		}
 	}
 	// Rounds interleave the setups so that load from elsewhere on the
@@ -196,8 +196,8 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 	for round := 1; round <= rounds; round++ {
 		for _, s := range setups {
 			var cpu0 time.Duration
-			if s.cmd != nil {
-				cpu0 = cpuTime(s.cmd.Process.Pid)
+			if s.proc != nil {
+				cpu0 = cpuTime(s.proc.Pid())
 			}
 			if err := s.layout.enter(); err != nil {
 				return err
@@ -217,9 +217,9 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 			perScrape := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.total) }
 			line := fmt.Sprintf("round %d %-26s %s, load CPU %.0f µs/scrape, upstream %.0f µs, machine %.0f%% busy, %.1f context switches/scrape", round, s.name, r,
 				perScrape(self1-self0), perScrape(up1-up0), 100*(m1.busy-m0.busy)/(m1.total-m0.total), (m1.switches-m0.switches)/float64(r.total))
-			if s.cmd != nil {
+			if s.proc != nil {
 				line += fmt.Sprintf(", %.2f× direct", r.rps/perRound[s.direct.name][round-1].rps)
-				us := perScrape(cpuTime(s.cmd.Process.Pid) - cpu0)
+				us := perScrape(cpuTime(s.proc.Pid()) - cpu0)
 				cpuPerReq[s.name] = append(cpuPerReq[s.name], us)
 				line += fmt.Sprintf(", proxy CPU %.0f µs/scrape", us)
 			}
@@ -242,21 +242,21 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 	}
 	rss := map[string]int64{}
 	for _, s := range setups {
-		if s.cmd != nil {
-			rss[s.name] = rssKB(s.cmd.Process.Pid)
+		if s.proc != nil {
+			rss[s.name] = rssKB(s.proc.Pid())
 		}
 	}
 
 	// The burst, on fresh processes with empty caches.
 	bursts := map[string][2]int64{}
 	for _, p := range proxies {
-		cmd, addr, err := startProxy(p.bin, "http://"+burstUpstream.addr+"/", certFile, keyFile, front.kubeconfig, (*exec.Cmd).Start)
+		proc, err := startProxy(ctx, p.bin, "http://"+burstUpstream.addr+"/", certFile, keyFile, front.kubeconfig, work, nil)
 		if err != nil {
 			return err
 		}
 		front.reset()
-		ok, err := burst(ctx, "https://"+addr+"/metrics", ca, token, 50, 2000)
-		stop(cmd)
+		ok, err := burst(ctx, proc.URL+"/metrics", ca, token, 50, 2000)
+		_ = proc.Stop()
 		if err != nil {
 			return fmt.Errorf("%s burst: %w", p.name, err)
 		}
@@ -270,7 +270,7 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, s := range setups {
 		r := results[s.name]
-		if s.cmd == nil {
+		if s.proc == nil {
 			fmt.Printf("| upstream direct (TLS) | %s | %.0f | %v | 1.00× | — | — | — |\n", s.layout.name, r.rps, r.p99.Round(10*time.Microsecond))
 			continue
 		}
@@ -302,7 +302,7 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 type setup struct {
 	name, proxy, url, token string
 	layout                  layout
-	cmd                     *exec.Cmd // the proxy; nil for the direct scrape
+	proc                    *framework.Proxy // nil for the direct scrape
 	upstream                *upstream
 	direct                  *setup // the direct scrape of the same layout, for a proxy
 }
@@ -413,28 +413,10 @@ func dcgmPayload(size int) []byte {
 	return []byte(b.String()[:size])
 }
 
-// startProxy runs a proxy binary in front of upstream, started by start.
-func startProxy(bin, upstream, certFile, keyFile, kubeconfig string, start func(*exec.Cmd) error) (*exec.Cmd, string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "--secure-listen-address="+addr, "--upstream="+upstream,
-		"--tls-cert-file="+certFile, "--tls-private-key-file="+keyFile, "--kubeconfig="+kubeconfig)
-	cmd.Stderr = io.Discard
-	if err := start(cmd); err != nil {
-		return nil, "", err
-	}
-	for start := time.Now(); time.Since(start) < 20*time.Second; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return cmd, addr, nil
-		}
-	}
-	stop(cmd)
-	return nil, "", fmt.Errorf("%s did not start listening", bin)
+// startProxy runs a proxy binary in front of upstream, started by start, its log in dir.
+func startProxy(ctx context.Context, bin, upstream, certFile, keyFile, kubeconfig, dir string, start func(*exec.Cmd) error) (*framework.Proxy, error) {
+	return framework.StartProxy(ctx, bin, framework.ProxyOptions{Dir: dir, Start: start, Args: []string{"--upstream=" + upstream,
+		"--tls-cert-file=" + certFile, "--tls-private-key-file=" + keyFile, "--kubeconfig=" + kubeconfig}})
 }
 
 func stop(cmd *exec.Cmd) {

@@ -11,7 +11,6 @@ package webhook_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -31,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
@@ -152,12 +152,10 @@ func start(ctx context.Context) (*benchEnv, error) {
 	if _, _, err := pair.Write(dir, "tls"); err != nil {
 		return fail(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testkit.FreePort()
 	if err != nil {
 		return fail(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	e.port = port
 
 	conf := webhook.DefaultConfig("rbac-proxy:bench")

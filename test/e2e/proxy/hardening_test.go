@@ -126,7 +126,7 @@ func TestTokenFloodDoesNotStarveRealCallers(t *testing.T) {
 				default:
 				}
 				sent.Add(1)
-				if _, err := do(c, p.base, "/metrics", randomBearer()); err == nil {
+				if _, err := do(c, p.URL, "/metrics", randomBearer()); err == nil {
 					answered.Add(1)
 				}
 			}
@@ -153,7 +153,7 @@ func TestTokenFloodDoesNotStarveRealCallers(t *testing.T) {
 			c := pk.clientFrom(loopback(5, i+1), false)
 			for time.Since(floodStart) < flood {
 				start := time.Now()
-				code, err := do(c, p.base, "/metrics", bearer(tok))
+				code, err := do(c, p.URL, "/metrics", bearer(tok))
 				mu.Lock()
 				cachedScrapes++
 				if code != 200 {
@@ -178,7 +178,7 @@ func TestTokenFloodDoesNotStarveRealCallers(t *testing.T) {
 			defer nwg.Done()
 			c := pk.clientFrom(loopback(4, i+1), false)
 			start := time.Now()
-			results[i].code, _ = do(c, p.base, "/metrics", bearer(tok))
+			results[i].code, _ = do(c, p.URL, "/metrics", bearer(tok))
 			results[i].took = time.Since(start)
 		}()
 		time.Sleep(newEvery)
@@ -263,14 +263,14 @@ func TestMemoryUnderHostileConnections(t *testing.T) {
 	tok := token(t, ns, "scraper")
 	front, up, pk := newAPIFront(t), newUpstream(t), newPKI(t)
 	p := startProxy(t, append(pk.servingFlags(t), "--upstream="+up.url, "--kubeconfig="+front.kubeconfig)...)
-	pid := p.cmd.Process.Pid
+	pid := p.Pid()
 	scraper := pk.client()
 	if code, _ := p.get(t, scraper, "/metrics", bearer(tok)); code != 200 {
 		t.Fatalf("scrape before: %d", code)
 	}
 	base, _ := rss(t, pid)
 
-	addr := strings.TrimPrefix(p.base, "https://")
+	addr := p.Addr
 	var mu sync.Mutex
 	var conns []net.Conn
 	defer func() {
@@ -324,7 +324,7 @@ func TestMemoryUnderHostileConnections(t *testing.T) {
 		lastRSS = now
 		peakSeen = max(peakSeen, peak)
 		scrapes++
-		if code, _ := do(scraper, p.base, "/metrics", bearer(tok)); code != 200 {
+		if code, _ := do(scraper, p.URL, "/metrics", bearer(tok)); code != 200 {
 			failed++
 		}
 	}
@@ -350,7 +350,7 @@ func TestWeakTLSOnlyByFlag(t *testing.T) {
 		tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA}
 	up, pk := newUpstream(t), newPKI(t)
 	dial := func(p *proxyProc) error {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", strings.TrimPrefix(p.base, "https://"),
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", p.Addr,
 			&tls.Config{RootCAs: pk.ca.Pool(), MaxVersion: tls.VersionTLS12, CipherSuites: cbc})
 		if err == nil {
 			c.Close()
@@ -362,8 +362,8 @@ func TestWeakTLSOnlyByFlag(t *testing.T) {
 	if err := dial(def); err == nil {
 		t.Error("default flags: a client offering only CBC-SHA1 suites completed the handshake")
 	}
-	if strings.Contains(def.logs.String(), "tls-cipher-suites") {
-		t.Errorf("default flags: a TLS warning was logged:\n%s", def.logs.String())
+	if strings.Contains(def.Log(), "tls-cipher-suites") {
+		t.Errorf("default flags: a TLS warning was logged:\n%s", def.Log())
 	}
 	weak := startProxy(t, append(pk.servingFlags(t), append(static,
 		"--tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")...)...)
@@ -371,10 +371,10 @@ func TestWeakTLSOnlyByFlag(t *testing.T) {
 		t.Errorf("--tls-cipher-suites with a CBC-SHA1 suite: handshake failed: %v", err)
 	}
 	found := false
-	for _, l := range strings.Split(weak.logs.String(), "\n") {
+	for _, l := range strings.Split(weak.Log(), "\n") {
 		found = found || (strings.Contains(l, "WARNING") && strings.Contains(l, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA is weak"))
 	}
 	if !found {
-		t.Errorf("no warning names TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA:\n%s", weak.logs.String())
+		t.Errorf("no warning names TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA:\n%s", weak.Log())
 	}
 }

@@ -8,11 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,83 +77,35 @@ func (p *pki) client(certs ...tls.Certificate) *http.Client {
 
 // proxyProc is a running rbac-proxy binary.
 type proxyProc struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	base string // https://127.0.0.1:port
-	logs *framework.LogBuffer
-	done chan error
+	*framework.Proxy
 }
 
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// startProxy runs rbac-proxy with args (plus a listen address, and an endpoints port with
+// endpoints) until the test ends, and waits until it serves TLS.
+func startProxy(t *testing.T, args ...string) *proxyProc {
+	t.Helper()
+	return startProxyWith(t, framework.ProxyOptions{Args: args})
+}
+
+func startProxyWith(t *testing.T, o framework.ProxyOptions) *proxyProc {
+	t.Helper()
+	o.Dir = t.TempDir()
+	p, err := framework.StartProxy(t.Context(), proxyBin, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startProxy runs rbac-proxy with args (plus a listen address) and waits
-// until it serves TLS. env replaces KUBERNETES_SERVICE_HOST handling: the
-// proxy never sees in-cluster variables.
-func startProxy(t *testing.T, args ...string) *proxyProc {
-	t.Helper()
-	port := freePort(t)
-	all := append([]string{fmt.Sprintf("--secure-listen-address=127.0.0.1:%d", port)}, args...)
-	cmd := exec.Command(proxyBin, all...)
-	logs := &framework.LogBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proxyProc{t: t, cmd: cmd, base: fmt.Sprintf("https://127.0.0.1:%d", port), logs: logs, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
-		p.stop()
+		_ = p.Stop()
 		if t.Failed() {
-			t.Logf("rbac-proxy logs:\n%s", logs.String())
+			t.Logf("rbac-proxy logs:\n%s", p.Log())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // readiness probe only
-		if err == nil {
-			conn.Close()
-			return p
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("rbac-proxy exited: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rbac-proxy not serving after 20s: %v\n%s", err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stop sends SIGTERM and waits for the exit.
-func (p *proxyProc) stop() error {
-	if p.cmd.ProcessState != nil {
-		return nil
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return err
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		return fmt.Errorf("rbac-proxy did not stop within 30s")
-	}
+	return &proxyProc{p}
 }
 
 func (p *proxyProc) get(t *testing.T, c *http.Client, rawPath string, header http.Header) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, p.base+rawPath, nil)
+	req, err := http.NewRequest(http.MethodGet, p.URL+rawPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,9 @@
 package proxy_test
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -25,18 +25,11 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "rbac-proxy-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	var err error
+	if proxyBin, err = framework.Build(context.Background(), "./cmd/proxy"); err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	proxyBin = filepath.Join(dir, "rbac-proxy")
-	build := exec.Command("go", "build", "-o", proxyBin, "github.com/rbac-proxy/rbac-proxy/cmd/proxy")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: building rbac-proxy: %v\n", err)
-		return 1
-	}
+	defer os.RemoveAll(filepath.Dir(proxyBin))
 	return framework.Main(m, framework.Options{}, &cp)
 }

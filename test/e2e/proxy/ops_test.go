@@ -8,56 +8,16 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
+	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
-
-// secretVolume mimics the kubelet's Secret volume: tls.crt → ..data/tls.crt,
-// ..data → ..<generation>, swapped atomically by a rename.
-type secretVolume struct {
-	t   *testing.T
-	dir string
-	gen int
-}
-
-func newSecretVolume(t *testing.T, files map[string][]byte) *secretVolume {
-	v := &secretVolume{t: t, dir: t.TempDir()}
-	v.publish(files)
-	for name := range files {
-		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(v.dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return v
-}
-
-func (v *secretVolume) publish(files map[string][]byte) {
-	v.gen++
-	gen := fmt.Sprintf("..2026_gen%d", v.gen)
-	if err := os.Mkdir(filepath.Join(v.dir, gen), 0o700); err != nil {
-		v.t.Fatal(err)
-	}
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(v.dir, gen, name), b, 0o600); err != nil {
-			v.t.Fatal(err)
-		}
-	}
-	tmp := filepath.Join(v.dir, "..data_tmp")
-	if err := os.Symlink(gen, tmp); err != nil {
-		v.t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(v.dir, "..data")); err != nil {
-		v.t.Fatal(err)
-	}
-}
-
-func (v *secretVolume) path(name string) string { return filepath.Join(v.dir, name) }
 
 func TestCertificateRotationDataSymlinkSwap(t *testing.T) {
 	ns := newNamespace(t)
@@ -69,10 +29,13 @@ func TestCertificateRotationDataSymlinkSwap(t *testing.T) {
 	ca2, _ := testpki.NewCA("ca-two")
 	serving1, _ := ca1.Server("127.0.0.1")
 	serving2, _ := ca2.Server("127.0.0.1")
-	vol := newSecretVolume(t, map[string][]byte{"tls.crt": serving1.CertPEM, "tls.key": serving1.KeyPEM, "ca.crt": ca1.CertPEM})
+	vol, err := testkit.NewProjection(t.TempDir(), map[string][]byte{"tls.crt": serving1.CertPEM, "tls.key": serving1.KeyPEM, "ca.crt": ca1.CertPEM})
+	if err != nil {
+		t.Fatal(err)
+	}
 	front, up := newAPIFront(t), newUpstream(t)
 	p := startProxy(t, "--upstream="+up.url, "--kubeconfig="+front.kubeconfig,
-		"--tls-cert-file="+vol.path("tls.crt"), "--tls-private-key-file="+vol.path("tls.key"), "--client-ca-file="+vol.path("ca.crt"))
+		"--tls-cert-file="+vol.Path("tls.crt"), "--tls-private-key-file="+vol.Path("tls.key"), "--client-ca-file="+vol.Path("ca.crt"))
 
 	pool := ca1.Pool()
 	pool.AddCert(ca2.Cert)
@@ -102,7 +65,7 @@ func TestCertificateRotationDataSymlinkSwap(t *testing.T) {
 				default:
 				}
 				total.Add(1)
-				req, _ := http.NewRequest(http.MethodGet, p.base+"/metrics", nil)
+				req, _ := http.NewRequest(http.MethodGet, p.URL+"/metrics", nil)
 				req.Header.Set("Authorization", "Bearer "+tok)
 				resp, err := c.Do(req)
 				if err == nil {
@@ -120,7 +83,7 @@ func TestCertificateRotationDataSymlinkSwap(t *testing.T) {
 			}
 		}()
 	}
-	issuer := func() string { return testpki.ServedBy(strings.TrimPrefix(p.base, "https://"), pool) }
+	issuer := func() string { return testpki.ServedBy(p.Addr, pool) }
 	if got := issuer(); got != "ca-one" {
 		t.Fatalf("serving certificate issued by %q", got)
 	}
@@ -128,7 +91,9 @@ func TestCertificateRotationDataSymlinkSwap(t *testing.T) {
 		t.Fatalf("client certificate of the first CA: %d", code)
 	}
 
-	vol.publish(map[string][]byte{"tls.crt": serving2.CertPEM, "tls.key": serving2.KeyPEM, "ca.crt": ca2.CertPEM})
+	if err := vol.Update(map[string][]byte{"tls.crt": serving2.CertPEM, "tls.key": serving2.KeyPEM, "ca.crt": ca2.CertPEM}); err != nil {
+		t.Fatal(err)
+	}
 	swapped := time.Now()
 	for issuer() != "ca-two" {
 		if time.Since(swapped) > 5*time.Second {
@@ -219,7 +184,7 @@ func TestSlowClientsAndOversizedHeaders(t *testing.T) {
 	front, up, pk := newAPIFront(t), newUpstream(t), newPKI(t)
 	p := startProxy(t, append(pk.servingFlags(t), "--upstream="+up.url, "--kubeconfig="+front.kubeconfig, "--read-header-timeout=1s", "--max-header-bytes=16384")...)
 	t.Run("slow headers are cut off", func(t *testing.T) {
-		conn, err := tls.Dial("tcp", strings.TrimPrefix(p.base, "https://"), &tls.Config{RootCAs: pk.ca.Pool(), NextProtos: []string{"http/1.1"}})
+		conn, err := tls.Dial("tcp", p.Addr, &tls.Config{RootCAs: pk.ca.Pool(), NextProtos: []string{"http/1.1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +204,7 @@ func TestSlowClientsAndOversizedHeaders(t *testing.T) {
 				c.Transport.(*http.Transport).TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 				c.Transport.(*http.Transport).ForceAttemptHTTP2 = false
 			}
-			req, _ := http.NewRequest(http.MethodGet, p.base+"/metrics", nil)
+			req, _ := http.NewRequest(http.MethodGet, p.URL+"/metrics", nil)
 			req.Header.Set("X-Big", strings.Repeat("a", 64*1024))
 			resp, err := c.Do(req)
 			if h2 && err != nil {
@@ -277,12 +242,11 @@ func TestEndpointsAndGracefulShutdown(t *testing.T) {
 	t.Cleanup(func() { _ = slow.Close() })
 
 	front, pk := newAPIFront(t), newPKI(t)
-	port := freePort(t)
-	p := startProxy(t, append(pk.servingFlags(t), "--upstream=http://"+ln.Addr().String()+"/", "--kubeconfig="+front.kubeconfig,
-		fmt.Sprintf("--proxy-endpoints-port=%d", port))...)
+	p := startProxyWith(t, framework.ProxyOptions{Endpoints: true,
+		Args: append(pk.servingFlags(t), "--upstream=http://"+ln.Addr().String()+"/", "--kubeconfig="+front.kubeconfig)})
 	p.get(t, pk.client(), "/metrics", bearer(tok))
 	p.get(t, pk.client(), "/metrics", nil)
-	endpoints := fmt.Sprintf("https://127.0.0.1:%d", port)
+	endpoints := fmt.Sprintf("https://127.0.0.1:%d", p.EndpointsPort)
 	get := func(path string) (int, string) {
 		resp, err := pk.client().Get(endpoints + path)
 		if err != nil {
@@ -318,12 +282,12 @@ func TestEndpointsAndGracefulShutdown(t *testing.T) {
 	}()
 	<-started
 	stopped := make(chan error, 1)
-	go func() { stopped <- p.stop() }()
+	go func() { stopped <- p.Stop() }()
 	if got := <-res; got != "200 done" {
 		t.Fatalf("in-flight request during shutdown: %s", got)
 	}
 	if err := <-stopped; err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.Log())
 	}
 }
 
@@ -371,8 +335,8 @@ func TestTokensNeverLogged(t *testing.T) {
 	}
 	front.setBlackHole(true)
 	p.get(t, pk.client(), "/metrics", bearer("another-unknown-token-not-logged"))
-	_ = p.stop()
-	logs := p.logs.String()
+	_ = p.Stop()
+	logs := p.Log()
 	if !strings.Contains(logs, "proxying") {
 		t.Fatalf("expected verbose logs, got:\n%s", logs)
 	}

@@ -196,7 +196,7 @@ func TestUpstreamKindsAndHTTP2(t *testing.T) {
 	t.Run("HTTP/2 client", func(t *testing.T) {
 		up := newUpstream(t)
 		p := startProxy(t, append(pk.servingFlags(t), "--upstream="+up.url, "--kubeconfig="+front.kubeconfig)...)
-		req, _ := http.NewRequest(http.MethodGet, p.base+"/metrics", nil)
+		req, _ := http.NewRequest(http.MethodGet, p.URL+"/metrics", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := pk.client().Do(req)
 		if err != nil {

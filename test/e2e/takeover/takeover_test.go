@@ -14,12 +14,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/test/story"
@@ -245,13 +244,14 @@ func testTakeover(ctx context.Context, t *testing.T, ns, proxyBin string) {
 	t.Logf("injected: rbac-proxy %s; app probe %s %s:%s", strings.Join(proxyC.Args, " "), probe.HTTPGet.Scheme, probe.HTTPGet.Port.String(), probe.HTTPGet.Path)
 
 	// Run the proxy as injected: ports made free local ones (the internal port included, in the
-	// upstream, the probe pass-through and the probe's path), mounts made local directories.
+	// upstream, the probe pass-through and the probe's path; the proxy's own two chosen by
+	// framework.StartProxy), mounts made local directories.
 	local := map[int]int{}
 	free := func(p int) int {
 		if l, ok := local[p]; ok {
 			return l
 		}
-		l, err := framework.FreePort()
+		l, err := testkit.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,11 +271,10 @@ func testTakeover(ctx context.Context, t *testing.T, ns, proxyBin string) {
 			if host != "0.0.0.0" || n != port {
 				t.Errorf("the proxy listens on %s, want 0.0.0.0:%d", value, port)
 			}
-			value = net.JoinHostPort("127.0.0.1", strconv.Itoa(free(n)))
+			continue
 		case "--proxy-endpoints-port":
-			n, _ := strconv.Atoi(value)
-			endpointsPort = n
-			value = strconv.Itoa(free(n))
+			endpointsPort, _ = strconv.Atoi(value)
+			continue
 		case "--upstream":
 			want := fmt.Sprintf("http://127.0.0.1:%d/", internalPort)
 			if value != want {
@@ -311,7 +310,7 @@ func testTakeover(ctx context.Context, t *testing.T, ns, proxyBin string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := story.NewProjection(tlsDir, story.SecretFiles(secret, nil)); err != nil {
+	if _, err := testkit.NewProjection(tlsDir, story.SecretFiles(secret, nil)); err != nil {
 		t.Fatal(err)
 	}
 	kubeconfig, err := cp.ServiceAccountKubeconfig(ctx, ns, name)
@@ -330,27 +329,18 @@ func testTakeover(ctx context.Context, t *testing.T, ns, proxyBin string) {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	logPath := filepath.Join(dir, "rbac-proxy.log")
-	logFile, err := os.Create(logPath)
+	proxy, err := framework.StartProxy(ctx, proxyBin, framework.ProxyOptions{Args: args, Endpoints: true, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(proxyBin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("running: rbac-proxy %s", strings.Join(args, " "))
+	t.Logf("running: rbac-proxy %s", strings.Join(proxy.Args, " "))
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		logFile.Close()
+		_ = proxy.Stop()
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("rbac-proxy log:\n%s", b)
+			t.Logf("rbac-proxy log:\n%s", proxy.Log())
 		}
 	})
+	local[port], local[endpointsPort] = proxy.Port, proxy.EndpointsPort
 
 	pool, err := testpki.PoolFromPEM(secret.Data["ca.crt"])
 	if err != nil {

@@ -8,7 +8,6 @@ package webhook_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -30,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook"
@@ -140,11 +140,11 @@ func startInjector(ctx context.Context) (*injector, error) {
 	if _, _, err := serving.Write(certDir, "tls"); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := testkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	healthPort, err := freePort()
+	healthPort, err := testkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -217,15 +217,6 @@ func startInjector(ctx context.Context) (*injector, error) {
 		return in, err
 	}
 	return in, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // createIssuers builds the default issuer: self-signed ClusterIssuer → CA Certificate → CA

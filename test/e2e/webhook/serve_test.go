@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
@@ -45,7 +46,7 @@ func TestServeBinary(t *testing.T) {
 	first := writeServingCert(t, certDir, "first CA")
 	var ports [3]int
 	for i := range ports {
-		p, err := freePort()
+		p, err := testkit.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package story
+package testkit
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// Projection is a Secret volume written the way kubelet writes it: the files
-// live in a timestamped folder, `..data` is a symlink to it, and each key is a
-// symlink to `..data/KEY`. An update writes a new folder and swaps `..data`
-// with one rename, so a reader never sees half of an update.
+// Projection is a Secret or ConfigMap volume written the way the kubelet writes it: the files
+// live in a timestamped folder, `..data` is a symlink to it, and each key is a symlink to
+// `..data/KEY`. An update writes a new folder and swaps `..data` with one rename, so a reader
+// never sees half of an update.
 type Projection struct {
 	Dir string
 	cur string
@@ -27,10 +27,14 @@ func NewProjection(dir string, data map[string][]byte) (*Projection, error) {
 	return p, p.Update(data)
 }
 
-// Update writes data as the volume's new content with an atomic ..data swap.
+// Path is where the file of key stands.
+func (p *Projection) Path(key string) string { return filepath.Join(p.Dir, key) }
+
+// Update writes data as the volume's new content with an atomic ..data swap, then removes the
+// previous folder, as the kubelet does.
 func (p *Projection) Update(data map[string][]byte) error {
-	ts := filepath.Join(p.Dir, time.Now().Format("..2006_01_02_15_04_05.000000000"))
-	if err := os.Mkdir(ts, 0o700); err != nil {
+	ts, err := os.MkdirTemp(p.Dir, time.Now().Format("..2006_01_02_15_04_05."))
+	if err != nil {
 		return fmt.Errorf("projecting into %s: %w", p.Dir, err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(data)) {
@@ -47,7 +51,7 @@ func (p *Projection) Update(data map[string][]byte) error {
 		return fmt.Errorf("swapping ..data in %s: %w", p.Dir, err)
 	}
 	for k := range data {
-		link := filepath.Join(p.Dir, k)
+		link := p.Path(k)
 		if _, err := os.Lstat(link); err == nil {
 			continue
 		}
