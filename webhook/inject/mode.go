@@ -144,34 +144,22 @@ const PodSecurityEnforceLabel = "pod-security.kubernetes.io/enforce"
 
 // checkRedirect refuses redirect where its init container would do harm or be refused: on a
 // hostNetwork Pod its rules would land in the node's own network namespace, and the Pod Security
-// levels baseline and restricted forbid the NET_ADMIN capability it needs. It also gives the
-// proxy's port its own name, since the app keeps the protected port's.
-func checkRedirect(spec *corev1.PodSpec, in PolicyInput, p *Policy, errs *problems) {
-	if p.Mode != PortModeRedirect {
+// levels baseline and restricted forbid the NET_ADMIN capability it needs.
+func checkRedirect(spec *corev1.PodSpec, in PolicyInput, mode PortMode, errs *problems) {
+	if mode != PortModeRedirect {
 		return
 	}
 	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
 		for _, c := range cs {
 			if c.Name == redirectContainerName {
-				errs.add(AnnotationPortMode, string(p.Mode), "the Pod already has a container named "+redirectContainerName, "a Pod without a container named "+redirectContainerName)
+				errs.add(AnnotationPortMode, string(mode), "the Pod already has a container named "+redirectContainerName, "a Pod without a container named "+redirectContainerName)
 			}
 		}
 	}
 	if spec.HostNetwork {
-		errs.add(AnnotationPortMode, string(p.Mode), "the Pod uses hostNetwork, so the redirect rules would be installed on the node itself", "rename or takeover for hostNetwork Pods")
+		errs.add(AnnotationPortMode, string(mode), "the Pod uses hostNetwork, so the redirect rules would be installed on the node itself", "rename or takeover for hostNetwork Pods")
 	}
 	if level := in.NamespaceLabels[PodSecurityEnforceLabel]; level == "baseline" || level == "restricted" {
-		errs.add(AnnotationPortMode, string(p.Mode), fmt.Sprintf("namespace %s enforces the Pod Security level %s (%s), which forbids the NET_ADMIN capability of the redirect init container", in.Namespace, level, PodSecurityEnforceLabel), "rename or takeover, or a namespace whose enforced level is privileged")
+		errs.add(AnnotationPortMode, string(mode), fmt.Sprintf("namespace %s enforces the Pod Security level %s (%s), which forbids the NET_ADMIN capability of the redirect init container", in.Namespace, level, PodSecurityEnforceLabel), "rename or takeover, or a namespace whose enforced level is privileged")
 	}
-	if p.Target.Number == 0 {
-		return
-	}
-	used := map[string]bool{}
-	for _, d := range declaredPorts(spec) {
-		if d.port.Name != "" {
-			used[d.port.Name] = true
-		}
-	}
-	p.Target.AppPortName = p.Target.Name
-	p.Target.ProxyPortName = uniquePortName(proxyPortFallbackName, used)
 }

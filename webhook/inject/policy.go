@@ -67,8 +67,10 @@ type Policy struct {
 	Listen []ListenSetting
 	// UpstreamPort is where the app listens: the protected port, or the internal port (takeover).
 	UpstreamPort int32
-	// Probes are the app's probes the proxy passes through on its endpoints port.
-	Probes []config.ProbePassthrough
+	// Probes are the app's probes the proxy passes through on its endpoints port; ProbeRewrites
+	// point the app's probes of the protected port at them.
+	Probes        []config.ProbePassthrough
+	ProbeRewrites []ProbeRewrite
 	// UpstreamScheme is http or https.
 	UpstreamScheme     string
 	Authz              AuthzMode
@@ -121,11 +123,13 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	target, targetOK := resolveTarget(&pod.Spec, ann, errs)
 	if targetOK {
 		checkNameUnique(&pod.Spec, target, errs)
-		nameTarget(&pod.Spec, &target)
 		p.Target = target
 	}
 	parseMode(&pod.Spec, ann, p, targetOK, errs)
-	checkRedirect(&pod.Spec, in, p, errs)
+	if targetOK {
+		nameTarget(&pod.Spec, &p.Target, p.Mode)
+	}
+	checkRedirect(&pod.Spec, in, p.Mode, errs)
 	proxyPort, proxySet := parsePort(ann, AnnotationProxyPort, d.ProxyPort, errs)
 	endpointsPort, endpointsSet := parsePort(ann, AnnotationEndpointsPort, d.EndpointsPort, errs)
 	if p.Mode == PortModeTakeover {
@@ -151,7 +155,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	}
 	if targetOK {
 		chooseUpstreamPort(&pod.Spec, ann, p, errs)
-		p.Probes = collectProbes(&pod.Spec, p, errs)
+		p.Probes, p.ProbeRewrites = collectProbes(&pod.Spec, p, errs)
 	}
 
 	if v, ok := ann[AnnotationUpstreamScheme]; ok {

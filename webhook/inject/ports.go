@@ -158,13 +158,20 @@ func checkNameUnique(spec *corev1.PodSpec, t PortTarget, errs *problems) {
 }
 
 // nameTarget fills in the port names: the proxy takes the protected port's name and the app's
-// port gets a new, unused name within the 15-character limit.
-func nameTarget(spec *corev1.PodSpec, t *PortTarget) {
+// port gets a new, unused name within the 15-character limit; in redirect mode the app keeps its
+// name and the proxy's port gets one of its own.
+func nameTarget(spec *corev1.PodSpec, t *PortTarget, mode PortMode) {
 	used := map[string]bool{}
 	for _, p := range declaredPorts(spec) {
 		if p.port.Name != "" {
 			used[p.port.Name] = true
 		}
+	}
+	if mode == PortModeRedirect {
+		// The app keeps its port, name and all; the proxy's port gets a name of its own.
+		t.AppPortName = t.Name
+		t.ProxyPortName = uniquePortName(proxyPortFallbackName, used)
+		return
 	}
 	if t.Name != "" {
 		t.ProxyPortName = t.Name

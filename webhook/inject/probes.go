@@ -23,8 +23,21 @@ type probeSlot struct {
 	probe *corev1.Probe
 }
 
+// containerProbes are a container's probes, in the order ProbeRewrite.Slot counts them.
 func containerProbes(c *corev1.Container) []probeSlot {
 	return []probeSlot{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}}
+}
+
+// ProbeRewrite points one of the app's probes of the protected port at the proxy's endpoints
+// port.
+type ProbeRewrite struct {
+	// Container is the probe's container, by index in the Pod's containers; Slot is the probe in
+	// containerProbes' order (liveness, readiness, startup).
+	Container, Slot int
+	// URI is the path and query the kubelet asks the endpoints port for over HTTPS, the probe's
+	// pass-through; empty for a tcpSocket probe (takeover), which connects to the endpoints port
+	// itself since the app listens on loopback only, where the kubelet cannot connect.
+	URI string
 }
 
 // passthroughOf is the pass-through for an httpGet probe of the protected port.
@@ -41,13 +54,15 @@ func passthroughOf(h *corev1.HTTPGetAction, upstreamPort int32) (config.ProbePas
 }
 
 // collectProbes validates the app's probes against the mode and returns the pass-throughs the
-// proxy must serve, one per distinct probe, in container and probe order.
-func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) []config.ProbePassthrough {
+// proxy must serve, one per distinct probe, in container and probe order, and how each probe of
+// the protected port is pointed at the proxy.
+func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) ([]config.ProbePassthrough, []ProbeRewrite) {
 	var out []config.ProbePassthrough
+	var rewrites []ProbeRewrite
 	seen := map[string]config.ProbePassthrough{}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		for _, slot := range containerProbes(c) {
+		for n, slot := range containerProbes(c) {
 			pr := slot.probe
 			if pr == nil {
 				continue
@@ -61,6 +76,7 @@ func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) []config.Pro
 					errs.add(AnnotationPort, p.Target.String(), fmt.Sprintf("%s probes path %q, which the proxy cannot pass through (it must be absolute and clean, without escapes)", where(), pr.HTTPGet.Path), "probes of the protected port with a plain path, or an exec probe")
 					continue
 				}
+				rewrites = append(rewrites, ProbeRewrite{Container: i, Slot: n, URI: pt.ServedURI()})
 				if other, ok := seen[pt.ServedURI()]; ok {
 					if other != pt {
 						errs.add(AnnotationPort, p.Target.String(), fmt.Sprintf("%s probes %s over %s, another probe the same path over %s", where(), pt.Path, pt.Scheme, other.Scheme), "probes of one path over one scheme")
@@ -69,6 +85,8 @@ func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) []config.Pro
 				}
 				seen[pt.ServedURI()] = pt
 				out = append(out, pt)
+			case pr.TCPSocket != nil && pr.TCPSocket.Host == "" && p.Mode == PortModeTakeover && probeRef(pr.TCPSocket.Port, c, p.Target):
+				rewrites = append(rewrites, ProbeRewrite{Container: i, Slot: n})
 			case pr.GRPC != nil && pr.GRPC.Port == p.Target.Number && p.Mode != PortModeRename:
 				errs.add(AnnotationPortMode, string(p.Mode), where()+" is a gRPC probe of the protected port, which the proxy cannot pass through", "rename, or an httpGet or exec probe")
 			}
@@ -81,5 +99,5 @@ func collectProbes(spec *corev1.PodSpec, p *Policy, errs *problems) []config.Pro
 			}
 		}
 	}
-	return out
+	return out, rewrites
 }

@@ -32,10 +32,10 @@ const tokenExpirationSeconds = 3607
 func Render(out *corev1.Pod, p *Policy) {
 	spec := &out.Spec
 
+	rewriteProbes(spec, p)
 	var moved *corev1.ContainerPort
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		rewriteProbes(c, p)
 		if c.Name != p.Target.Container {
 			continue
 		}

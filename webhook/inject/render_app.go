@@ -51,27 +51,18 @@ func rewireAppContainer(c *corev1.Container, t PortTarget) {
 	}
 }
 
-// rewriteProbes points the app's probes of the protected port at the proxy's endpoints port:
-// httpGet to the pass-through (HTTPS), and in takeover mode tcpSocket to the endpoints port
-// itself (the app listens on loopback only, where the kubelet cannot connect).
-func rewriteProbes(c *corev1.Container, p *Policy) {
-	for _, slot := range containerProbes(c) {
-		pr := slot.probe
-		if pr == nil {
+// rewriteProbes points the app's probes of the protected port at the proxy's endpoints port, as
+// the policy's ProbeRewrites say: httpGet to its pass-through over HTTPS, tcpSocket to the port.
+func rewriteProbes(spec *corev1.PodSpec, p *Policy) {
+	for _, r := range p.ProbeRewrites {
+		pr := containerProbes(&spec.Containers[r.Container])[r.Slot].probe
+		if r.URI == "" {
+			pr.TCPSocket.Port = intstr.FromInt32(p.EndpointsPort)
 			continue
 		}
-		switch {
-		case pr.HTTPGet != nil && pr.HTTPGet.Host == "" && probeRef(pr.HTTPGet.Port, c, p.Target):
-			pt, err := passthroughOf(pr.HTTPGet, p.UpstreamPort)
-			if err != nil {
-				continue // refused by collectProbes
-			}
-			pr.HTTPGet.Port = intstr.FromInt32(p.EndpointsPort)
-			pr.HTTPGet.Scheme = corev1.URISchemeHTTPS
-			pr.HTTPGet.Path = pt.ServedURI()
-		case pr.TCPSocket != nil && pr.TCPSocket.Host == "" && p.Mode == PortModeTakeover && probeRef(pr.TCPSocket.Port, c, p.Target):
-			pr.TCPSocket.Port = intstr.FromInt32(p.EndpointsPort)
-		}
+		pr.HTTPGet.Port = intstr.FromInt32(p.EndpointsPort)
+		pr.HTTPGet.Scheme = corev1.URISchemeHTTPS
+		pr.HTTPGet.Path = r.URI
 	}
 }
 
