@@ -12,11 +12,10 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/zapr"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/klog/v2"
+	ctrlzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/version"
 	"github.com/rbac-proxy/rbac-proxy/proxy"
@@ -76,12 +75,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// newLogger logs JSON to w; -v N enables logr V(N) messages.
+// newLogger is controller-runtime's JSON zap logger on w: -v N enables logr
+// V(N) messages (zap level -N), errors carry no stack trace (their message
+// says what went wrong), and below -v 2 identical messages past 100 a second
+// are sampled (controller-runtime's production setting), so a flood of one
+// error cannot flood the log.
 func newLogger(w io.Writer, verbosity int) logr.Logger {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), zap.NewAtomicLevelAt(zapcore.Level(-verbosity)))
-	return zapr.NewLogger(zap.New(core))
+	// zap levels are an int8: a larger -v would wrap around and disable logging.
+	verbosity = min(max(verbosity, -int(zapcore.FatalLevel)), 127)
+	opts := ctrlzap.Options{
+		Development:     false, // JSON lines
+		DestWriter:      w,
+		Level:           zapcore.Level(-verbosity),
+		StacktraceLevel: zapcore.PanicLevel,
+		TimeEncoder:     zapcore.ISO8601TimeEncoder,
+	}
+	return ctrlzap.New(ctrlzap.UseFlagOptions(&opts))
 }
 
 func printUsage(w io.Writer, flags *config.Flags) {
