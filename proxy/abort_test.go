@@ -186,7 +186,7 @@ func TestPanicsInTheRequestPathLeaveTheProxyServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// In place of the ReverseProxy: an upstream side that panics by path.
-	srv.handler.(*proxyHandler).upstream = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv.handler.(*proxyHandler).upstream.(*upstreamHandler).proxy = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/abort-midway":
 			w.Header().Set("Content-Length", "100")
@@ -196,9 +196,7 @@ func TestPanicsInTheRequestPathLeaveTheProxyServing(t *testing.T) {
 		case "/bug-before-answering":
 			panic("a bug")
 		case "/bug-while-corked":
-			if cc := corkFrom(r.Context()); cc != nil {
-				cc.cork()
-			}
+			r.Context().Value(exchangeKey{}).(*exchange).gather()
 			w.Header().Set("Content-Length", "100")
 			_, _ = io.WriteString(w, "part of it")
 			_ = http.NewResponseController(w).Flush()

@@ -292,7 +292,7 @@ func TestUpstreamDeadlineEndsAtAProtocolSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newMetrics()
-	front := httptest.NewServer(newReverseProxy(u, transport, m, logr.Discard()))
+	front := httptest.NewServer(newUpstreamHandler(u, transport, m, logr.Discard()))
 	t.Cleanup(front.Close)
 
 	dial := func(path string) (net.Conn, *http.Response) {

@@ -6,14 +6,17 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/proxy/review"
 )
 
-// proxyHandler is the request pipeline: path policy → identity → decision →
-// sanitized request to the upstream.
+// proxyHandler is the request path, in one direction: request hygiene
+// (upgrades, the cleaned path, allow and ignore paths, ambiguous rewrite
+// values, client-sent identity headers) → identity (authn) → decision
+// (authz, every attribute the request needs) → upstream, which answers.
 type proxyHandler struct {
 	paths    config.PathPolicy
 	headers  headerPolicy
@@ -28,32 +31,16 @@ type proxyHandler struct {
 
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
-	// Deferred, so that it runs when the request panics too: the
-	// ReverseProxy ends a response it cannot finish (the client went away,
-	// the upstream broke off or timed out) with panic(http.ErrAbortHandler),
-	// and net/http recovers that on this goroutine and closes the
-	// connection. Nothing of this request may be left running after it.
+	// Deferred, so that it counts a request that panics too (the ReverseProxy
+	// aborts a response it cannot finish with panic(http.ErrAbortHandler)).
 	defer func() {
-		p := recover()
-		if cc := corkFrom(r.Context()); cc != nil && cc.isCorked() {
-			if p == nil {
-				// A prefetched answer: push it through the server's buffer,
-				// then send every record in one write.
-				_ = http.NewResponseController(w).Flush()
-				cc.uncork()
-			} else {
-				// The connection is closed after the panic; what was gathered
-				// is not a whole response.
-				cc.discard()
-			}
-		}
 		h.metrics.request(sw.status())
-		if p != nil {
+		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
 				h.log.Error(fmt.Errorf("%v", p), "request panicked; the connection is closed", "path", r.URL.Path)
 			}
 			// Re-panic so that net/http aborts the response instead of
-			// ending it as if it were complete.
+			// ending it as if it were complete, and closes the connection.
 			panic(p)
 		}
 	}()
@@ -61,91 +48,119 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
+	path, checked, ok := h.hygiene(w, r)
+	if !ok {
+		return
+	}
+	if !checked { // --ignore-paths: no identity, no decision
+		h.upstream.ServeHTTP(w, r)
+		return
+	}
+	u, ok := h.identify(w, r, path)
+	if !ok {
+		return
+	}
+	if !h.decide(w, r, u, path) {
+		return
+	}
+	// Set in the ReverseProxy's Rewrite, after hop-by-hop headers are removed.
+	r = h.headers.withIdentity(r, u)
+	if lg := h.log.V(4); lg.Enabled() { // the arguments alone would cost four allocations
+		lg.Info("proxying", "user", u.GetName(), "method", r.Method, "path", path)
+	}
+	h.upstream.ServeHTTP(w, r)
+}
+
+// hygiene refuses what no path policy or review could check, and leaves r
+// with its cleaned path, the only one the upstream sees. checked is false
+// on --ignore-paths, where the request goes on without identity or
+// decision, its client-sent identity headers removed. ok is false when the
+// request was answered.
+func (h *proxyHandler) hygiene(w http.ResponseWriter, r *http.Request) (path string, checked, ok bool) {
 	// Before anything else, on every path: an h2c upgrade would let the
 	// upstream serve any path, unchecked, over the tunnel.
 	upgrade, err := h.upgrades.check(r.Header)
 	if err != nil {
 		h.log.V(2).Info("upgrade refused", "path", r.URL.Path, "reason", err.Error())
 		http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
-		return
+		return "", false, false
 	}
 	if r.Method == http.MethodConnect {
 		// A tunnel would carry bytes no path policy or review has seen.
 		http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
-		return
+		return "", false, false
 	}
 	cleaned, ok := cleanRequestPath(r.URL.Path)
 	if !ok {
 		http.Error(w, "Bad Request: invalid path", http.StatusBadRequest)
-		return
+		return "", false, false
 	}
 	decision := decidePath(h.paths, cleaned)
 	if decision == pathNotFound {
 		http.NotFound(w, r)
-		return
+		return "", false, false
 	}
-
-	// From here on the upstream sees the cleaned path and nothing else.
 	r.URL.Path, r.URL.RawPath = cleaned, ""
 
 	if decision == pathIgnored {
 		if upgrade {
 			http.Error(w, "Bad Request: "+errUpgradeIgnoredPath.Error(), http.StatusBadRequest)
-			return
+			return "", false, false
 		}
 		h.headers.sanitize(r.Header)
-		h.upstream.ServeHTTP(w, r)
-		return
+		return cleaned, false, true
 	}
 	// Refused before a review is spent on it.
 	if err := h.attrs.CheckRewriteSources(r); err != nil {
 		h.log.V(2).Info("ambiguous rewrite value refused", "path", cleaned)
 		http.Error(w, "Bad Request: "+err.Error(), http.StatusBadRequest)
-		return
+		return "", false, false
 	}
+	return cleaned, true, true
+}
 
+// identify authenticates the caller, then removes its credentials and any
+// identity headers it sent; ok is false when it was refused (401).
+func (h *proxyHandler) identify(w http.ResponseWriter, r *http.Request, path string) (_ user.Info, ok bool) {
 	resp, ok, err := h.authn.AuthenticateRequest(r)
 	h.headers.sanitize(r.Header)
 	if !ok {
-		h.log.V(2).Info("unauthenticated request refused", "path", cleaned, "reason", fmt.Sprint(err))
+		h.log.V(2).Info("unauthenticated request refused", "path", path, "reason", fmt.Sprint(err))
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
-		return
+		return nil, false
 	}
-	u := resp.User
+	return resp.User, true
+}
 
-	attrs := h.attrs.Build(u, r, cleaned)
+// decide authorizes every attribute the request needs; one that is not
+// allowed refuses it (403), as does a review that could not be made: an
+// identity we cannot vouch for is refused, never let through.
+func (h *proxyHandler) decide(w http.ResponseWriter, r *http.Request, u user.Info, path string) bool {
+	attrs := h.attrs.Build(u, r, path)
 	if len(attrs) == 0 {
 		h.metrics.authz.WithLabelValues("denied").Inc()
-		msg := "Bad Request. The request or configuration is malformed."
-		h.log.V(2).Info("request without a rewrite value refused", "user", u.GetName(), "path", cleaned)
-		http.Error(w, msg, http.StatusBadRequest)
-		return
+		h.log.V(2).Info("request without a rewrite value refused", "user", u.GetName(), "path", path)
+		http.Error(w, "Bad Request. The request or configuration is malformed.", http.StatusBadRequest)
+		return false
 	}
 	for i := range attrs {
 		a := &attrs[i]
 		d, reason, err := h.authz.Authorize(r.Context(), a)
 		if err != nil && d != authorizer.DecisionAllow {
-			// The API server could not answer and nothing cached applies:
-			// an identity we cannot vouch for is refused, never let through.
 			h.metrics.authz.WithLabelValues("error").Inc()
 			h.log.Error(err, "authorization failed", "user", u.GetName(), "attributes", review.Describe(a))
 			http.Error(w, fmt.Sprintf("Forbidden: authorization could not be checked (user=%s, %s)", u.GetName(), review.Describe(a)), http.StatusForbidden)
-			return
+			return false
 		}
 		if d != authorizer.DecisionAllow {
 			h.metrics.authz.WithLabelValues("denied").Inc()
 			h.log.V(2).Info("forbidden", "user", u.GetName(), "attributes", review.Describe(a), "reason", reason)
 			http.Error(w, fmt.Sprintf("Forbidden (user=%s, %s)", u.GetName(), review.Describe(a)), http.StatusForbidden)
-			return
+			return false
 		}
 	}
 	h.metrics.authz.WithLabelValues("allowed").Inc()
-	// Set in the ReverseProxy's Rewrite, after hop-by-hop headers are removed.
-	r = h.headers.withIdentity(r, u)
-	if lg := h.log.V(4); lg.Enabled() { // the arguments alone would cost four allocations
-		lg.Info("proxying", "user", u.GetName(), "method", r.Method, "path", cleaned)
-	}
-	h.upstream.ServeHTTP(w, r)
+	return true
 }
 
 // statusWriter records the status code of a response. It has no Flush of

@@ -68,6 +68,8 @@ type testEnv struct {
 	cancel   context.CancelFunc
 	done     chan error
 	upstream *recorder
+	// beforeRun, when set, sees the proxy between its Start and Run.
+	beforeRun func(*Server)
 }
 
 func newTestEnv(t testing.TB) *testEnv {
@@ -162,6 +164,9 @@ func (e *testEnv) tryStartConfig(cfg *config.Config, opts Options) error {
 	}
 	if err := srv.Start(); err != nil {
 		return err
+	}
+	if e.beforeRun != nil {
+		e.beforeRun(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.srv, e.cancel, e.done = srv, cancel, make(chan error, 1)

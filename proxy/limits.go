@@ -85,23 +85,20 @@ func (g *guardWriter) WriteHeader(code int) {
 
 func (g *guardWriter) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
-// markForwarded wraps the upstream handler: from the moment it is called,
+// setForwarded notes on w that the upstream is contacted: from then on,
 // error statuses are the upstream's answers, not refusals.
-func markForwarded(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for rw := w; rw != nil; {
-			if g, ok := rw.(*guardWriter); ok {
-				g.forwarded = true
-				break
-			}
-			u, ok := rw.(interface{ Unwrap() http.ResponseWriter })
-			if !ok {
-				break
-			}
-			rw = u.Unwrap()
+func setForwarded(w http.ResponseWriter) {
+	for rw := w; rw != nil; {
+		if g, ok := rw.(*guardWriter); ok {
+			g.forwarded = true
+			return
 		}
-		next.ServeHTTP(w, r)
-	})
+		u, ok := rw.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		rw = u.Unwrap()
+	}
 }
 
 // deadlineBody lifts the body's read deadline when the body has been read
@@ -136,30 +133,23 @@ func (b *deadlineBody) handlerDone() {
 	b.mu.Unlock()
 }
 
-// firstRequestDeadline closes a connection that has not started a request within timeout of
-// being accepted. --read-header-timeout bounds HTTP/1's wait for a request, but an HTTP/2
-// connection that sent only its preface waits for --idle-timeout: a few such connections a
-// second would hold every --max-connections slot. (net/http's ConnState cannot tell: HTTP/2
-// reports a connection active once its preface is read.) The timer starts in ConnContext, and
-// the connection's first request, on any protocol, stops it.
-type firstRequestDeadline struct {
-	timeout time.Duration
-	next    func(context.Context, net.Conn) context.Context
+// closeIfNoRequest closes c unless it starts a request within timeout of
+// being accepted. --read-header-timeout bounds HTTP/1's wait for a request,
+// but an HTTP/2 connection that sent only its preface waits for
+// --idle-timeout: a few such connections a second would hold every
+// --max-connections slot. (net/http's ConnState cannot tell: HTTP/2 reports
+// a connection active once its preface is read.) The timer starts in
+// ConnContext, and the connection's first request, on any protocol, stops
+// it (startedRequest).
+func closeIfNoRequest(ctx context.Context, c net.Conn, timeout time.Duration) context.Context {
+	if timeout <= 0 {
+		return ctx
+	}
+	t := time.AfterFunc(timeout, func() { _ = c.Close() })
+	return context.WithValue(ctx, firstRequestKey{}, t)
 }
 
 type firstRequestKey struct{}
-
-// connContext is the http.Server's ConnContext hook.
-func (d firstRequestDeadline) connContext(ctx context.Context, c net.Conn) context.Context {
-	if d.next != nil {
-		ctx = d.next(ctx, c)
-	}
-	if d.timeout <= 0 {
-		return ctx
-	}
-	t := time.AfterFunc(d.timeout, func() { _ = c.Close() })
-	return context.WithValue(ctx, firstRequestKey{}, t)
-}
 
 // startedRequest stops the deadline of the request's connection.
 func startedRequest(ctx context.Context) {

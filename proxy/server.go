@@ -5,18 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
-	"math"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/net/netutil"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/proxy/review"
@@ -41,15 +36,7 @@ type Server struct {
 
 	ready   atomic.Bool
 	started bool
-	servers []*listening
-}
-
-type listening struct {
-	name string
-	srv  *http.Server
-	ln   net.Listener
-	tls  bool
-	cork bool // TLS served through corkListener
+	servers []*listener
 }
 
 // New wires a Server from a validated configuration. Files are loaded and
@@ -114,7 +101,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	upstream := newReverseProxy(cfg.Upstream, timedTransport{next: transport, m: s.metrics}, s.metrics, lg.WithName("upstream"))
+	upstream := newUpstreamHandler(cfg.Upstream, timedTransport{next: transport, m: s.metrics}, s.metrics, lg.WithName("upstream"))
 
 	s.handler = &proxyHandler{
 		paths:    cfg.Paths,
@@ -123,7 +110,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		authn:    authn,
 		attrs:    attrs,
 		authz:    authz,
-		upstream: markForwarded(upstream),
+		upstream: upstream,
 		metrics:  s.metrics,
 		log:      lg.WithName("request"),
 	}
@@ -132,90 +119,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 
 // Handler is the proxy's request handler (without TLS), for tests.
 func (s *Server) Handler() http.Handler { return s.handler }
-
-// Start binds the listeners. Run calls it when it was not called before.
-func (s *Server) Start() error {
-	if s.started {
-		return nil
-	}
-	cfg := s.cfg
-	errorLog := log.New(logWriter{s.log.WithName("http")}, "", 0)
-	newServer := func(h http.Handler, unencryptedH2 bool) *http.Server {
-		srv := &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: cfg.Limits.ReadHeaderTimeout,
-			IdleTimeout:       cfg.Limits.IdleTimeout,
-			MaxHeaderBytes:    cfg.Limits.MaxHeaderBytes,
-			ErrorLog:          errorLog,
-			Protocols:         new(http.Protocols),
-		}
-		srv.Protocols.SetHTTP1(true)
-		if !cfg.HTTP2.Disable {
-			srv.Protocols.SetHTTP2(true)
-			srv.Protocols.SetUnencryptedHTTP2(unencryptedH2)
-			perConn := int64(cfg.HTTP2.MaxSize) * int64(cfg.HTTP2.MaxConcurrentStreams)
-			srv.HTTP2 = &http.HTTP2Config{
-				MaxConcurrentStreams:          int(cfg.HTTP2.MaxConcurrentStreams),
-				MaxReadFrameSize:              int(cfg.HTTP2.MaxSize),
-				MaxReceiveBufferPerStream:     int(cfg.HTTP2.MaxSize),
-				MaxReceiveBufferPerConnection: int(min(perConn, math.MaxInt32)),
-			}
-		}
-		return srv
-	}
-	listen := func(name, addr string, h http.Handler, useTLS bool, maxConns int) error {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("listening on %s for the %s server: %w", addr, name, err)
-		}
-		// Beyond maxConns, a connection waits in the kernel's accept queue
-		// (not accepted, so it costs the proxy nothing) until one closes:
-		// established keep-alive connections are served on, and a newcomer
-		// is delayed rather than refused while hostile idle connections run
-		// into --read-header-timeout.
-		ln = netutil.LimitListener(ln, maxConns)
-		srv := newServer(connGuard{next: h, bodyTimeout: cfg.Limits.RequestBodyTimeout}, !useTLS)
-		srv.ConnState = s.metrics.connState(name)
-		l := &listening{name: name, srv: srv, ln: ln, tls: useTLS}
-		if useTLS {
-			srv.TLSConfig = s.tlsConf.Clone()
-		}
-		if useTLS && name == "proxy" {
-			// Served from our own TLS listener (see corkConn), so the protocols
-			// ServeTLS would offer are set here.
-			srv.TLSConfig.NextProtos = []string{"http/1.1"}
-			if !cfg.HTTP2.Disable {
-				srv.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
-			}
-			srv.ConnContext = withCork
-			l.cork = true
-		}
-		srv.ConnContext = firstRequestDeadline{timeout: cfg.Limits.ReadHeaderTimeout, next: srv.ConnContext}.connContext
-		s.servers = append(s.servers, l)
-		return nil
-	}
-	var err error
-	if cfg.Listen.SecureAddress != "" {
-		err = listen("proxy", cfg.Listen.SecureAddress, s.handler, true, cfg.Limits.MaxConnections)
-		if err == nil && cfg.Listen.ProxyEndpointsPort != 0 {
-			host, _, _ := net.SplitHostPort(cfg.Listen.SecureAddress)
-			addr := net.JoinHostPort(host, strconv.Itoa(cfg.Listen.ProxyEndpointsPort))
-			err = listen("endpoints", addr, s.endpoints(), true, endpointsMaxConnections)
-		}
-	}
-	if err == nil && cfg.Listen.InsecureAddress != "" {
-		err = listen("insecure", cfg.Listen.InsecureAddress, s.handler, false, cfg.Limits.MaxConnections)
-	}
-	if err != nil {
-		for _, l := range s.servers {
-			_ = l.ln.Close()
-		}
-		s.servers = nil
-		return err
-	}
-	s.started = true
-	return nil
-}
 
 // Addr returns the bound address of a listener: "proxy", "endpoints" or
 // "insecure"; empty before Start or when not configured.
@@ -226,21 +129,6 @@ func (s *Server) Addr(name string) string {
 		}
 	}
 	return ""
-}
-
-// endpoints serves /healthz, /readyz and /metrics.
-func (s *Server) endpoints() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	})
-	mux.Handle("/metrics", s.metrics.handler())
-	return newProbeHandler(s.cfg.Listen.ProbePassthrough, mux)
 }
 
 // Run serves until ctx ends, then stops accepting, marks itself not ready
@@ -256,16 +144,8 @@ func (s *Server) Run(ctx context.Context) error {
 	errs := make(chan error, len(s.servers))
 	for _, l := range s.servers {
 		s.log.Info("listening", "server", l.name, "address", l.ln.Addr().String(), "tls", l.tls)
-		go func(l *listening) {
-			var err error
-			switch {
-			case l.cork:
-				err = l.srv.Serve(corkListener{Listener: l.ln, config: l.srv.TLSConfig, buffers: newBufferPool(corkLimit)})
-			case l.tls:
-				err = l.srv.ServeTLS(l.ln, "", "")
-			default:
-				err = l.srv.Serve(l.ln)
-			}
+		go func(l *listener) {
+			err := l.srv.Serve(l.ln)
 			if !errors.Is(err, http.ErrServerClosed) {
 				errs <- fmt.Errorf("serving %s on %s: %w", l.name, l.ln.Addr(), err)
 			}
@@ -285,7 +165,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, l := range s.servers {
 		wg.Add(1)
-		go func(l *listening) {
+		go func(l *listener) {
 			defer wg.Done()
 			if err := l.srv.Shutdown(shutdownCtx); err != nil {
 				s.log.Info("grace period over: closing remaining connections", "server", l.name)

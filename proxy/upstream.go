@@ -2,153 +2,51 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	stdlog "log"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
-// newUpstreamTransport builds the pooled transport to the upstream:
-// http, https (with CA, client certificate), h2c, or a unix socket. The
-// client certificate files are added to r and reloaded when they change.
-func newUpstreamTransport(u config.UpstreamConfig, r *reloader) (http.RoundTripper, error) {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   1024,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		// The upstream is local: asking it to compress only costs CPU, and
-		// the caller's own Accept-Encoding is forwarded as is.
-		DisableCompression: true,
-		ReadBufferSize:     64 * 1024, // a scrape in few reads
-		ForceAttemptHTTP2:  true,
-	}
-	if u.URL.Scheme == "unix" {
-		socket := u.URL.Path
-		t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, "unix", socket)
-		}
-	}
-	if u.URL.Scheme == "https" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: u.InsecureSkipVerify} //nolint:gosec // validated: loopback only
-		if u.CAFile != "" {
-			if err := verifyWithReloadedCA(tc, t, u, r); err != nil {
-				return nil, err
-			}
-		}
-		if u.ClientCertFile != "" {
-			var current atomic.Pointer[tls.Certificate]
-			files := &watchedFiles{
-				name:  "upstream-client",
-				paths: []string{u.ClientCertFile, u.ClientKeyFile},
-				apply: func(c [][]byte) error {
-					cert, err := tls.X509KeyPair(c[0], c[1])
-					if err != nil {
-						return fmt.Errorf("loading --upstream-client-cert-file %s and --upstream-client-key-file %s: %w", u.ClientCertFile, u.ClientKeyFile, err)
-					}
-					current.Store(&cert)
-					// Pooled connections carry the old certificate; new ones take this.
-					t.CloseIdleConnections()
-					return nil
-				},
-			}
-			if err := r.add(files); err != nil {
-				return nil, err
-			}
-			tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-				return current.Load(), nil
-			}
-		}
-		t.TLSClientConfig = tc
-	}
-	if u.ForceH2C {
-		p := new(http.Protocols)
-		p.SetUnencryptedHTTP2(true)
-		t.Protocols = p
-		return t, nil
-	}
-	// Plain HTTP/1 over tcp or a unix socket, and https: net/http's
-	// Transport, whose reader goroutine per connection notices what an
-	// upstream sends on an idle connection. A hand-written client for plain
-	// scrapes saved 7-9% of throughput (see docs/proxy.md) and was removed:
-	// it is not worth a second HTTP/1 client on the security path.
-	return t, nil
+// upstreamHandler is the last step of a request: the sanitized request goes
+// to the upstream, and its response comes back to the client, in this order:
+//
+//  1. The exchange gets its deadline: the scrape timeout the scraper sent,
+//     else --upstream-timeout (0: none). A hung exporter then holds a scrape
+//     that long, not forever. The deadline cancels the request's context,
+//     which the transport obeys for the whole exchange: before the response
+//     starts it is a 504 Gateway Timeout, afterwards the response is
+//     aborted. A client that goes away cancels the same context.
+//  2. The ReverseProxy forwards the request; Rewrite forwards exactly the
+//     cleaned and checked path and sets the identity headers last.
+//  3. Its response, in ModifyResponse (exchange.respond): a protocol switch
+//     lifts the deadline; a body past the deadline ends in an error; a small
+//     exposition is prefetched whole and its connection corked.
+//  4. The ReverseProxy copies the response: it streams, nothing is buffered
+//     beyond the copy buffer, and responses of unknown length are flushed
+//     after every read from the upstream.
+//  5. The exchange ends (exchange.finish): a corked answer is sent in one
+//     write, or dropped if the request panicked.
+type upstreamHandler struct {
+	proxy   http.Handler // the ReverseProxy
+	timeout time.Duration
+	metrics *metrics
 }
 
-// verifyWithReloadedCA makes tc verify the upstream against --upstream-ca-file
-// as last loaded. crypto/tls only verifies against a fixed RootCAs, so its own
-// check is replaced by the same x509 verification (chain and the upstream's
-// host name) against the current pool; a rotated CA applies to the next
-// connection, and pooled ones are closed when the file changes.
-func verifyWithReloadedCA(tc *tls.Config, t *http.Transport, u config.UpstreamConfig, r *reloader) error {
-	var roots atomic.Pointer[x509.CertPool]
-	files := &watchedFiles{
-		name:  "upstream-ca",
-		paths: []string{u.CAFile},
-		apply: func(c [][]byte) error {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(c[0]) {
-				return field.Invalid(field.NewPath("--upstream-ca-file"), u.CAFile, "must contain at least one PEM certificate")
-			}
-			roots.Store(pool)
-			t.CloseIdleConnections()
-			return nil
-		},
-	}
-	if err := r.add(files); err != nil {
-		return err
-	}
-	if u.InsecureSkipVerify {
-		return nil
-	}
-	host := u.URL.Hostname()
-	tc.InsecureSkipVerify = true //nolint:gosec // verified in VerifyConnection below
-	tc.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("the upstream presented no certificate")
-		}
-		opts := x509.VerifyOptions{Roots: roots.Load(), DNSName: host, Intermediates: x509.NewCertPool()}
-		for _, c := range cs.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(c)
-		}
-		if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
-			return fmt.Errorf("verifying the upstream's certificate against --upstream-ca-file %s: %w", u.CAFile, err)
-		}
-		return nil
-	}
-	return nil
-}
-
-// newReverseProxy forwards to the upstream. The request path was already
-// cleaned and checked; Rewrite forwards exactly that path. Responses stream:
-// a metrics exposition is prefetched up to prefetchLimit, nothing else is
-// buffered beyond the copy buffer, and responses of unknown length are
-// flushed after every read from the upstream, as httputil.ReverseProxy
-// does. Every exchange is bounded by its deadline (see upstreamHandler).
-func newReverseProxy(u config.UpstreamConfig, transport http.RoundTripper, m *metrics, log logr.Logger) *upstreamHandler {
+func newUpstreamHandler(u config.UpstreamConfig, transport http.RoundTripper, m *metrics, log logr.Logger) *upstreamHandler {
 	scheme, host, base := u.URL.Scheme, u.URL.Host, u.URL.Path
 	if scheme == "unix" {
 		scheme, host, base = "http", "localhost", ""
 	}
-	prefetch := newPrefetcher()
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = scheme
@@ -160,22 +58,9 @@ func newReverseProxy(u config.UpstreamConfig, transport http.RoundTripper, m *me
 			setUpstreamIdentity(pr) // after hop-by-hop removal: Connection cannot take it away
 		},
 		Transport:  transport,
-		BufferPool: newBufferPool(32 << 10),
+		BufferPool: copyBuffers,
 		ModifyResponse: func(resp *http.Response) error {
-			ctx := resp.Request.Context()
-			timer, bounded := ctx.Value(deadlineKey{}).(*time.Timer)
-			if resp.StatusCode == http.StatusSwitchingProtocols {
-				// An upgraded connection lasts as long as both ends keep it:
-				// the deadline bounded the wait for the switch, not the tunnel.
-				if bounded {
-					timer.Stop()
-				}
-				return nil
-			}
-			if bounded && resp.Body != http.NoBody {
-				resp.Body = &boundedBody{ReadCloser: resp.Body, ctx: ctx}
-			}
-			return prefetch.modifyResponse(resp)
+			return resp.Request.Context().Value(exchangeKey{}).(*exchange).respond(resp)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			switch {
@@ -206,47 +91,89 @@ const scrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
 // which tells it from a client that went away.
 var errUpstreamTimeout = errors.New("the upstream exchange ran past its deadline")
 
-// deadlineKey holds an exchange's deadline timer in its context, for the
-// ReverseProxy's hooks.
-type deadlineKey struct{}
-
-// upstreamHandler bounds every upstream exchange, from the request to the
-// last byte of the response: by the scrape timeout the scraper sent, else
-// by timeout (--upstream-timeout; 0: no bound). A hung exporter then holds
-// a scrape that long, not forever. The bound cancels the request's context,
-// which both transports obey for the whole exchange: before the response
-// starts it is a 504 Gateway Timeout, afterwards the response is aborted.
-// A client that goes away cancels the same context, as before.
-type upstreamHandler struct {
-	proxy   *httputil.ReverseProxy
-	timeout time.Duration
-	metrics *metrics
+// exchange is one request's way to the upstream and back, for the
+// ReverseProxy's ModifyResponse.
+type exchange struct {
+	ctx      context.Context
+	deadline *time.Timer // nil: unbounded
+	cork     *corkConn   // nil: never corked (see corkFor)
+	corked   bool
 }
 
+type exchangeKey struct{}
+
 func (h *upstreamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	d := exchangeTimeout(r.Header, h.timeout)
-	if d <= 0 {
-		h.proxy.ServeHTTP(w, r)
-		return
-	}
+	setForwarded(w) // from here on, error statuses are the upstream's answers
 	ctx, cancel := context.WithCancelCause(r.Context())
-	// The timer only cancels the context: nothing but this goroutine ever
-	// touches the ResponseWriter.
-	timer := time.AfterFunc(d, func() { cancel(errUpstreamTimeout) })
+	ex := &exchange{ctx: ctx, cork: corkFor(r)}
+	if d := exchangeTimeout(r.Header, h.timeout); d > 0 {
+		// The timer only cancels the context: nothing but this goroutine
+		// ever touches the ResponseWriter.
+		ex.deadline = time.AfterFunc(d, func() { cancel(errUpstreamTimeout) })
+	}
+	// Deferred, so that it runs when the ReverseProxy panics too: it aborts a
+	// response it cannot finish (the client went away, the upstream broke off
+	// or timed out) with panic(http.ErrAbortHandler).
 	defer func() {
-		timer.Stop()
-		// A response that had started when the deadline passed is aborted
-		// with panic(http.ErrAbortHandler): count it, then let it go on.
-		if p := recover(); p != nil {
-			if context.Cause(ctx) == errUpstreamTimeout {
-				h.metrics.upstreamTimeouts.Inc()
-			}
-			cancel(nil)
-			panic(p)
+		p := recover()
+		ex.finish(w, p != nil)
+		if p != nil && context.Cause(ctx) == errUpstreamTimeout {
+			h.metrics.upstreamTimeouts.Inc()
 		}
 		cancel(nil)
+		if p != nil {
+			panic(p)
+		}
 	}()
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, deadlineKey{}, timer)))
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, exchangeKey{}, ex)))
+}
+
+// respond is the ReverseProxy's ModifyResponse.
+func (ex *exchange) respond(resp *http.Response) error {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection lasts as long as both ends keep it: the
+		// deadline bounded the wait for the switch, not the tunnel.
+		if ex.deadline != nil {
+			ex.deadline.Stop()
+		}
+		return nil
+	}
+	if ex.deadline != nil && resp.Body != http.NoBody {
+		resp.Body = &boundedBody{ReadCloser: resp.Body, ctx: ex.ctx}
+	}
+	whole, err := prefetch(resp)
+	if whole {
+		ex.gather()
+	}
+	return err
+}
+
+// gather corks the connection of an answer that is whole in memory: its TLS
+// records are sent in one write when the exchange ends.
+func (ex *exchange) gather() {
+	if ex.cork != nil {
+		ex.cork.cork()
+		ex.corked = true
+	}
+}
+
+// finish ends the exchange once the ReverseProxy has returned. A corked
+// answer is pushed through the server's buffer and sent in one write; after
+// a panic net/http closes the connection, and what was gathered is not a
+// whole response, so it is dropped.
+func (ex *exchange) finish(w http.ResponseWriter, panicked bool) {
+	if ex.deadline != nil {
+		ex.deadline.Stop()
+	}
+	if !ex.corked {
+		return
+	}
+	if panicked {
+		ex.cork.discard()
+		return
+	}
+	_ = http.NewResponseController(w).Flush()
+	ex.cork.uncork()
 }
 
 // boundedBody is an upstream body read under a deadline. An upstream that

@@ -12,6 +12,22 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
+// endpoints serves /healthz, /readyz and /metrics, and the kubelet probes
+// passed through to the app (--probe-passthrough).
+func (s *Server) endpoints() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.Handle("/metrics", s.metrics.handler())
+	return newProbeHandler(s.cfg.Listen.ProbePassthrough, mux)
+}
+
 // probeBodyLimit bounds the app's answer passed back; the kubelet reads at most 10 KiB of it.
 const probeBodyLimit = 64 * 1024
 
