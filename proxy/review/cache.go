@@ -37,8 +37,10 @@ const (
 // hold, and rejections would share the successes' room), and gives its
 // shared review a fixed 30 s rather than --kube-api-timeout. One cache serves
 // both reviews, so that coalescing, the review deadline and the stale window
-// are written once; its keys are the token's SHA-256 (the token itself is
-// never kept) and the review's attributes (sarKey).
+// are written once. Its keys are the token's SHA-256 (the token itself is
+// never kept) and the review's attributes (sarKey); the token cache's keyed
+// HMAC also protects its FNV-striped buckets from chosen collisions, which
+// Go's maps, seeded per process, do not need.
 type reviewCache[V any] struct {
 	ttl      func(V) time.Duration
 	staleTTL time.Duration
