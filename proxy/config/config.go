@@ -1,4 +1,4 @@
-// Package config is rbac-proxy's configuration (types, defaults, flags, config file, validation): the one source the webhook builds the proxy's command line from.
+// Package config is rbac-proxy's configuration (types, defaults, flags, config file, validation) and Args, its rendering back into flags: the one source the webhook renders the proxy's command line from.
 package config
 
 import (
