@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
@@ -204,10 +205,13 @@ func TestDesiredFor(t *testing.T) {
 			pod: func() *corev1.Pod {
 				p := injectedPod(t, d, honest, deploy, "web-1-abc", rsRef)
 				c := inject.ProxyContainer(p)
-				for i, a := range c.Args {
-					if strings.HasPrefix(a, inject.FlagTLSCertFile+"=") {
-						c.Args[i] = inject.FlagTLSCertFile + "=/tmp/other.crt"
-					}
+				cfg, err := inject.ProxyConfigOf(c.Args)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.TLS.CertFile = "/tmp/other.crt"
+				if c.Args, err = config.Args(cfg); err != nil {
+					t.Fatal(err)
 				}
 				return p
 			},

@@ -11,6 +11,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
@@ -69,7 +70,7 @@ func inputProblems(pod *corev1.Pod) bool {
 // FuzzInject admits arbitrary Pods with arbitrary annotations. Whatever comes in: no panic; a
 // denial names an rbac-proxy.io annotation; a patch applies to the request's Pod and gives exactly
 // Render's output; the injected Pod keeps the invariants podProblems checks; and its proxy's
-// arguments parse and validate with the proxy's own flags, with every list as the policy has it.
+// command line reads back, with the proxy's own flags, as the policy's proxy Config (the round trip).
 func FuzzInject(f *testing.F) {
 	files, err := filepath.Glob("testdata/mutation/*.yaml")
 	if err != nil {
@@ -181,14 +182,19 @@ func FuzzInject(f *testing.F) {
 		if !inject.IsInjected(&out) {
 			t.Fatal("the injected Pod is not recognized as injected")
 		}
-		// The proxy starts with what was admitted and enforces the lists the webhook parsed: a
-		// Pod admitted with flags the proxy refuses never runs.
+		// The round trip: the proxy starts with the command line the Pod was admitted with, and
+		// reads it as the policy's Config, field for field. A Pod admitted with flags the proxy
+		// refuses never runs; one it reads otherwise enforces a policy nobody wrote.
 		c := injectedProxy(&out)
 		if c == nil {
 			t.Fatal("the injected Pod has no proxy container")
 		}
-		if problems := proxyArgsProblems(c.Args, p); len(problems) > 0 {
-			t.Fatalf("admitted, but %s\nannotations: %q", strings.Join(problems, "; "), pod.Annotations)
+		got, err := inject.ProxyConfigOf(c.Args)
+		if err != nil {
+			t.Fatalf("admitted, but the proxy refuses %q: %v\nannotations: %q", c.Args, err, pod.Annotations)
+		}
+		if field := config.Diff(p.ProxyConfig(), got); field != "" {
+			t.Fatalf("admitted, but the proxy reads %s of %q otherwise than the policy\nannotations: %q", field, c.Args, pod.Annotations)
 		}
 		// Admitting the result again changes nothing.
 		resp2, outcome2 := e.handler.admit(context.Background(), request(t, &out, admissionv1.Create, false))

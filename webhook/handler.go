@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
@@ -129,7 +130,7 @@ func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace
 	if sa == "" {
 		sa = "default"
 	}
-	missing, err := h.Access.Missing(ctx, namespace, sa, p.Authz == inject.AuthzSAR)
+	missing, err := h.Access.Missing(ctx, namespace, sa, p.Authz == config.AuthzSAR)
 	if err != nil {
 		h.Log.Error(err, "checking the ServiceAccount's access", "namespace", namespace, "serviceAccount", sa)
 		return nil

@@ -2,14 +2,12 @@ package webhook
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
@@ -143,59 +141,11 @@ func proxyProblems(before, pod *corev1.Pod, c corev1.Container) []string {
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Scheme != corev1.URISchemeHTTPS {
 		bad("proxy readiness probe is not HTTPS")
 	}
-	upstream := false
-	for _, a := range c.Args {
-		if strings.HasPrefix(a, inject.FlagUpstream+"=") && strings.Contains(a, "://127.0.0.1:") {
-			upstream = true
-		}
-	}
-	if !upstream {
+	switch cfg, err := inject.ProxyConfigOf(c.Args); {
+	case err != nil:
+		bad("the proxy refuses %q: %v", c.Args, err)
+	case cfg.Upstream.URL == nil || cfg.Upstream.URL.Hostname() != "127.0.0.1":
 		bad("proxy has no loopback upstream: %v", c.Args)
-	}
-	return problems
-}
-
-// proxyArgsProblems starts the proxy's configuration from args as the proxy binary does (its flag
-// set, then Config, which validates) and checks that it enforces what the policy says: no
-// warning, and every list and the resource attributes exactly as the webhook parsed them. The
-// comparison is written out here, field by field, rather than taken from the webhook's own check,
-// so that it also tests that check.
-func proxyArgsProblems(args []string, p *inject.Policy) []string {
-	flags := config.NewFlags("rbac-proxy")
-	if err := flags.Parse(args); err != nil {
-		return []string{fmt.Sprintf("the proxy refuses %q: %v", args, err)}
-	}
-	cfg, err := flags.Config()
-	if err != nil {
-		return []string{fmt.Sprintf("the proxy's configuration of %q is invalid: %v", args, err)}
-	}
-	var problems []string
-	if w := flags.Warnings(); len(w) > 0 {
-		problems = append(problems, fmt.Sprintf("the proxy warns about %q: %v", args, w))
-	}
-	for _, l := range []struct {
-		what      string
-		got, want []string
-	}{
-		{"token audiences", cfg.Authentication.Audiences, p.TokenAudiences},
-		{"allowed paths", cfg.Paths.Allow, p.AllowPaths},
-		{"ignored paths", cfg.Paths.Ignore, p.IgnorePaths},
-		{"allowed users", cfg.Authorization.Allowed.Users, p.AllowedUsers},
-		{"allowed groups", cfg.Authorization.Allowed.Groups, p.AllowedGroups},
-	} {
-		if !slices.Equal(l.got, l.want) {
-			problems = append(problems, fmt.Sprintf("the proxy's %s are %q, the policy's %q", l.what, l.got, l.want))
-		}
-	}
-	if string(cfg.Authorization.Mode) != string(p.Authz) {
-		problems = append(problems, fmt.Sprintf("the proxy authorizes with %s, the policy with %s", cfg.Authorization.Mode, p.Authz))
-	}
-	got := cfg.Authorization.ResourceAttributes
-	switch want := p.ResourceAttributes; {
-	case (got == nil) != (want == nil):
-		problems = append(problems, fmt.Sprintf("the proxy's resource attributes are %+v, the policy's %+v", got, want))
-	case want != nil && *got != config.ResourceAttributes(*want):
-		problems = append(problems, fmt.Sprintf("the proxy's resource attributes are %+v, the policy's %+v", *got, *want))
 	}
 	return problems
 }

@@ -1,5 +1,7 @@
 package inject
 
+import "strings"
+
 // Prefix is the common prefix of every label and annotation the injector reads or writes.
 const Prefix = "rbac-proxy.io/"
 
@@ -48,11 +50,15 @@ const (
 
 // AnnotationSpec documents one annotation: what it accepts, its default and the proxy flags it
 // sets. The table returned by Annotations is the single list the parser checks unknown keys
-// against and docs/annotations.md is generated from.
+// against, takes each annotation's allowed text from, and docs/annotations.md is generated from.
 type AnnotationSpec struct {
-	Name        string
-	Allowed     string
-	Default     string
+	Name string
+	// Allowed is what the annotation accepts, in Markdown; denials quote it without the backticks.
+	Allowed string
+	Default string
+	// Flags are the proxy flags the annotation sets, for the docs: the render never writes a
+	// flag name (config.Args does), and a test checks that the annotation's rendered command line
+	// carries them.
 	Flags       []string
 	Description string
 }
@@ -69,21 +75,21 @@ func Annotations() []AnnotationSpec {
 		},
 		{
 			Name:        AnnotationPort,
-			Allowed:     "a port name declared by an app container, or a number 1-65535",
+			Allowed:     "a TCP port name declared by an app container, or a port number 1-65535",
 			Default:     "the port named `metrics`, else the Pod's only declared port",
-			Flags:       []string{FlagUpstream},
+			Flags:       []string{"--upstream"},
 			Description: "The app port the proxy protects; the proxy reaches it on `127.0.0.1`.",
 		},
 		{
 			Name:        AnnotationPortMode,
 			Allowed:     "`rename`, `takeover`, `redirect` (not with `hostNetwork`, nor where the namespace enforces Pod Security `baseline` or `restricted`)",
 			Default:     "`takeover` when a preset applies or `upstream-listen` is set, else `rename`",
-			Flags:       []string{FlagSecureListenAddress, FlagUpstream},
+			Flags:       []string{"--secure-listen-address", "--upstream"},
 			Description: "`rename`: the proxy listens on its own port and takes the protected port's name; `takeover`: the proxy listens on the protected port's own number and name, and the app is moved to `127.0.0.1:<upstream-port>`; `redirect`: the app is unchanged, the proxy listens on its own port and an init container with `NET_ADMIN` redirects the Pod's inbound connections to the protected port to it (nftables), except the proxy's own.",
 		},
 		{
 			Name:        AnnotationPreset,
-			Allowed:     "`dcgm-exporter`, `amd-device-metrics-exporter`, `node-exporter`; not with `upstream-listen` (`takeover` only)",
+			Allowed:     code(presetNames()...) + "; not with `upstream-listen` (`takeover` only)",
 			Default:     "detected from the app container's image name, env or args",
 			Description: "How `takeover` moves the app to `127.0.0.1` (see [Presets](#presets)).",
 		},
@@ -96,89 +102,89 @@ func Annotations() []AnnotationSpec {
 			Name:        AnnotationUpstreamPort,
 			Allowed:     "a number 1-65535 not declared by the Pod (`takeover` only)",
 			Default:     "the protected port + 10000 (the next free one)",
-			Flags:       []string{FlagUpstream, FlagProbePassthrough},
+			Flags:       []string{"--upstream", "--probe-passthrough"},
 			Description: "The internal port the app is moved to on `127.0.0.1` in `takeover` mode.",
 		},
 		{
 			Name:        AnnotationProxyPort,
 			Allowed:     "a number 1-65535 not declared by the Pod (`rename` and `redirect`)",
 			Default:     "webhook `--proxy-port` (8443)",
-			Flags:       []string{FlagSecureListenAddress},
+			Flags:       []string{"--secure-listen-address"},
 			Description: "The port the proxy listens on in `rename` mode, where it takes over the protected port's name, and in `redirect` mode, where connections to the protected port are sent to it.",
 		},
 		{
 			Name:        AnnotationEndpointsPort,
 			Allowed:     "a number 1-65535 not declared by the Pod",
 			Default:     "webhook `--proxy-endpoints-port` (8444)",
-			Flags:       []string{FlagProxyEndpointsPort, FlagProbePassthrough},
+			Flags:       []string{"--proxy-endpoints-port", "--probe-passthrough"},
 			Description: "The proxy's own `/healthz`, `/readyz` and `/metrics` (HTTPS); its probes use it, and so do the app's probes of the protected port, through `/probe/<port>/<path>`.",
 		},
 		{
 			Name:        AnnotationUpstreamScheme,
 			Allowed:     "`http`, `https`",
 			Default:     "`http`",
-			Flags:       []string{FlagUpstream, FlagUpstreamInsecureSkipVerify},
+			Flags:       []string{"--upstream", "--upstream-insecure-skip-verify"},
 			Description: "How the proxy talks to the app on loopback; `https` skips verification of the app's certificate.",
 		},
 		{
 			Name:        AnnotationAuthz,
 			Allowed:     "`sar`, `static`",
 			Default:     "`sar`",
-			Flags:       []string{FlagAuthz},
+			Flags:       []string{"--authz"},
 			Description: "`sar`: a SubjectAccessReview per request; `static`: only the listed clients and groups.",
 		},
 		{
 			Name:        AnnotationAllowedClients,
 			Allowed:     "comma-separated user names / certificate CNs, without double quotes (`\"`) (`static` only)",
-			Flags:       []string{FlagAllowedUsers},
+			Flags:       []string{"--allowed-users"},
 			Description: "Clients allowed with `authz: static`.",
 		},
 		{
 			Name:        AnnotationAllowedGroups,
 			Allowed:     "comma-separated group names / certificate Os, without double quotes (`\"`) (`static` only)",
-			Flags:       []string{FlagAllowedGroups},
+			Flags:       []string{"--allowed-groups"},
 			Description: "Groups allowed with `authz: static`.",
 		},
 		{
 			Name:        AnnotationResourceAttributes,
 			Allowed:     "comma-separated `key=value`, keys `namespace`, `apigroup`, `apiversion`, `resource`, `subresource`, `name`; `resource` required (`sar` only)",
-			Flags:       []string{FlagResourceAttributes},
+			Flags:       []string{"--resource-attributes"},
 			Description: "Authorize against a resource instead of the request path, e.g. `namespace=gpu,resource=services,subresource=proxy,name=dcgm-exporter`.",
 		},
 		{
 			Name:        AnnotationClientCA,
 			Allowed:     "`scrapers`, `configmap:NAME[/KEY]`, `secret:NAME[/KEY]` (KEY defaults to `ca.crt`)",
-			Flags:       []string{FlagClientCAFile},
+			Flags:       []string{"--client-ca-file"},
 			Description: "Turns on client-certificate authentication. `scrapers` trusts the injector's own CA of scrapers' client certificates (webhook `--scrapers-ca-secret`), which signs no workload's serving certificate; the injector keeps it in the ConfigMap `" + ScrapersCAConfigMap + "` of the Pod's namespace. `issuer` is refused: the CA that signs serving certificates must never authenticate clients.",
 		},
 		{
 			Name:        AnnotationTokenAudiences,
 			Allowed:     "comma-separated audiences, without double quotes (`\"`)",
-			Flags:       []string{FlagAuthTokenAudiences},
+			Flags:       []string{"--auth-token-audiences"},
 			Description: "Audiences a bearer token must carry.",
 		},
 		{
 			Name:        AnnotationAllowPaths,
 			Allowed:     "comma-separated `path.Match` patterns starting with `/` (`*`, `?`, `[a-z]`, `\\` escapes), without double quotes (`\"`); not with `ignore-paths`",
-			Flags:       []string{FlagAllowPaths},
+			Flags:       []string{"--allow-paths"},
 			Description: "Only these paths are proxied; everything else is refused.",
 		},
 		{
 			Name:        AnnotationIgnorePaths,
 			Allowed:     "comma-separated `path.Match` patterns starting with `/` (`*`, `?`, `[a-z]`, `\\` escapes), without double quotes (`\"`); not with `allow-paths`",
-			Flags:       []string{FlagIgnorePaths},
+			Flags:       []string{"--ignore-paths"},
 			Description: "These paths are proxied without authentication or authorization.",
 		},
 		{
 			Name:        AnnotationTLSSecret,
 			Allowed:     "a Secret name (keys `tls.crt`, `tls.key`); not with `issuer` or `dns-names`",
 			Default:     "a cert-manager Certificate per workload",
-			Flags:       []string{FlagTLSCertFile, FlagTLSPrivateKeyFile},
+			Flags:       []string{"--tls-cert-file", "--tls-private-key-file"},
 			Description: "Use an existing Secret instead of a Certificate the webhook creates.",
 		},
 		{
 			Name:        AnnotationIssuer,
-			Allowed:     "`Issuer/NAME`, `ClusterIssuer/NAME`, `KIND.GROUP/NAME` (external issuers), among those the webhook allows (`--allowed-issuers`)",
+			Allowed:     IssuerSyntax + " (external issuers), among those the webhook allows (`--allowed-issuers`)",
 			Default:     "webhook `--default-issuer`",
 			Description: "The issuer that signs the workload's Certificate. Only the default issuer, the issuers listed in `--allowed-issuers` and, with `Issuer/*` there, the Issuers of the Pod's own namespace; anything else denies the Pod.",
 		},
@@ -190,15 +196,28 @@ func Annotations() []AnnotationSpec {
 	}
 }
 
+// specs are the annotations by name, built once: the parser reads them for every Pod.
+var specs = func() map[string]AnnotationSpec {
+	m := map[string]AnnotationSpec{}
+	for _, a := range Annotations() {
+		m[a.Name] = a
+	}
+	return m
+}()
+
 // knownAnnotation reports whether name is a documented annotation or one the injector writes.
 func knownAnnotation(name string) bool {
-	if name == AnnotationStatus {
-		return true
-	}
-	for _, a := range Annotations() {
-		if a.Name == name {
-			return true
-		}
-	}
-	return false
+	_, ok := specs[name]
+	return ok || name == AnnotationStatus
+}
+
+// AllowedOf is what the annotation accepts, as its documentation says it, without the Markdown:
+// the "allowed" of a denial that is about the annotation's syntax.
+func AllowedOf(name string) string {
+	return strings.ReplaceAll(specs[name].Allowed, "`", "")
+}
+
+// code writes each item as Markdown code, comma-separated.
+func code(items ...string) string {
+	return "`" + strings.Join(items, "`, `") + "`"
 }

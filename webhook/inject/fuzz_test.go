@@ -6,10 +6,10 @@ import (
 	"testing"
 )
 
-// FuzzAnnotationValues is FuzzInject's proxy-arguments check narrowed to one annotation value on
-// a bare Pod, without the admission machinery, so that it runs fast enough to search the values
-// pflag's CSV reading and path.Match treat specially: any value NewPolicy admits, the proxy
-// starts with and reads as the same lists; any it denies, it denies on a named annotation.
+// FuzzAnnotationValues is FuzzInject's round trip narrowed to one annotation value on a bare Pod,
+// without the admission machinery, so that it runs fast enough to search the values pflag's CSV
+// reading and path.Match treat specially: any value NewPolicy admits, the proxy starts with and
+// reads as the policy's Config; any it denies, it denies on a named annotation.
 func FuzzAnnotationValues(f *testing.F) {
 	d := testDefaults()
 	targets := []struct {
@@ -56,8 +56,8 @@ func FuzzAnnotationValues(f *testing.F) {
 			}
 			return
 		}
-		if problems := proxyArgsProblems(proxyArgs(p), p); len(problems) > 0 {
-			t.Fatalf("%s=%q admitted, but %s", target.annotation, value, strings.Join(problems, "; "))
+		if problem := roundTrip(p); problem != "" {
+			t.Fatalf("%s=%q admitted, but %s", target.annotation, value, problem)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package inject
 
 import (
 	"fmt"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -33,47 +32,16 @@ func testDefaults() *Defaults {
 	}
 }
 
-// proxyArgsProblems starts the proxy's configuration from args as the proxy binary does (its flag
-// set, then Config, which validates) and checks that it enforces what the policy says: no
-// warning, and every list and the resource attributes exactly as the webhook parsed them. The
-// comparison is written out here, field by field, rather than taken from the webhook's own check,
-// so that it also tests that check.
-func proxyArgsProblems(args []string, p *Policy) []string {
-	flags := config.NewFlags("rbac-proxy")
-	if err := flags.Parse(args); err != nil {
-		return []string{fmt.Sprintf("the proxy refuses %q: %v", args, err)}
-	}
-	cfg, err := flags.Config()
+// roundTrip says how the proxy's reading of the policy's command line (its own flags, then
+// Config, which validates) differs from the policy's proxy Config, "" when it reads the same:
+// the proxy accepts the rendered args and means what the policy says.
+func roundTrip(p *Policy) string {
+	got, err := ProxyConfigOf(p.Args)
 	if err != nil {
-		return []string{fmt.Sprintf("the proxy's configuration of %q is invalid: %v", args, err)}
+		return fmt.Sprintf("the proxy refuses %q: %v", p.Args, err)
 	}
-	var problems []string
-	if w := flags.Warnings(); len(w) > 0 {
-		problems = append(problems, fmt.Sprintf("the proxy warns about %q: %v", args, w))
+	if field := config.Diff(p.ProxyConfig(), got); field != "" {
+		return fmt.Sprintf("the proxy reads %s of %q otherwise than the policy", field, p.Args)
 	}
-	for _, l := range []struct {
-		what      string
-		got, want []string
-	}{
-		{"token audiences", cfg.Authentication.Audiences, p.TokenAudiences},
-		{"allowed paths", cfg.Paths.Allow, p.AllowPaths},
-		{"ignored paths", cfg.Paths.Ignore, p.IgnorePaths},
-		{"allowed users", cfg.Authorization.Allowed.Users, p.AllowedUsers},
-		{"allowed groups", cfg.Authorization.Allowed.Groups, p.AllowedGroups},
-	} {
-		if !slices.Equal(l.got, l.want) {
-			problems = append(problems, fmt.Sprintf("the proxy's %s are %q, the policy's %q", l.what, l.got, l.want))
-		}
-	}
-	if string(cfg.Authorization.Mode) != string(p.Authz) {
-		problems = append(problems, fmt.Sprintf("the proxy authorizes with %s, the policy with %s", cfg.Authorization.Mode, p.Authz))
-	}
-	got := cfg.Authorization.ResourceAttributes
-	switch want := p.ResourceAttributes; {
-	case (got == nil) != (want == nil):
-		problems = append(problems, fmt.Sprintf("the proxy's resource attributes are %+v, the policy's %+v", got, want))
-	case want != nil && *got != config.ResourceAttributes(*want):
-		problems = append(problems, fmt.Sprintf("the proxy's resource attributes are %+v, the policy's %+v", *got, *want))
-	}
-	return problems
+	return ""
 }

@@ -2,8 +2,6 @@ package inject
 
 import (
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // IsInjected reports whether the Pod already carries the proxy: the status annotation or a
@@ -56,13 +54,9 @@ func CheckInjectedProxy(pod *corev1.Pod, d *Defaults, secret string) string {
 	if !mounted {
 		return "does not mount volume " + TLSVolume + " at " + tlsMountPath + " in its proxy"
 	}
-	flags := config.NewFlags(ContainerName)
-	if err := flags.Parse(c.Args); err != nil {
-		return "has proxy arguments the proxy refuses (" + err.Error() + ")"
-	}
-	cfg, err := flags.Config()
+	cfg, err := ProxyConfigOf(c.Args)
 	if err != nil {
-		return "has a proxy configuration the proxy refuses (" + err.Error() + ")"
+		return "has proxy arguments the proxy refuses (" + err.Error() + ")"
 	}
 	if cfg.TLS.CertFile != tlsMountPath+"/tls.crt" || cfg.TLS.KeyFile != tlsMountPath+"/tls.key" {
 		return "serves " + cfg.TLS.CertFile + ", not the certificate of volume " + TLSVolume

@@ -3,6 +3,7 @@ package inject
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -44,7 +45,7 @@ func parseMode(spec *corev1.PodSpec, ann map[string]string, p *Policy, targetOK 
 		if pr := findPreset(presetV); pr != nil {
 			p.Preset, p.Listen = pr.Name, pr.Listen
 		} else {
-			errs.add(AnnotationPreset, presetV, "unknown preset", presetNames())
+			errs.add(AnnotationPreset, presetV, "unknown preset", AllowedOf(AnnotationPreset))
 		}
 	}
 	if listenSet {
@@ -68,7 +69,7 @@ func parseMode(spec *corev1.PodSpec, ann map[string]string, p *Policy, targetOK 
 		case PortModeRename, PortModeTakeover, PortModeRedirect:
 			p.Mode = PortMode(modeV)
 		default:
-			errs.add(AnnotationPortMode, modeV, "unknown mode", "rename, takeover, redirect")
+			errs.add(AnnotationPortMode, modeV, "unknown mode", AllowedOf(AnnotationPortMode))
 			return
 		}
 	}
@@ -96,7 +97,7 @@ func parseMode(spec *corev1.PodSpec, ann map[string]string, p *Policy, targetOK 
 			return
 		}
 		if p.Listen == nil && !listenSet && !presetSet {
-			errs.add(AnnotationPortMode, string(p.Mode), fmt.Sprintf("no preset recognizes container %s (image %s), so the webhook does not know how to move it to 127.0.0.1", container.Name, container.Image), "rename, or name a preset with "+AnnotationPreset+" ("+presetNames()+") or set "+AnnotationUpstreamListen)
+			errs.add(AnnotationPortMode, string(p.Mode), fmt.Sprintf("no preset recognizes container %s (image %s), so the webhook does not know how to move it to 127.0.0.1", container.Name, container.Image), "rename, or name a preset with "+AnnotationPreset+" ("+strings.Join(presetNames(), ", ")+") or set "+AnnotationUpstreamListen)
 		}
 	}
 }
@@ -115,7 +116,7 @@ func chooseUpstreamPort(spec *corev1.PodSpec, ann map[string]string, p *Policy, 
 	if v, ok := ann[AnnotationUpstreamPort]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 65535 {
-			errs.add(AnnotationUpstreamPort, v, "not a port number", "a port number 1-65535 the Pod does not use")
+			errs.add(AnnotationUpstreamPort, v, "not a port number", AllowedOf(AnnotationUpstreamPort))
 			return
 		}
 		p.UpstreamPort = int32(n)
@@ -136,7 +137,7 @@ func chooseUpstreamPort(spec *corev1.PodSpec, ann map[string]string, p *Policy, 
 			return
 		}
 	}
-	errs.addUnset(AnnotationUpstreamPort, "no free port for the app", "a port number 1-65535 the Pod does not use")
+	errs.addUnset(AnnotationUpstreamPort, "no free port for the app", AllowedOf(AnnotationUpstreamPort))
 }
 
 // PodSecurityEnforceLabel is the Namespace label of the Pod Security admission level enforced there.

@@ -10,45 +10,11 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
-// AuthzMode is how the proxy authorizes a request.
-type AuthzMode string
-
-const (
-	// AuthzSAR asks the API server with a SubjectAccessReview per (cached) request.
-	AuthzSAR AuthzMode = "sar"
-	// AuthzStatic allows only the listed users and groups.
-	AuthzStatic AuthzMode = "static"
-)
-
 // Upstream schemes.
 const (
 	SchemeHTTP  = "http"
 	SchemeHTTPS = "https"
 )
-
-// ResourceAttributes make the proxy authorize against a resource instead of the request path.
-type ResourceAttributes struct {
-	Namespace   string
-	APIGroup    string
-	APIVersion  string
-	Resource    string
-	Subresource string
-	Name        string
-}
-
-// resourceAttributeKeys are the keys of rbac-proxy.io/resource-attributes in flag order.
-func resourceAttributeKeys(ra *ResourceAttributes) []struct {
-	key   string
-	value *string
-} {
-	return []struct {
-		key   string
-		value *string
-	}{
-		{"namespace", &ra.Namespace}, {"apigroup", &ra.APIGroup}, {"apiversion", &ra.APIVersion},
-		{"resource", &ra.Resource}, {"subresource", &ra.Subresource}, {"name", &ra.Name},
-	}
-}
 
 // Policy is everything the render needs, validated: the webhook's defaults merged with the Pod's
 // annotations and resolved against the Pod's ports.
@@ -73,10 +39,10 @@ type Policy struct {
 	ProbeRewrites []ProbeRewrite
 	// UpstreamScheme is http or https.
 	UpstreamScheme     string
-	Authz              AuthzMode
+	Authz              config.AuthzMode
 	AllowedUsers       []string
 	AllowedGroups      []string
-	ResourceAttributes *ResourceAttributes
+	ResourceAttributes *config.ResourceAttributes
 	ClientCA           *ClientCA
 	TokenAudiences     []string
 	AllowPaths         []string
@@ -84,6 +50,8 @@ type Policy struct {
 	TLS                TLSPolicy
 	Resources          corev1.ResourceRequirements
 	Verbosity          int
+	// Args is the proxy's command line: config.Args of ProxyConfig, which the proxy validated.
+	Args []string
 }
 
 // PolicyInput is what a policy is built from besides the Pod.
@@ -109,7 +77,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 		PullPolicy:     d.PullPolicy,
 		SidecarMode:    d.SidecarMode,
 		UpstreamScheme: SchemeHTTP,
-		Authz:          AuthzSAR,
+		Authz:          config.AuthzSAR,
 		Resources:      *d.Resources.DeepCopy(),
 		Verbosity:      d.Verbosity,
 	}
@@ -163,7 +131,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 		case SchemeHTTP, SchemeHTTPS:
 			p.UpstreamScheme = v
 		default:
-			errs.add(AnnotationUpstreamScheme, v, "unknown scheme", "http, https")
+			errs.add(AnnotationUpstreamScheme, v, "unknown scheme", AllowedOf(AnnotationUpstreamScheme))
 		}
 	}
 
@@ -172,12 +140,12 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	if v, ok := ann[AnnotationClientCA]; ok {
 		ca, problem := ParseClientCA(v, d)
 		if problem != "" {
-			errs.add(AnnotationClientCA, v, problem, clientCAAllowed)
+			errs.add(AnnotationClientCA, v, problem, AllowedOf(AnnotationClientCA))
 		}
 		p.ClientCA = ca
 	}
 	if v, ok := ann[AnnotationTokenAudiences]; ok {
-		p.TokenAudiences = parseNames(AnnotationTokenAudiences, v, "comma-separated audiences", errs)
+		p.TokenAudiences = parseNames(AnnotationTokenAudiences, v, errs)
 	}
 	allowV, hasAllow := ann[AnnotationAllowPaths]
 	ignoreV, hasIgnore := ann[AnnotationIgnorePaths]
@@ -195,15 +163,15 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	if ca := p.ClientCA; ca != nil && ca.Source == ClientCASecret && (ca.Name == p.TLS.SecretName || strings.HasPrefix(ca.Name, servingSecretPrefix)) {
 		// client-ca issuer under another name: the ca.crt of a serving Secret is the CA that
 		// signs every workload's serving certificate.
-		errs.add(AnnotationClientCA, ann[AnnotationClientCA], "a serving certificate's Secret (the injector's are named "+servingSecretPrefix+"*): its CA signs serving certificates for anyone allowed one, so anyone could pose as a scraper", clientCAAllowed)
+		errs.add(AnnotationClientCA, ann[AnnotationClientCA], "a serving certificate's Secret (the injector's are named "+servingSecretPrefix+"*): its CA signs serving certificates for anyone allowed one, so anyone could pose as a scraper", AllowedOf(AnnotationClientCA))
 	}
 
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
-	// Last, and only on a policy without errors: a partial one renders flags the proxy would
-	// refuse for reasons already reported.
-	checkProxyArgs(p, ann, errs)
+	// Last, and only on a policy without errors: a partial one makes a configuration the proxy
+	// would refuse for reasons already reported.
+	p.Args = proxyArgs(p, errs)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -256,7 +224,7 @@ func parsePort(ann map[string]string, annotation string, def int32, errs *proble
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 65535 {
-		errs.add(annotation, v, "not a port number", "a port number 1-65535 the Pod does not use")
+		errs.add(annotation, v, "not a port number", AllowedOf(annotation))
 		return 0, true
 	}
 	return int32(n), true

@@ -80,11 +80,10 @@ func resolveTarget(spec *corev1.PodSpec, annotations map[string]string, errs *pr
 			app = append(app, p)
 		}
 	}
-	allowed := "a TCP port name declared by an app container"
+	allowed := AllowedOf(AnnotationPort)
 	if len(app) > 0 {
-		allowed += " (" + describePorts(app) + ")"
+		allowed += "; the app containers declare " + describePorts(app)
 	}
-	allowed += ", or a port number 1-65535"
 
 	value, set := annotations[AnnotationPort]
 	if !set {
@@ -230,7 +229,7 @@ func checkFreePort(spec *corev1.PodSpec, annotation string, value int32, fromDef
 	}
 	sort.Strings(clashes)
 	problem := fmt.Sprintf("port %d is already %s", value, strings.Join(clashes, " and "))
-	allowed := "a port number 1-65535 the Pod does not use"
+	allowed := AllowedOf(annotation)
 	if fromDefault {
 		errs.addUnset(annotation, "the default "+problem, allowed)
 		return

@@ -69,12 +69,12 @@ func Presets() []Preset {
 	}
 }
 
-func presetNames() string {
+func presetNames() []string {
 	var names []string
-	for _, p := range Presets() {
+	for _, p := range builtinPresets {
 		names = append(names, p.Name)
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 func findPreset(name string) *Preset {
@@ -142,13 +142,11 @@ func freshPreset(i int) *Preset {
 	return &Presets()[i]
 }
 
-const upstreamListenAllowed = "comma-separated env:NAME=VALUE or arg:--flag=VALUE, VALUE may use {host} (127.0.0.1) and {port} (the internal port), at least one {port}, e.g. env:LISTEN_ADDR={host}:{port}"
-
 // parseUpstreamListen parses rbac-proxy.io/upstream-listen.
 func parseUpstreamListen(v string, errs *problems) []ListenSetting {
 	items, ok := splitList(v)
 	if !ok {
-		errs.add(AnnotationUpstreamListen, v, "empty item", upstreamListenAllowed)
+		errs.add(AnnotationUpstreamListen, v, "empty item", AllowedOf(AnnotationUpstreamListen))
 		return nil
 	}
 	var out []ListenSetting
@@ -157,30 +155,30 @@ func parseUpstreamListen(v string, errs *problems) []ListenSetting {
 		kind, rest, _ := strings.Cut(item, ":")
 		name, value, ok := strings.Cut(rest, "=")
 		if !ok || value == "" || !printableNoSpaceW(value) {
-			errs.add(AnnotationUpstreamListen, v, "malformed item "+strconv.Quote(item), upstreamListenAllowed)
+			errs.add(AnnotationUpstreamListen, v, "malformed item "+strconv.Quote(item), AllowedOf(AnnotationUpstreamListen))
 			return nil
 		}
 		hasPort = hasPort || strings.Contains(value, "{port}")
 		switch kind {
 		case "env":
 			if !isEnvName(name) {
-				errs.add(AnnotationUpstreamListen, v, "bad environment variable name "+strconv.Quote(name), upstreamListenAllowed)
+				errs.add(AnnotationUpstreamListen, v, "bad environment variable name "+strconv.Quote(name), AllowedOf(AnnotationUpstreamListen))
 				return nil
 			}
 			out = append(out, ListenSetting{Env: name, Value: value})
 		case "arg":
 			if !strings.HasPrefix(name, "-") || strings.ContainsAny(name, " =") || len(name) < 2 {
-				errs.add(AnnotationUpstreamListen, v, "bad flag "+strconv.Quote(name), upstreamListenAllowed)
+				errs.add(AnnotationUpstreamListen, v, "bad flag "+strconv.Quote(name), AllowedOf(AnnotationUpstreamListen))
 				return nil
 			}
 			out = append(out, ListenSetting{Arg: name, Value: value})
 		default:
-			errs.add(AnnotationUpstreamListen, v, "unknown kind "+strconv.Quote(kind), upstreamListenAllowed)
+			errs.add(AnnotationUpstreamListen, v, "unknown kind "+strconv.Quote(kind), AllowedOf(AnnotationUpstreamListen))
 			return nil
 		}
 	}
 	if !hasPort {
-		errs.add(AnnotationUpstreamListen, v, "no item sets {port}", upstreamListenAllowed)
+		errs.add(AnnotationUpstreamListen, v, "no item sets {port}", AllowedOf(AnnotationUpstreamListen))
 		return nil
 	}
 	return out

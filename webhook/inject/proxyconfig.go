@@ -1,31 +1,11 @@
 package inject
 
 import (
+	"net"
+	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
-)
-
-// The proxy's flags the render writes. The annotation table (Annotations) refers to these names,
-// and proxyArgs is the one place a Policy becomes flags.
-const (
-	FlagSecureListenAddress        = "--secure-listen-address"
-	FlagUpstream                   = "--upstream"
-	FlagUpstreamInsecureSkipVerify = "--upstream-insecure-skip-verify"
-	FlagTLSCertFile                = "--tls-cert-file"
-	FlagTLSPrivateKeyFile          = "--tls-private-key-file"
-	FlagClientCAFile               = "--client-ca-file"
-	FlagAuthTokenAudiences         = "--auth-token-audiences"
-	FlagAllowPaths                 = "--allow-paths"
-	FlagIgnorePaths                = "--ignore-paths"
-	FlagAuthz                      = "--authz"
-	FlagAllowedUsers               = "--allowed-users"
-	FlagAllowedGroups              = "--allowed-groups"
-	FlagResourceAttributes         = "--resource-attributes"
-	FlagProxyEndpointsPort         = "--proxy-endpoints-port"
-	FlagProbePassthrough           = "--probe-passthrough"
-	FlagVerbosity                  = "-v"
 )
 
 // Paths inside the proxy container.
@@ -35,76 +15,70 @@ const (
 	tokenMountPath    = "/var/run/secrets/kubernetes.io/serviceaccount"
 )
 
-// proxyArgs renders the proxy's command line from the policy.
-func proxyArgs(p *Policy) []string {
-	args := []string{
-		FlagSecureListenAddress + "=0.0.0.0:" + strconv.Itoa(int(p.ProxyPort)),
-		FlagUpstream + "=" + p.UpstreamScheme + "://127.0.0.1:" + strconv.Itoa(int(p.UpstreamPort)) + "/",
-	}
-	if p.UpstreamScheme == SchemeHTTPS {
-		args = append(args, FlagUpstreamInsecureSkipVerify)
-	}
-	args = append(args,
-		FlagTLSCertFile+"="+tlsMountPath+"/tls.crt",
-		FlagTLSPrivateKeyFile+"="+tlsMountPath+"/tls.key",
-	)
+// ProxyConfig is the proxy's configuration the policy asks for: the flags' defaults
+// (config.Default) and what the annotations and the webhook's defaults set. The render gives
+// the proxy config.Args of it; nothing in the webhook writes a flag name.
+func (p *Policy) ProxyConfig() *config.Config {
+	c := config.Default()
+	c.Listen.SecureAddress = net.JoinHostPort("0.0.0.0", strconv.Itoa(int(p.ProxyPort)))
+	c.Listen.ProxyEndpointsPort = int(p.EndpointsPort)
+	c.Listen.ProbePassthrough = p.Probes
+	c.Upstream.URL = &url.URL{Scheme: p.UpstreamScheme, Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.UpstreamPort))), Path: "/"}
+	// The app's own certificate on loopback is not the proxy's to verify; the proxy allows
+	// skipping it for a loopback upstream only.
+	c.Upstream.InsecureSkipVerify = p.UpstreamScheme == SchemeHTTPS
+	c.TLS.CertFile, c.TLS.KeyFile = tlsMountPath+"/tls.crt", tlsMountPath+"/tls.key"
 	if p.ClientCA != nil {
-		args = append(args, FlagClientCAFile+"="+clientCAMountPath+"/"+CAKey)
+		c.TLS.ClientCAFile = clientCAMountPath + "/" + CAKey
 	}
-	lists := policyLists(p)
-	list := func(flag string) {
-		for _, l := range lists {
-			if l.Flag == flag && len(l.Values) > 0 {
-				args = append(args, flag+"="+strings.Join(l.Values, ","))
-			}
-		}
+	c.Authentication.Audiences = p.TokenAudiences
+	c.Paths.Allow, c.Paths.Ignore = p.AllowPaths, p.IgnorePaths
+	c.Authorization.Mode = p.Authz
+	c.Authorization.Allowed = config.AllowedSubjects{Users: p.AllowedUsers, Groups: p.AllowedGroups}
+	c.Authorization.ResourceAttributes = p.ResourceAttributes
+	c.Log.Verbosity = p.Verbosity
+	return c
+}
+
+// proxyArgs is the proxy's command line for the policy: its ProxyConfig, validated by the
+// proxy's own validation and rendered by config.Args (which reads it back before it returns
+// it). What the proxy would refuse, or no command line carries, denies the Pod: a proxy that
+// exits on its flags never lets the Pod run (a native sidecar holds the whole Pod back for ever).
+// The parsers have asked the proxy about each annotation already, to name it in a denial; this
+// is the whole configuration's check.
+func proxyArgs(p *Policy, errs *problems) []string {
+	const allowed = "annotations whose settings the proxy accepts"
+	c := p.ProxyConfig()
+	if err := c.Validate(); err != nil {
+		errs.add(AnnotationInject, "true", "the proxy would refuse to start: "+err.Error(), allowed)
+		return nil
 	}
-	list(FlagAuthTokenAudiences)
-	list(FlagAllowPaths)
-	list(FlagIgnorePaths)
-	args = append(args, FlagAuthz+"="+string(p.Authz))
-	list(FlagAllowedUsers)
-	list(FlagAllowedGroups)
-	if ra := p.ResourceAttributes; ra != nil {
-		var kv []string
-		for _, k := range resourceAttributeKeys(ra) {
-			if *k.value != "" {
-				kv = append(kv, k.key+"="+*k.value)
-			}
-		}
-		args = append(args, FlagResourceAttributes+"="+strings.Join(kv, ","))
-	}
-	args = append(args, FlagProxyEndpointsPort+"="+strconv.Itoa(int(p.EndpointsPort)))
-	args = append(args, probeFlags(p.Probes)...)
-	if p.Verbosity > 0 {
-		args = append(args, FlagVerbosity+"="+strconv.Itoa(p.Verbosity))
+	args, err := config.Args(c)
+	if err != nil {
+		errs.add(AnnotationInject, "true", "no command line carries the proxy's configuration: "+err.Error(), allowed)
+		return nil
 	}
 	return args
 }
 
-// policyList is one of the Policy's lists and the proxy flag it is rendered to, comma-joined.
-type policyList struct {
-	Flag   string
-	Values []string
+// proxyRefusal is what the proxy's own validation says of one setting, "" when it accepts it:
+// set changes a configuration the proxy accepts. A parser asks it of its annotation's value, so
+// that a refusal names the annotation.
+func proxyRefusal(set func(*config.Config)) string {
+	c := (&Policy{ProxyPort: 8443, EndpointsPort: 8444, UpstreamPort: 8080, UpstreamScheme: SchemeHTTP, Authz: config.AuthzSAR}).ProxyConfig()
+	set(c)
+	if err := c.Validate(); err != nil {
+		return "the proxy would refuse to start: " + err.Error()
+	}
+	return ""
 }
 
-// policyLists are the Policy's lists by flag. proxyArgs renders them from here and
-// checkProxyArgs compares the proxy's reading of the rendered flags with them, so the two cannot
-// disagree about which list goes to which flag.
-func policyLists(p *Policy) []policyList {
-	return []policyList{
-		{FlagAuthTokenAudiences, p.TokenAudiences},
-		{FlagAllowPaths, p.AllowPaths},
-		{FlagIgnorePaths, p.IgnorePaths},
-		{FlagAllowedUsers, p.AllowedUsers},
-		{FlagAllowedGroups, p.AllowedGroups},
+// ProxyConfigOf is the configuration the proxy starts with from its command line, as its own
+// flags read it (Config validates it): what the certificate controller checks of a stored Pod.
+func ProxyConfigOf(args []string) (*config.Config, error) {
+	flags := config.NewFlags(ContainerName)
+	if err := flags.Parse(args); err != nil {
+		return nil, err
 	}
-}
-
-func probeFlags(probes []config.ProbePassthrough) []string {
-	out := make([]string, len(probes))
-	for i, pt := range probes {
-		out[i] = FlagProbePassthrough + "=" + pt.String()
-	}
-	return out
+	return flags.Config()
 }

@@ -126,7 +126,7 @@ func proxyContainer(p *Policy) corev1.Container {
 		Name:            ContainerName,
 		Image:           p.Image,
 		ImagePullPolicy: p.PullPolicy,
-		Args:            proxyArgs(p),
+		Args:            p.Args,
 		Ports: []corev1.ContainerPort{{
 			Name:          p.Target.ProxyPortName,
 			ContainerPort: p.ProxyPort,

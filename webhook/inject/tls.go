@@ -42,8 +42,6 @@ type ClientCA struct {
 	Key  string
 }
 
-const clientCAAllowed = "scrapers (the injector's CA of scrapers' client certificates), configmap:NAME[/KEY], secret:NAME[/KEY] (KEY defaults to ca.crt)"
-
 // ParseClientCA reads rbac-proxy.io/client-ca; scrapers is refused when the webhook has no
 // scrapers' CA.
 func ParseClientCA(value string, d *Defaults) (*ClientCA, string) {
@@ -124,7 +122,7 @@ func parseTLS(annotations map[string]string, in PolicyInput, errs *problems) TLS
 	if hasSecret {
 		ok := true
 		if msgs := validation.IsDNS1123Subdomain(secret); len(msgs) > 0 {
-			errs.add(AnnotationTLSSecret, secret, "not a Secret name: "+strings.Join(msgs, "; "), "a Secret name with keys tls.crt and tls.key")
+			errs.add(AnnotationTLSSecret, secret, "not a Secret name: "+strings.Join(msgs, "; "), AllowedOf(AnnotationTLSSecret))
 			ok = false
 		}
 		if hasIssuer {
@@ -148,7 +146,7 @@ func parseTLS(annotations map[string]string, in PolicyInput, errs *problems) TLS
 		ref, problem := ParseIssuer(issuer)
 		switch {
 		case problem != "":
-			errs.add(AnnotationIssuer, issuer, problem, IssuerSyntax+", among "+allowedIssuers.String())
+			errs.add(AnnotationIssuer, issuer, problem, AllowedOf(AnnotationIssuer)+": "+allowedIssuers.String())
 		case !allowedIssuers.Allows(*ref, in.Namespace):
 			errs.add(AnnotationIssuer, issuer, "not an issuer the webhook allows Pods to name", allowedIssuers.String())
 		default:
