@@ -120,8 +120,8 @@ func (c countingWriteConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// coalesceFlushes is the flush coalescing rbac-proxy had before issue 15,
-// for the benchmark only: a flush is delayed by up to a millisecond so that
+// coalesceFlushes is a flush coalescing that rbac-proxy once used, kept
+// as the benchmark's reference: a flush is delayed by up to a millisecond so that
 // the flushes of one burst become one, and the timer is stopped (under the
 // lock that orders it with the handler's writes) before the handler
 // returns, even when it panics.

@@ -169,7 +169,7 @@ func (h *proxyHandler) decide(w http.ResponseWriter, r *http.Request, u user.Inf
 // goroutine or from the ReverseProxy's flush timer, which the ReverseProxy
 // stops before it returns. A flush timer of our own once outlived an
 // aborted handler and flushed a finished ResponseWriter, which crashed the
-// process (issue 15, item 0).
+// process.
 type statusWriter struct {
 	http.ResponseWriter
 	code int

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"path/filepath"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
@@ -233,11 +232,3 @@ func restConfigFor(host string, dial func(ctx context.Context, network, addr str
 }
 
 // writeFile writes content to a new file name in a test's temporary directory.
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}

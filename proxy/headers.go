@@ -19,7 +19,7 @@ type headerPolicy struct {
 	userKey   string // canonical
 	groupsKey string // canonical
 	separator string
-	// rules are strippedRequestHeaders and the configured names.
+	// rules are config.StrippedRequestHeaders and the configured names.
 	rules []config.HeaderRule
 }
 
@@ -41,7 +41,7 @@ func newHeaderPolicy(h config.IdentityHeaders) headerPolicy {
 }
 
 // sanitize removes credentials and client-sent identity headers: every
-// header strippedRequestHeaders or the configured names match.
+// header config.StrippedRequestHeaders or the configured names match.
 func (p headerPolicy) sanitize(h http.Header) {
 	for k := range h {
 		if config.HeaderStripped(p.rules, k) {

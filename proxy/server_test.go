@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
@@ -250,7 +252,7 @@ func TestResourceAttributesAndRewrites(t *testing.T) {
 		}
 	})
 	t.Run("rewrite", func(t *testing.T) {
-		cfg := writeFile(t, "cfg.yaml", `
+		cfg := testkit.WriteFile(t, "cfg.yaml", `
 authorization:
   rewrites:
     byQueryParameter:
@@ -465,13 +467,11 @@ func TestEndpointsAndMetrics(t *testing.T) {
 }
 
 func freePort(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testkit.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	return strconv.Itoa(port)
 }
 
 func TestGracefulShutdownDrains(t *testing.T) {
@@ -618,38 +618,16 @@ func TestCertificateRotationWithSymlinkSwap(t *testing.T) {
 	e := newTestEnv(t)
 
 	// The kubelet's layout: dir/tls.crt → ..data/tls.crt, ..data → ..<timestamp>.
-	vol := filepath.Join(e.dir, "vol")
-	writeGeneration := func(name string, files map[string][]byte) {
-		gen := filepath.Join(vol, name)
-		if err := os.MkdirAll(gen, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		for f, b := range files {
-			if err := os.WriteFile(filepath.Join(gen, f), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		tmp := filepath.Join(vol, "..data_tmp")
-		_ = os.Remove(tmp)
-		if err := os.Symlink(name, tmp); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(vol, "..data")); err != nil {
-			t.Fatal(err)
-		}
-	}
 	serving1, _ := e.ca.Server("127.0.0.1")
-	writeGeneration("..gen1", map[string][]byte{"tls.crt": serving1.CertPEM, "tls.key": serving1.KeyPEM, "ca.crt": e.ca.CertPEM})
-	for _, f := range []string{"tls.crt", "tls.key", "ca.crt"} {
-		if err := os.Symlink(filepath.Join("..data", f), filepath.Join(vol, f)); err != nil {
-			t.Fatal(err)
-		}
+	vol, err := testkit.NewProjection(filepath.Join(e.dir, "vol"), map[string][]byte{"tls.crt": serving1.CertPEM, "tls.key": serving1.KeyPEM, "ca.crt": e.ca.CertPEM})
+	if err != nil {
+		t.Fatal(err)
 	}
 	up := newUpstreamServer(t, e.upstream)
 	f := config.NewFlags("rbac-proxy")
 	if err := f.Parse([]string{"--secure-listen-address=127.0.0.1:0", "--upstream=" + up,
-		"--tls-cert-file=" + filepath.Join(vol, "tls.crt"), "--tls-private-key-file=" + filepath.Join(vol, "tls.key"),
-		"--client-ca-file=" + filepath.Join(vol, "ca.crt")}); err != nil {
+		"--tls-cert-file=" + vol.Path("tls.crt"), "--tls-private-key-file=" + vol.Path("tls.key"),
+		"--client-ca-file=" + vol.Path("ca.crt")}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := f.Config()
@@ -704,7 +682,9 @@ func TestCertificateRotationWithSymlinkSwap(t *testing.T) {
 	if code, _ := e.get(newClient(client1.TLS()), "/metrics", nil); code != 200 {
 		t.Fatalf("old client certificate before rotation: %d", code)
 	}
-	writeGeneration("..gen2", map[string][]byte{"tls.crt": serving2.CertPEM, "tls.key": serving2.KeyPEM, "ca.crt": ca2.CertPEM})
+	if err := vol.Update(map[string][]byte{"tls.crt": serving2.CertPEM, "tls.key": serving2.KeyPEM, "ca.crt": ca2.CertPEM}); err != nil {
+		t.Fatal(err)
+	}
 	rotated := time.Now()
 	for servedBy() != "test-ca-2" {
 		if time.Since(rotated) > 5*time.Second {

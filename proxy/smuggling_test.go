@@ -24,6 +24,7 @@ import (
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
@@ -416,8 +417,8 @@ func TestRewriteParameterPollution(t *testing.T) {
     subresource: proxy
     name: exporter
 `
-	byQuery := writeFile(t, "query.yaml", "authorization:\n  rewrites:\n    byQueryParameter:\n      name: namespace"+attrs)
-	byHeader := writeFile(t, "header.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x-namespace"+attrs)
+	byQuery := testkit.WriteFile(t, "query.yaml", "authorization:\n  rewrites:\n    byQueryParameter:\n      name: namespace"+attrs)
+	byHeader := testkit.WriteFile(t, "header.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x-namespace"+attrs)
 	tests := []struct {
 		name   string
 		config string

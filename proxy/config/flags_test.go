@@ -2,13 +2,12 @@ package config
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -23,15 +22,6 @@ func parseConfig(t *testing.T, args ...string) (*Config, error) {
 }
 
 var minimalArgs = []string{"--secure-listen-address=127.0.0.1:8443", "--upstream=http://127.0.0.1:8080/"}
-
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func TestFlagDefaults(t *testing.T) {
 	cfg, err := parseConfig(t, minimalArgs...)
@@ -68,7 +58,7 @@ func TestFlagDefaults(t *testing.T) {
 }
 
 func TestFlagValidation(t *testing.T) {
-	goodCfg := writeFile(t, "good.yaml", `
+	goodCfg := testkit.WriteFile(t, "good.yaml", `
 authorization:
   rewrites:
     byQueryParameter:
@@ -83,14 +73,14 @@ authorization:
     resourceRequest: true
     resource: services
 `)
-	withRA := writeFile(t, "ra.yaml", "authorization:\n  resourceAttributes:\n    namespace: gpu\n")
-	unknownField := writeFile(t, "unknown.yaml", "authorization:\n  resourceAttribute:\n    namespace: gpu\n")
-	badTemplate := writeFile(t, "tmpl.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x-ns\n  resourceAttributes:\n    namespace: \"{{ .Nope }}\"\n")
-	staticNoPath := writeFile(t, "nopath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n")
-	staticResPath := writeFile(t, "respath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    resourceRequest: true\n    path: /metrics\n")
-	rewritesOnly := writeFile(t, "rewrites.yaml", "authorization:\n  rewrites:\n    byQueryParameter:\n      name: ns\n")
-	strippedRewrite := writeFile(t, "stripped.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x_remote_user\n  resourceAttributes:\n    namespace: \"{{ .Value }}\"\n")
-	staticOnly := writeFile(t, "static.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    path: /metrics\n")
+	withRA := testkit.WriteFile(t, "ra.yaml", "authorization:\n  resourceAttributes:\n    namespace: gpu\n")
+	unknownField := testkit.WriteFile(t, "unknown.yaml", "authorization:\n  resourceAttribute:\n    namespace: gpu\n")
+	badTemplate := testkit.WriteFile(t, "tmpl.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x-ns\n  resourceAttributes:\n    namespace: \"{{ .Nope }}\"\n")
+	staticNoPath := testkit.WriteFile(t, "nopath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n")
+	staticResPath := testkit.WriteFile(t, "respath.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    resourceRequest: true\n    path: /metrics\n")
+	rewritesOnly := testkit.WriteFile(t, "rewrites.yaml", "authorization:\n  rewrites:\n    byQueryParameter:\n      name: ns\n")
+	strippedRewrite := testkit.WriteFile(t, "stripped.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x_remote_user\n  resourceAttributes:\n    namespace: \"{{ .Value }}\"\n")
+	staticOnly := testkit.WriteFile(t, "static.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    path: /metrics\n")
 
 	tests := []struct {
 		name    string
@@ -185,7 +175,7 @@ authorization:
 }
 
 func TestResourceAttributesFlagEqualsConfigFile(t *testing.T) {
-	file := writeFile(t, "ra.yaml", "authorization:\n  resourceAttributes:\n    namespace: gpu\n    apiGroup: apps\n    apiVersion: v1\n    resource: services\n    subresource: proxy\n    name: dcgm-exporter\n")
+	file := testkit.WriteFile(t, "ra.yaml", "authorization:\n  resourceAttributes:\n    namespace: gpu\n    apiGroup: apps\n    apiVersion: v1\n    resource: services\n    subresource: proxy\n    name: dcgm-exporter\n")
 	a, err := parseConfig(t, append(minimalArgs, "--config-file="+file)...)
 	if err != nil {
 		t.Fatal(err)
