@@ -1,6 +1,11 @@
 // Package review is the proxy's identity and decision steps: client certificates and
 // TokenReviews behind authenticator.Request, static rules and SubjectAccessReviews behind
 // authorizer.Authorizer, each review cached, coalesced and within its share of the API budget.
+//
+// The verified client-certificate chains are kept in apimachinery's LRUExpireCache; the review
+// cache is written here (reviewCache says why in full) because the libraries' caches drop a
+// result when its TTL ends, and --stale-cache-ttl serves an expired one while the API server
+// cannot answer.
 package review
 
 import (
