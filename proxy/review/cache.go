@@ -2,6 +2,7 @@ package review
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -20,8 +21,9 @@ const (
 
 // reviewCache caches the results of a review (TokenReview or
 // SubjectAccessReview) by key. Concurrent misses on one key share a single
-// review; results live for a TTL chosen per result; when a review fails, an
-// expired result is still used within staleTTL past its expiry.
+// review; results live for a TTL chosen per result, shortened at random by up
+// to a tenth (see jittered); when a review fails, an expired result is still
+// used within staleTTL past its expiry.
 //
 // Negative results (a rejected token, a denial) are kept apart from the
 // others, each set bounded by max on its own: anyone can make rejections by
@@ -47,6 +49,8 @@ type reviewCache[V any] struct {
 	timeout  time.Duration
 	max      int
 	now      func() time.Time
+	// rand draws the jitter, uniform in [0, 1).
+	rand func() float64
 	// negative says which results go to the negative set; nil: none.
 	negative func(V) bool
 
@@ -68,6 +72,7 @@ func newReviewCache[V any](ttl func(V) time.Duration, staleTTL, timeout time.Dur
 		timeout:  timeout,
 		max:      max,
 		now:      time.Now,
+		rand:     rand.Float64,
 		entries:  make(map[string]cacheEntry[V]),
 		denied:   make(map[string]cacheEntry[V]),
 	}
@@ -113,7 +118,7 @@ func (c *reviewCache[V]) get(ctx context.Context, key string, review func(contex
 			return v, err
 		}
 		if ttl := c.ttl(v); ttl > 0 {
-			c.store(key, v, c.now().Add(ttl))
+			c.store(key, v, c.now().Add(c.jittered(ttl)))
 		}
 		return v, nil
 	})
@@ -139,6 +144,21 @@ func (c *reviewCache[V]) get(ctx context.Context, key string, review func(contex
 		return zero, how, res.Err
 	}
 	return res.Val.(V), how, nil
+}
+
+// jitterFraction is the most a result's TTL is shortened by, at random.
+const jitterFraction = 0.1
+
+// jittered is ttl × [0.9, 1.0), uniformly: proxies restarted together (a
+// rollout, a node pool's reboot) make their first reviews together, and with
+// a fixed TTL would make every later one together too, a burst each TTL for
+// as long as they run. Shortening by up to a tenth spreads the expiries of
+// one identity over a tenth of the TTL from the first renewal on, and the
+// spread grows with each renewal (a random walk) until they are uniform over
+// the TTL. The TTL is never lengthened: it stays the most a result is
+// trusted.
+func (c *reviewCache[V]) jittered(ttl time.Duration) time.Duration {
+	return ttl - time.Duration(c.rand()*jitterFraction*float64(ttl))
 }
 
 func (c *reviewCache[V]) entry(key string) (cacheEntry[V], bool) {

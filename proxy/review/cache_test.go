@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -329,4 +330,44 @@ func TestCacheMissesAfterAFlightEndsShareItsResult(t *testing.T) {
 func clientsOf(t *testing.T, api *fakeapi.API) Clients {
 	tokens, access := api.Clients(t)
 	return Clients{Tokens: tokens, Access: access}
+}
+
+// TestCacheExpiryJittered starts a fleet of 1,000 caches at one instant (a
+// restart) and shows where their one result expires: within [0.9, 1.0) of
+// the TTL, never later, and spread evenly over that tenth rather than all at
+// once.
+func TestCacheExpiryJittered(t *testing.T) {
+	const (
+		fleet   = 1000
+		ttl     = 2 * time.Minute
+		buckets = 10
+	)
+	start := time.Unix(1000, 0)
+	src := rand.New(rand.NewPCG(1, 2))
+	var hist [buckets]int
+	lo, hi := ttl, time.Duration(0)
+	for range fleet {
+		c := newReviewCache(func(int) time.Duration { return ttl }, 0, time.Second, 10)
+		c.now = func() time.Time { return start }
+		c.rand = src.Float64
+		if _, _, err := c.get(context.Background(), "k", func(context.Context) (int, error) { return 1, nil }); err != nil {
+			t.Fatal(err)
+		}
+		life := c.entries["k"].expires.Sub(start)
+		lo, hi = min(lo, life), max(hi, life)
+		if life < ttl*9/10 || life >= ttl {
+			t.Fatalf("a result lives %v, want within [%v, %v)", life, ttl*9/10, ttl)
+		}
+		hist[int((life-ttl*9/10)*buckets/(ttl/10))]++
+	}
+	t.Logf("%d results expire between %v and %v; per %v: %v", fleet, lo, hi, ttl/10/buckets, hist)
+	for i, n := range hist {
+		// Uniform: 100 a bucket; 60 is more than 4 standard deviations below.
+		if n < 60 || n > 140 {
+			t.Fatalf("bucket %d holds %d of %d expiries, want about %d: %v", i, n, fleet, fleet/buckets, hist)
+		}
+	}
+	if spread := hi - lo; spread < ttl/10*9/10 {
+		t.Fatalf("expiries spread over %v, want nearly %v", spread, ttl/10)
+	}
 }
