@@ -201,7 +201,9 @@ func (i *Injector) injectList(js []byte) ([]byte, bool, error) {
 }
 
 // injectTemplate renders the template as a Pod and applies the difference, as a JSON patch under
-// prefix, to the original JSON: fields the typed structs do not know survive.
+// prefix, to the original JSON: fields the typed structs do not know survive. The difference is
+// jsonpatch's field by field (as admission.PatchResponseFromRaw's), not the handler's typed
+// patch, which replaces an edited container whole and so would drop such fields from it.
 func (i *Injector) injectTemplate(js []byte, prefix string, tmpl *corev1.PodTemplateSpec, namespace string, w inject.Workload) ([]byte, bool, error) {
 	pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
 	decision, err := Decide(pod, map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled})

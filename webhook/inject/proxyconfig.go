@@ -15,11 +15,17 @@ const (
 	tokenMountPath    = "/var/run/secrets/kubernetes.io/serviceaccount"
 )
 
+// proxyDefaults is config.Default, built once: it builds the proxy's whole flag set, which costs
+// more than the rest of a Pod's policy. ProxyConfig starts from a copy; the defaults hold no
+// list or pointer that it changes rather than replaces (TestProxyDefaultsCopy).
+var proxyDefaults = *config.Default()
+
 // ProxyConfig is the proxy's configuration the policy asks for: the flags' defaults
 // (config.Default) and what the annotations and the webhook's defaults set. The render gives
 // the proxy config.Args of it; nothing in the webhook writes a flag name.
 func (p *Policy) ProxyConfig() *config.Config {
-	c := config.Default()
+	c := new(config.Config)
+	*c = proxyDefaults
 	c.Listen.SecureAddress = net.JoinHostPort("0.0.0.0", strconv.Itoa(int(p.ProxyPort)))
 	c.Listen.ProxyEndpointsPort = int(p.EndpointsPort)
 	c.Listen.ProbePassthrough = p.Probes

@@ -253,3 +253,18 @@ func TestEveryAnnotationRoundTrip(t *testing.T) {
 		t.Errorf("%d cases for %d annotations", len(cases), len(Annotations()))
 	}
 }
+
+// TestProxyDefaultsCopy: ProxyConfig's start, a copy of the defaults built once, is still the
+// flags' defaults after policies have been built from it.
+func TestProxyDefaultsCopy(t *testing.T) {
+	for _, ann := range []map[string]string{nil, {AnnotationTokenAudiences: "a,b", AnnotationAllowPaths: "/metrics"}} {
+		p, err := checkPolicy(t, ann)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.ProxyConfig().Authentication.Audiences = append(p.ProxyConfig().Authentication.Audiences, "x")
+	}
+	if field := config.Diff(config.Default(), &proxyDefaults); field != "" {
+		t.Fatalf("the defaults changed at %s", field)
+	}
+}
