@@ -1,9 +1,13 @@
 package inject
 
 import (
+	"encoding/json"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
+
+	"k8s.io/utils/lru"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
@@ -55,6 +59,12 @@ func (p *Policy) ProxyConfig() *config.Config {
 func proxyArgs(p *Policy, errs *problems) []string {
 	const allowed = "annotations whose settings the proxy accepts"
 	c := p.ProxyConfig()
+	key, err := json.Marshal(c)
+	if err == nil {
+		if args, ok := rendered.Get(string(key)); ok {
+			return slices.Clone(args.([]string))
+		}
+	}
 	if err := c.Validate(); err != nil {
 		errs.add(AnnotationInject, "true", "the proxy would refuse to start: "+err.Error(), allowed)
 		return nil
@@ -64,8 +74,17 @@ func proxyArgs(p *Policy, errs *problems) []string {
 		errs.add(AnnotationInject, "true", "no command line carries the proxy's configuration: "+err.Error(), allowed)
 		return nil
 	}
+	if key != nil {
+		rendered.Add(string(key), slices.Clone(args))
+	}
 	return args
 }
+
+// rendered remembers the command lines of the configurations validated and rendered lately, by
+// their JSON: a workload's replicas ask for the same configuration, and config.Args builds the
+// proxy's flag set three times to render and read it back, which was half of an admission's
+// allocations. proxyArgs hands out copies, so no caller can change what is remembered.
+var rendered = lru.New(1024)
 
 // proxyRefusal is what the proxy's own validation says of one setting, "" when it accepts it:
 // set changes a configuration the proxy accepts. A parser asks it of its annotation's value, so

@@ -268,3 +268,24 @@ func TestProxyDefaultsCopy(t *testing.T) {
 		t.Fatalf("the defaults changed at %s", field)
 	}
 }
+
+// TestRenderedArgsRemembered: a configuration rendered before gets the same command line again,
+// as a copy its caller may change.
+func TestRenderedArgsRemembered(t *testing.T) {
+	first, err := checkPolicy(t, map[string]string{AnnotationTokenAudiences: "remembered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(first.Args)
+	first.Args[0] = "--changed"
+	again, err := checkPolicy(t, map[string]string{AnnotationTokenAudiences: "remembered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(again.Args, want) {
+		t.Fatalf("args %q, want %q", again.Args, want)
+	}
+	if direct, err := config.Args(again.ProxyConfig()); err != nil || !slices.Equal(direct, want) {
+		t.Fatalf("config.Args gives %q (%v), the remembered %q", direct, err, want)
+	}
+}
