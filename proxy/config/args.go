@@ -117,6 +117,7 @@ func (f *Flags) set(c *Config) error {
 	f.AuthTokenAudiences = c.Authentication.Audiences
 	f.AuthHeaderEnabled, f.AuthHeaderUserField = h.Enabled, h.UserField
 	f.AuthHeaderGroupsField, f.AuthHeaderGroupSeparator = h.GroupsField, h.GroupSeparator
+	f.setServiceAccountTokens(c.Authentication.ServiceAccounts)
 
 	f.Authz = string(a.Mode)
 	f.AllowedUsers, f.AllowedGroups = a.Allowed.Users, a.Allowed.Groups

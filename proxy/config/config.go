@@ -116,6 +116,8 @@ type AuthenticationConfig struct {
 	// least one of them. Empty means the API server's own audiences.
 	Audiences []string
 	Header    IdentityHeaders
+	// ServiceAccounts is how ServiceAccount tokens are verified.
+	ServiceAccounts ServiceAccountTokens
 }
 
 // IdentityHeaders names the request headers that carry the caller's identity

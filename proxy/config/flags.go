@@ -49,6 +49,11 @@ type Flags struct {
 	AuthHeaderGroupSeparator string
 	AuthTokenAudiences       []string
 
+	SATokenVerification  string
+	SAMaxTokenExpiration time.Duration
+	SALongLivedTokens    string
+	SALegacyTokens       string
+
 	Authz              string
 	AllowedUsers       []string
 	AllowedGroups      []string
@@ -145,6 +150,7 @@ func NewFlags(name string) *Flags {
 	fs.StringVar(&f.AuthHeaderUserField, "auth-header-user-field-name", DefaultUserField, "The header that carries the caller's user name to the upstream.")
 	fs.StringVar(&f.AuthHeaderGroupsField, "auth-header-groups-field-name", DefaultGroupsField, "The header that carries the caller's groups to the upstream.")
 	fs.StringVar(&f.AuthHeaderGroupSeparator, "auth-header-groups-field-separator", DefaultGroupSeparator, "The separator between groups in the groups header.")
+	f.addServiceAccountFlags(fs)
 
 	// Authorization.
 	fs.StringVar(&f.Authz, "authz", string(AuthzSAR), "Authorization mode: sar (static rules, then a SubjectAccessReview) or static (static rules only, no API call).")
@@ -352,6 +358,7 @@ func (f *Flags) build() (*Config, error) {
 				GroupsField:    f.AuthHeaderGroupsField,
 				GroupSeparator: f.AuthHeaderGroupSeparator,
 			},
+			ServiceAccounts: f.serviceAccountTokens(),
 		},
 		Authorization: AuthorizationConfig{
 			Mode:    AuthzMode(f.Authz),

@@ -14,8 +14,11 @@ import (
 // token. Either may be absent. Every decision is counted by the method that
 // made it (or was attempted: x509, token, none) and its result.
 type requestAuthenticator struct {
-	x509    authenticator.Request // nil without --client-ca-file
-	token   *tokenAuthenticator   // nil when tokens cannot be reviewed
+	x509  authenticator.Request // nil without --client-ca-file
+	token *tokenAuthenticator   // nil when tokens cannot be reviewed
+	// local verifies ServiceAccount tokens before token reviews them; nil
+	// unless --service-account-token-verification=local.
+	local   *saTokenAuthenticator
 	metrics *metrics
 }
 
@@ -69,6 +72,15 @@ func (a *requestAuthenticator) authenticate(r *http.Request) (*authenticator.Res
 		token, ok := bearerToken(r)
 		if !ok {
 			return nil, method, errNotBearer
+		}
+		if a.local != nil {
+			resp, err := a.local.authenticate(token)
+			if err == nil {
+				return resp, method, nil
+			}
+			if !errors.Is(err, errNotLocal) {
+				return nil, method, err
+			}
 		}
 		resp, ok, err := a.token.authenticate(r.Context(), token, clientKey(r.RemoteAddr))
 		if ok {

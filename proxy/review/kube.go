@@ -18,10 +18,13 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
-// Clients are the two API calls the reviews make.
+// Clients are the API calls the reviews make.
 type Clients struct {
 	Tokens TokenReviewer
 	Access SubjectAccessReviewer
+	// Issuer reads the service-account issuer's discovery documents (for
+	// --service-account-token-verification=local).
+	Issuer IssuerFetcher
 }
 
 // TokenReviewer creates TokenReviews; the typed client-go client is one.
@@ -110,5 +113,9 @@ func newClients(cfg *rest.Config, sars reviewBudget) (Clients, error) {
 	if err != nil {
 		return Clients{}, fmt.Errorf("building the SubjectAccessReview client: %w", err)
 	}
-	return Clients{Tokens: an.TokenReviews(), Access: az.SubjectAccessReviews()}, nil
+	issuer, err := newIssuerFetcher(cfg, hc)
+	if err != nil {
+		return Clients{}, err
+	}
+	return Clients{Tokens: an.TokenReviews(), Access: az.SubjectAccessReviews(), Issuer: issuer}, nil
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	cache         *prometheus.CounterVec   // cache, result
 	reviewLatency *prometheus.HistogramVec // review, result
 	tokenRefused  *prometheus.CounterVec   // reason
+	saTokens      *prometheus.CounterVec   // result
 }
 
 // newMetrics registers the metrics with reg; nil registers them nowhere.
@@ -40,8 +41,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rbac_proxy_token_refused_total",
 			Help: "Bearer tokens refused without a TokenReview, by reason: malformed (cannot be a token), throttled (the review budget for unknown tokens had no turn for it).",
 		}, []string{"reason"}),
+		saTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rbac_proxy_serviceaccount_tokens_total",
+			Help: "Bearer tokens seen by local ServiceAccount verification, by result: verified, refused, reviewed (sent to a TokenReview by --service-account-legacy-tokens or --service-account-long-lived-tokens), other (not a ServiceAccount token of the cluster's issuer: reviewed).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.authn, m.cache, m.reviewLatency, m.tokenRefused)
+	reg.MustRegister(m.authn, m.cache, m.reviewLatency, m.tokenRefused, m.saTokens)
 	return m
 }
 

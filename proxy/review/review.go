@@ -6,6 +6,14 @@
 // cache is written here (reviewCache says why in full) because the libraries' caches drop a
 // result when its TTL ends, and --stale-cache-ttl serves an expired one while the API server
 // cannot answer.
+//
+// With --service-account-token-verification=local, ServiceAccount tokens of the cluster's issuer
+// are verified before any TokenReview (satoken.go): go-jose parses and verifies the JWS and the
+// registered claims, k8s.io/apiserver's serviceaccount package maps the identity. Written here:
+// the key set (sakeys.go), because the library key set (go-oidc's, under k8s.io/apiserver's OIDC
+// authenticator) reads the discovery document's jwks_uri, an address for outside clients that
+// the proxy may not reach, and reads it again for every unknown key id without a bound; and the
+// private claims' struct, which k8s.io/kubernetes declares in a package that is not an importable module.
 package review
 
 import (
@@ -55,6 +63,9 @@ func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Au
 		budget, _ := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
 		authn.token.admission = newTokenAdmission(float64(budget.QPS), budget.Burst, cfg.KubeAPI.Timeout)
 		m.tokenReviewQueue(authn.token.admission.queued)
+		if authn.local, err = newLocalServiceAccounts(cfg, clients, m, opts.Logger); err != nil {
+			return nil, nil, err
+		}
 	}
 
 	var chain []union.NamedAuthorizer

@@ -1,0 +1,170 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/go-logr/logr"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/serviceaccount"
+	apiserverjwt "k8s.io/apiserver/pkg/authentication/token/jwt"
+	"k8s.io/apiserver/pkg/authentication/user"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+)
+
+// legacyIssuer is the issuer of Secret-based ServiceAccount tokens.
+const legacyIssuer = "kubernetes/serviceaccount"
+
+// saSigningAlgs are the algorithms the API server signs ServiceAccount
+// tokens with (RSA and ECDSA keys, k8s.io/kubernetes pkg/serviceaccount).
+var saSigningAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.ES384, jose.ES512}
+
+// errNotLocal: the token is not one local verification vouches for, and
+// goes on to a TokenReview.
+var errNotLocal = errors.New("not verified locally")
+
+// saClaims are the private claims of a bound ServiceAccount token, as
+// k8s.io/kubernetes pkg/serviceaccount writes them (not an importable
+// module, hence declared here).
+type saClaims struct {
+	Kubernetes struct {
+		Namespace      string `json:"namespace"`
+		ServiceAccount saRef  `json:"serviceaccount"`
+		Pod            *saRef `json:"pod"`
+		Node           *saRef `json:"node"`
+	} `json:"kubernetes.io"`
+}
+
+type saRef struct {
+	Name string `json:"name"`
+	UID  string `json:"uid"`
+}
+
+// saTokenAuthenticator verifies the ServiceAccount tokens of the cluster's
+// issuer locally and maps them to the identity a TokenReview gives.
+type saTokenAuthenticator struct {
+	keys      *issuerKeys
+	audiences authenticator.Audiences
+	policy    config.ServiceAccountTokens
+	now       func() time.Time
+	metrics   *metrics
+}
+
+// authenticate returns the identity of a token verified locally, an error
+// that refuses it, or errNotLocal when a TokenReview is to decide: a token
+// that is not a JWT of the cluster's issuer, or one the policy sends there.
+func (a *saTokenAuthenticator) authenticate(token string) (*authenticator.Response, error) {
+	resp, result, err := a.verify(token)
+	a.metrics.saTokens.WithLabelValues(result).Inc()
+	return resp, err
+}
+
+func (a *saTokenAuthenticator) verify(token string) (*authenticator.Response, string, error) {
+	tok, err := jwt.ParseSigned(token, saSigningAlgs)
+	if err != nil {
+		return nil, "other", errNotLocal
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, "other", errNotLocal
+	}
+	issuer := a.keys.Issuer()
+	switch unverified.Issuer {
+	case issuer:
+	case legacyIssuer:
+		if a.policy.Legacy == config.SATokensSendToReview {
+			return nil, "reviewed", errNotLocal
+		}
+		return nil, "refused", errors.New("a Secret-based ServiceAccount token: refused (--service-account-legacy-tokens=refuse)")
+	default:
+		return nil, "other", errNotLocal
+	}
+
+	var public jwt.Claims
+	var private saClaims
+	verified := false
+	for _, key := range a.keys.lookup(tok.Headers[0].KeyID) {
+		if tok.Claims(key.Key, &public, &private) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, "refused", fmt.Errorf("the ServiceAccount token is not signed by a key its issuer publishes (key id %q)", tok.Headers[0].KeyID)
+	}
+	now := a.now()
+	// The API server's own leeway for clock skew (go-jose's default, 1 min).
+	if err := public.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience(a.audiences), Time: now}, jwt.DefaultLeeway); err != nil {
+		return nil, "refused", fmt.Errorf("the ServiceAccount token: %w", err)
+	}
+	if public.Expiry == nil {
+		return nil, "refused", errors.New("the ServiceAccount token has no expiry")
+	}
+	k := private.Kubernetes
+	if k.Namespace == "" || k.ServiceAccount.Name == "" || k.ServiceAccount.UID == "" ||
+		public.Subject != serviceaccount.MakeUsername(k.Namespace, k.ServiceAccount.Name) {
+		return nil, "refused", errors.New("the ServiceAccount token names no ServiceAccount, or another than its subject")
+	}
+	if public.IssuedAt == nil || public.Expiry.Time().Sub(public.IssuedAt.Time()) > a.policy.MaxTokenExpiration {
+		if a.policy.LongLived == config.SATokensSendToReview {
+			return nil, "reviewed", errNotLocal
+		}
+		return nil, "refused", fmt.Errorf("the ServiceAccount token lives longer than --service-account-max-token-expiration=%v (or has no issue time)", a.policy.MaxTokenExpiration)
+	}
+
+	info := serviceaccount.ServiceAccountInfo{
+		Namespace:    k.Namespace,
+		Name:         k.ServiceAccount.Name,
+		UID:          k.ServiceAccount.UID,
+		CredentialID: apiserverjwt.CredentialIDForJTI(public.ID),
+	}
+	if k.Pod != nil {
+		info.PodName, info.PodUID = k.Pod.Name, k.Pod.UID
+	}
+	if k.Node != nil {
+		info.NodeName, info.NodeUID = k.Node.Name, k.Node.UID
+	}
+	u := info.UserInfo().(*user.DefaultInfo)
+	// The API server adds it to every authenticated user (its
+	// AuthenticatedGroupAdder), so TokenReview answers with it.
+	u.Groups = append(u.Groups, user.AllAuthenticated)
+	return &authenticator.Response{
+		User:      u,
+		Audiences: a.audiences.Intersect(authenticator.Audiences(public.Audience)),
+	}, "verified", nil
+}
+
+// newLocalServiceAccounts is the local verification of cfg, nil in review
+// mode. It discovers the issuer and its keys now, so the proxy needs the API
+// server once to start (an outage later keeps the keys it has), and refuses
+// an audience that is the API server's own issuer.
+func newLocalServiceAccounts(cfg *config.Config, clients Clients, m *metrics, log logr.Logger) (*saTokenAuthenticator, error) {
+	sa := cfg.Authentication.ServiceAccounts
+	if sa.Verification != config.SATokensLocal {
+		return nil, nil
+	}
+	if clients.Issuer == nil {
+		return nil, errors.New("--service-account-token-verification=local: no client to read the service-account issuer with")
+	}
+	keys := newIssuerKeys(clients.Issuer, cfg.KubeAPI.Timeout, log)
+	if err := keys.discover(context.Background()); err != nil {
+		return nil, fmt.Errorf("--service-account-token-verification=local: %w", err)
+	}
+	for _, aud := range cfg.Authentication.Audiences {
+		if config.IsAPIServerAudience(aud, keys.Issuer()) {
+			return nil, fmt.Errorf("--service-account-token-verification=local: --auth-token-audiences %q is the API server's own issuer: the audience must be the proxy's own", aud)
+		}
+	}
+	return &saTokenAuthenticator{
+		keys:      keys,
+		audiences: cfg.Authentication.Audiences,
+		policy:    sa,
+		now:       time.Now,
+		metrics:   m,
+	}, nil
+}
