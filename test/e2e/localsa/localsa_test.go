@@ -1,7 +1,8 @@
 // Package localsa_test proves --service-account-token-verification=local against a real
 // kube-apiserver: ServiceAccount tokens are verified with the keys the API server publishes, the
-// API server's own tokenreviews counter stays still under load, the refusals hold, and a token
-// never seen before is accepted with the API server stopped.
+// API server's own tokenreviews counter stays still under load, the refusals hold, a new signing
+// key of the API server is picked up, and a token never seen before is accepted with the API
+// server stopped.
 package localsa_test
 
 import (
@@ -9,6 +10,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +30,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/satest"
@@ -46,7 +52,13 @@ var (
 	// signer is the API server's service-account signing key: the test mints with it what
 	// TokenRequest cannot make (an expired token, a legacy Secret token).
 	signer *satest.Key
+	// signerFiles are signer's private and public key files.
+	signerFiles [2]string
 )
+
+// issuer is the control planes' service-account issuer, fixed so that a second control plane
+// (TestKeyRotation) is the same issuer with other keys.
+const issuer = "https://issuer.localsa.test"
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -69,11 +81,13 @@ func run(m *testing.M) int {
 		return 1
 	}
 	private, public := filepath.Join(dir, "sa.key"), filepath.Join(dir, "sa.pub")
+	signerFiles = [2]string{private, public}
 	if err := signer.WriteFiles(private, public); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	cp, err = framework.Start(ctx, framework.Options{APIServerArgs: map[string][]string{
+		"service-account-issuer":           {issuer},
 		"service-account-signing-key-file": {private},
 		"service-account-key-file":         {public},
 	}})
@@ -325,7 +339,9 @@ func TestRefusals(t *testing.T) {
 	if err != nil || !tr.Status.Authenticated {
 		t.Fatalf("the API server does not accept the legacy token: %v %+v", err, tr.Status)
 	}
-	issuer := issuerOf(t)
+	if got := issuerOf(t); got != issuer {
+		t.Fatalf("the API server's issuer is %q, want %q", got, issuer)
+	}
 	now := time.Now()
 	expired, _ := signer.Sign(satest.Token{Issuer: issuer, Audiences: []string{audience}, Namespace: ns, Name: "legacy", UID: string(sa.UID),
 		IssuedAt: now.Add(-2 * time.Hour), Expiry: now.Add(-time.Hour)})
@@ -403,6 +419,122 @@ func TestAPIServerAudienceRefusedAtStart(t *testing.T) {
 	if !strings.Contains(err.Error(), "the API server's own issuer") {
 		t.Fatalf("refused for another reason: %v", err)
 	}
+}
+
+// TestKeyRotation: the API server restarted with a second signing key (the old one still
+// published, as in a rotation) is picked up at the first token of the new key. The test
+// framework restarts no kube-apiserver alone, so the restart is a second control plane with the
+// same issuer and both keys, signing with the new one; the proxy reaches whichever runs through
+// a front that passes the two discovery documents through unchanged (with the admin's
+// credentials), so the address the proxy knows stays the same.
+func TestKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	var backend atomic.Pointer[framework.ControlPlane]
+	backend.Store(cp)
+	var jwksReads atomic.Int64
+	front := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" && r.URL.Path != "/openid/v1/jwks" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.URL.Path == "/openid/v1/jwks" {
+			jwksReads.Add(1)
+		}
+		raw, err := backend.Load().Clientset.CoreV1().RESTClient().Get().AbsPath(r.URL.Path).DoRaw(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(raw)
+	}))
+	defer front.Close()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["front"] = &clientcmdapi.Cluster{Server: front.URL,
+		CertificateAuthorityData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.Certificate().Raw})}
+	kc.AuthInfos["front"] = &clientcmdapi.AuthInfo{Token: "the-front-uses-its-own"}
+	kc.Contexts["front"] = &clientcmdapi.Context{Cluster: "front", AuthInfo: "front"}
+	kc.CurrentContext = "front"
+	kubeconfig := filepath.Join(t.TempDir(), "front.kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	up := newUpstream(t)
+	fp, err := framework.StartProxy(ctx, proxyBin, framework.ProxyOptions{Dir: t.TempDir(), Args: []string{
+		"--upstream=" + up.URL + "/", "--kubeconfig=" + kubeconfig,
+		"--service-account-token-verification=local", "--auth-token-audiences=" + audience,
+		"--authz=static", "--allowed-groups=system:serviceaccounts",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Stop()
+	p := &proxy{Proxy: fp, up: up}
+	c := httpClient()
+
+	ns := namespace(t)
+	oldToken := requestToken(t, ns, "scraper", 3600, audience)
+	if code := p.scrape(t, c, oldToken); code != http.StatusOK {
+		t.Fatalf("a token of the first key: %d", code)
+	}
+
+	newKey, err := satest.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	newPrivate, newPublic := filepath.Join(dir, "new.key"), filepath.Join(dir, "new.pub")
+	if err := newKey.WriteFiles(newPrivate, newPublic); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := framework.Start(ctx, framework.Options{APIServerArgs: map[string][]string{
+		"service-account-issuer":           {issuer},
+		"service-account-signing-key-file": {newPrivate},
+		"service-account-key-file":         {signerFiles[1], newPublic},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Stop()
+	backend.Store(restarted)
+	readsBefore := jwksReads.Load()
+
+	ns2, err := restarted.CreateNamespace(ctx, "localsa", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newToken, err := restarted.ServiceAccountToken(ctx, ns2, "scraper", []string{audience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := keyID(t, newToken); kid != newKey.ID {
+		t.Fatalf("the restarted API server signs with key %q, want the new one %q", kid, newKey.ID)
+	}
+	for i, tok := range []string{newToken, oldToken, newToken} {
+		if code := p.scrape(t, c, tok); code != http.StatusOK {
+			t.Fatalf("token %d after the rotation: %d, want 200\n%s", i, code, fp.Log())
+		}
+	}
+	if n := jwksReads.Load() - readsBefore; n != 1 {
+		t.Fatalf("%d key set reads after the rotation, want 1 (at the first token of the new key)", n)
+	}
+}
+
+// keyID is the kid of a JWT's header.
+func keyID(t *testing.T, token string) string {
+	t.Helper()
+	header, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Kid
 }
 
 // TestZOutage runs last (go test runs tests in source order; the name says so too): with the
