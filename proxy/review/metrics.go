@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 		saTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rbac_proxy_serviceaccount_tokens_total",
-			Help: "Bearer tokens seen by local ServiceAccount verification, by result: verified, refused, reviewed (sent to a TokenReview by --service-account-legacy-tokens or --service-account-long-lived-tokens), other (not a ServiceAccount token of the cluster's issuer: reviewed).",
+			Help: "Bearer tokens seen by local ServiceAccount verification, by result: verified, cached (verified before, with the same key set), refused, reviewed (sent to a TokenReview by --service-account-legacy-tokens or --service-account-long-lived-tokens), other (not a ServiceAccount token of the cluster's issuer: reviewed).",
 		}, []string{"result"}),
 	}
 	reg.MustRegister(m.authn, m.cache, m.reviewLatency, m.tokenRefused, m.saTokens)

@@ -1,6 +1,7 @@
 package review
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,6 +91,8 @@ type issuerKeys struct {
 	issuer  string
 	keys    jose.JSONWebKeySet
 	fetched time.Time // of the set in keys
+	raw     []byte    // the set as read
+	gen     uint64    // changes with the set
 }
 
 func newIssuerKeys(fetch IssuerFetcher, timeout time.Duration, log logr.Logger) *issuerKeys {
@@ -151,6 +154,10 @@ func (k *issuerKeys) refresh() error {
 		}
 		k.mu.Lock()
 		k.keys, k.fetched = jose.JSONWebKeySet{Keys: keys}, k.now()
+		if !bytes.Equal(body, k.raw) {
+			k.raw = body
+			k.gen++
+		}
 		k.mu.Unlock()
 		return nil, nil
 	})
@@ -158,6 +165,13 @@ func (k *issuerKeys) refresh() error {
 		k.log.Error(err, "keeping the last service-account key set")
 	}
 	return err
+}
+
+// generation changes each time the key set read differs from the last.
+func (k *issuerKeys) generation() uint64 {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.gen
 }
 
 // Issuer is the discovered issuer.

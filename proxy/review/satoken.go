@@ -2,6 +2,7 @@ package review
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/go-logr/logr"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 	apiserverjwt "k8s.io/apiserver/pkg/authentication/token/jwt"
@@ -46,43 +48,72 @@ type saRef struct {
 }
 
 // saTokenAuthenticator verifies the ServiceAccount tokens of the cluster's
-// issuer locally and maps them to the identity a TokenReview gives.
+// issuer locally and maps them to the identity a TokenReview gives. A
+// verified token is remembered (apimachinery's LRUExpireCache, by the
+// SHA-256 of the token and the key set it was verified with) for the token
+// cache TTL and never past its expiry: verifying a signature costs about a
+// hundred times a lookup. Refusals are not remembered.
 type saTokenAuthenticator struct {
 	keys      *issuerKeys
 	audiences authenticator.Audiences
 	policy    config.ServiceAccountTokens
 	now       func() time.Time
 	metrics   *metrics
+	ttl       time.Duration
+	cache     *utilcache.LRUExpireCache // verifiedKey → *authenticator.Response
 }
+
+type verifiedKey struct {
+	keys  uint64 // the key set's generation: a new set verifies again
+	token [sha256.Size]byte
+}
+
+// clockFunc is a func as the cache's clock.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
 
 // authenticate returns the identity of a token verified locally, an error
 // that refuses it, or errNotLocal when a TokenReview is to decide: a token
 // that is not a JWT of the cluster's issuer, or one the policy sends there.
 func (a *saTokenAuthenticator) authenticate(token string) (*authenticator.Response, error) {
-	resp, result, err := a.verify(token)
+	key := verifiedKey{keys: a.keys.generation(), token: sha256.Sum256([]byte(token))}
+	if resp, ok := a.cache.Get(key); ok {
+		a.metrics.saTokens.WithLabelValues("cached").Inc()
+		return resp.(*authenticator.Response), nil
+	}
+	resp, exp, result, err := a.verify(token)
 	a.metrics.saTokens.WithLabelValues(result).Inc()
+	if err == nil {
+		if ttl := min(a.ttl, exp.Sub(a.now())); ttl > 0 {
+			a.cache.Add(key, resp, ttl)
+		}
+	}
 	return resp, err
 }
 
-func (a *saTokenAuthenticator) verify(token string) (*authenticator.Response, string, error) {
+// verify returns the identity of token and its expiry, the result for the
+// metric, or the error that refuses it (errNotLocal: reviewed).
+func (a *saTokenAuthenticator) verify(token string) (*authenticator.Response, time.Time, string, error) {
+	var never time.Time
 	tok, err := jwt.ParseSigned(token, saSigningAlgs)
 	if err != nil {
-		return nil, "other", errNotLocal
+		return nil, never, "other", errNotLocal
 	}
 	var unverified jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
-		return nil, "other", errNotLocal
+		return nil, never, "other", errNotLocal
 	}
 	issuer := a.keys.Issuer()
 	switch unverified.Issuer {
 	case issuer:
 	case legacyIssuer:
 		if a.policy.Legacy == config.SATokensSendToReview {
-			return nil, "reviewed", errNotLocal
+			return nil, never, "reviewed", errNotLocal
 		}
-		return nil, "refused", errors.New("a Secret-based ServiceAccount token: refused (--service-account-legacy-tokens=refuse)")
+		return nil, never, "refused", errors.New("a Secret-based ServiceAccount token: refused (--service-account-legacy-tokens=refuse)")
 	default:
-		return nil, "other", errNotLocal
+		return nil, never, "other", errNotLocal
 	}
 
 	var public jwt.Claims
@@ -95,26 +126,26 @@ func (a *saTokenAuthenticator) verify(token string) (*authenticator.Response, st
 		}
 	}
 	if !verified {
-		return nil, "refused", fmt.Errorf("the ServiceAccount token is not signed by a key its issuer publishes (key id %q)", tok.Headers[0].KeyID)
+		return nil, never, "refused", fmt.Errorf("the ServiceAccount token is not signed by a key its issuer publishes (key id %q)", tok.Headers[0].KeyID)
 	}
 	now := a.now()
 	// The API server's own leeway for clock skew (go-jose's default, 1 min).
 	if err := public.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience(a.audiences), Time: now}, jwt.DefaultLeeway); err != nil {
-		return nil, "refused", fmt.Errorf("the ServiceAccount token: %w", err)
+		return nil, never, "refused", fmt.Errorf("the ServiceAccount token: %w", err)
 	}
 	if public.Expiry == nil {
-		return nil, "refused", errors.New("the ServiceAccount token has no expiry")
+		return nil, never, "refused", errors.New("the ServiceAccount token has no expiry")
 	}
 	k := private.Kubernetes
 	if k.Namespace == "" || k.ServiceAccount.Name == "" || k.ServiceAccount.UID == "" ||
 		public.Subject != serviceaccount.MakeUsername(k.Namespace, k.ServiceAccount.Name) {
-		return nil, "refused", errors.New("the ServiceAccount token names no ServiceAccount, or another than its subject")
+		return nil, never, "refused", errors.New("the ServiceAccount token names no ServiceAccount, or another than its subject")
 	}
 	if public.IssuedAt == nil || public.Expiry.Time().Sub(public.IssuedAt.Time()) > a.policy.MaxTokenExpiration {
 		if a.policy.LongLived == config.SATokensSendToReview {
-			return nil, "reviewed", errNotLocal
+			return nil, never, "reviewed", errNotLocal
 		}
-		return nil, "refused", fmt.Errorf("the ServiceAccount token lives longer than --service-account-max-token-expiration=%v (or has no issue time)", a.policy.MaxTokenExpiration)
+		return nil, never, "refused", fmt.Errorf("the ServiceAccount token lives longer than --service-account-max-token-expiration=%v (or has no issue time)", a.policy.MaxTokenExpiration)
 	}
 
 	info := serviceaccount.ServiceAccountInfo{
@@ -136,7 +167,7 @@ func (a *saTokenAuthenticator) verify(token string) (*authenticator.Response, st
 	return &authenticator.Response{
 		User:      u,
 		Audiences: a.audiences.Intersect(authenticator.Audiences(public.Audience)),
-	}, "verified", nil
+	}, public.Expiry.Time(), "verified", nil
 }
 
 // newLocalServiceAccounts is the local verification of cfg, nil in review
@@ -160,11 +191,14 @@ func newLocalServiceAccounts(cfg *config.Config, clients Clients, m *metrics, lo
 			return nil, fmt.Errorf("--service-account-token-verification=local: --auth-token-audiences %q is the API server's own issuer: the audience must be the proxy's own", aud)
 		}
 	}
-	return &saTokenAuthenticator{
+	a := &saTokenAuthenticator{
 		keys:      keys,
 		audiences: cfg.Authentication.Audiences,
 		policy:    sa,
 		now:       time.Now,
 		metrics:   m,
-	}, nil
+		ttl:       cfg.Cache.TokenSuccessTTL,
+	}
+	a.cache = utilcache.NewLRUExpireCacheWithClock(cfg.Cache.MaxEntries, clockFunc(func() time.Time { return a.now() }))
+	return a, nil
 }

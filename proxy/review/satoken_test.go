@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 	authnv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/rest"
@@ -35,7 +36,7 @@ type jwksServer struct {
 	reads atomic.Int64
 }
 
-func newJWKSServer(t *testing.T, keys ...*satest.Key) *jwksServer {
+func newJWKSServer(t testing.TB, keys ...*satest.Key) *jwksServer {
 	s := &jwksServer{keys: keys}
 	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.down.Load() {
@@ -68,7 +69,7 @@ func (s *jwksServer) publish(keys ...*satest.Key) {
 	s.keys = keys
 }
 
-func (s *jwksServer) fetcher(t *testing.T) IssuerFetcher {
+func (s *jwksServer) fetcher(t testing.TB) IssuerFetcher {
 	t.Helper()
 	f, err := newIssuerFetcher(&rest.Config{Host: s.URL}, s.Client())
 	if err != nil {
@@ -95,7 +96,7 @@ func localConfig(audiences ...string) *config.Config {
 
 // newLocal starts local verification against s for audience "rbac-proxy",
 // at the fixed time now.
-func newLocal(t *testing.T, s *jwksServer, now time.Time, policy func(*config.ServiceAccountTokens)) *saTokenAuthenticator {
+func newLocal(t testing.TB, s *jwksServer, now time.Time, policy func(*config.ServiceAccountTokens)) *saTokenAuthenticator {
 	t.Helper()
 	cfg := localConfig("rbac-proxy")
 	if policy != nil {
@@ -231,6 +232,7 @@ func TestLocalServiceAccountKeyRotation(t *testing.T) {
 	if n := s.reads.Load(); n != 1 {
 		t.Fatalf("%d key set reads at start, want 1", n)
 	}
+	old, _ := oldKey.Sign(good(now))
 	s.publish(oldKey, newKey) // the API server restarted with a second key
 	tok, _ := newKey.Sign(good(now))
 	if _, err := a.authenticate(tok); err != nil {
@@ -248,12 +250,15 @@ func TestLocalServiceAccountKeyRotation(t *testing.T) {
 	if n := s.reads.Load(); n != 2 {
 		t.Fatalf("%d key set reads after 100 unknown key ids within %v, want still 2", n, unknownKeyRefresh)
 	}
-	// The old key withdrawn: refused once the set is read again.
+	// The old key withdrawn: refused once the set is read again, though
+	// verified (and remembered) before.
+	if _, err := a.authenticate(old); err != nil {
+		t.Fatal(err)
+	}
 	s.publish(newKey)
 	if err := a.keys.refresh(); err != nil {
 		t.Fatal(err)
 	}
-	old, _ := oldKey.Sign(good(now))
 	if _, err := a.authenticate(old); err == nil {
 		t.Fatal("a token of a withdrawn key accepted")
 	}
@@ -322,5 +327,69 @@ func TestLocalServiceAccountsBeforeTokenReview(t *testing.T) {
 	}
 	if n := api.TokenReviews.Load(); n != 1 {
 		t.Fatalf("%d TokenReviews, want 1 (the static token's)", n)
+	}
+}
+
+// BenchmarkLocalServiceAccount is the cost of a request's local verification: verifying the
+// signature (a token cache TTL of 0), and a token verified before.
+func BenchmarkLocalServiceAccount(b *testing.B) {
+	now := time.Now()
+	ec, _ := satest.NewKey()
+	rsa, _ := satest.NewRSAKey(2048)
+	for _, k := range []struct {
+		name string
+		key  *satest.Key
+		ttl  time.Duration
+	}{{"ES256/verify", ec, 0}, {"ES256/cached", ec, time.Minute}, {"RS256-2048/verify", rsa, 0}, {"RS256-2048/cached", rsa, time.Minute}} {
+		b.Run(k.name, func(b *testing.B) {
+			a := newLocal(b, newJWKSServer(b, k.key), now, nil)
+			a.ttl = k.ttl
+			tok, _ := k.key.Sign(good(now))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.authenticate(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestLocalServiceAccountRemembered: a verified token is verified again
+// after the token cache TTL, and never accepted past its expiry.
+func TestLocalServiceAccountRemembered(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	key := testKey(t)
+	a := newLocal(t, newJWKSServer(t, key), now, nil)
+	a.ttl = 2 * time.Minute
+	short := good(now)
+	short.Expiry = now.Add(90 * time.Second)
+	tok, _ := key.Sign(short)
+	count := func(result string) float64 {
+		var m dto.Metric
+		if err := a.metrics.saTokens.WithLabelValues(result).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	results := func() (verified, cached float64) { return count("verified"), count("cached") }
+	for range 3 {
+		if _, err := a.authenticate(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, c := results(); v != 1 || c != 2 {
+		t.Fatalf("verified %v, cached %v; want 1 and 2", v, c)
+	}
+	a.now = func() time.Time { return now.Add(100 * time.Second) } // past exp, within the TTL and the minute of skew
+	if _, err := a.authenticate(tok); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := results(); v != 2 {
+		t.Fatalf("verified %v times, want 2: the cache kept the token past its expiry", v)
+	}
+	a.now = func() time.Time { return now.Add(3 * time.Minute) }
+	if _, err := a.authenticate(tok); err == nil {
+		t.Fatal("an expired token accepted")
 	}
 }
