@@ -133,6 +133,14 @@ func (a *saTokenAuthenticator) verify(token string) (*authenticator.Response, ti
 	if err := public.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience(a.audiences), Time: now}, jwt.DefaultLeeway); err != nil {
 		return nil, never, "refused", fmt.Errorf("the ServiceAccount token: %w", err)
 	}
+	for _, aud := range public.Audience {
+		// Such a token works against the API server too: whoever takes it
+		// from a scraper holds an API credential. Only a token for the
+		// proxy alone is vouched for here.
+		if config.IsAPIServerAudience(aud, issuer) {
+			return nil, never, "refused", fmt.Errorf("the ServiceAccount token is also for the API server (audience %q): only tokens for --auth-token-audiences alone are verified locally", aud)
+		}
+	}
 	if public.Expiry == nil {
 		return nil, never, "refused", errors.New("the ServiceAccount token has no expiry")
 	}

@@ -168,6 +168,8 @@ func TestLocalServiceAccountRefusals(t *testing.T) {
 		{"no key id: every key is tried", key, func(t *satest.Token) { t.OmitKeyID = true }, nil, ""},
 		{"within the minute of skew after expiry", key, func(t *satest.Token) { t.Expiry = now.Add(-30 * time.Second) }, nil, ""},
 		{"the API server's audience", key, func(t *satest.Token) { t.Audiences = []string{testIssuer} }, nil, "audience"},
+		{"the proxy's and the API server's audience", key, func(t *satest.Token) { t.Audiences = []string{"rbac-proxy", testIssuer} }, nil, "also for the API server"},
+		{"the proxy's and kubernetes.default.svc", key, func(t *satest.Token) { t.Audiences = []string{"https://kubernetes.default.svc", "rbac-proxy"} }, nil, "also for the API server"},
 		{"another audience", key, func(t *satest.Token) { t.Audiences = []string{"grafana"} }, nil, "audience"},
 		{"expired", key, func(t *satest.Token) { t.Expiry = now.Add(-2 * time.Minute) }, nil, "expired"},
 		{"not yet valid", key, func(t *satest.Token) { t.NotBefore = now.Add(2 * time.Minute) }, nil, "not valid yet"},
