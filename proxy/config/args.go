@@ -118,6 +118,11 @@ func (f *Flags) set(c *Config) error {
 	f.AuthHeaderEnabled, f.AuthHeaderUserField = h.Enabled, h.UserField
 	f.AuthHeaderGroupsField, f.AuthHeaderGroupSeparator = h.GroupsField, h.GroupSeparator
 	f.setServiceAccountTokens(c.Authentication.ServiceAccounts)
+	o := c.Authentication.OIDC
+	f.OIDCIssuer, f.OIDCClientID, f.OIDCCAFile = o.IssuerURL, o.ClientID, o.CAFile
+	f.OIDCUsernameClaim, f.OIDCUsernamePrefix = o.UsernameClaim, o.UsernamePrefix
+	f.OIDCGroupsClaim, f.OIDCGroupsPrefix, f.OIDCSignAlgs = o.GroupsClaim, o.GroupsPrefix, o.SigningAlgs
+	f.JWTConfigFile = c.Authentication.JWTConfigFile
 
 	f.Authz = string(a.Mode)
 	f.AllowedUsers, f.AllowedGroups = a.Allowed.Users, a.Allowed.Groups

@@ -63,6 +63,16 @@ var argsCases = []struct {
 	{in: []string{"--service-account-max-token-expiration=1h0m0s"}, field: "Authentication.ServiceAccounts.MaxTokenExpiration"},
 	{in: []string{"--service-account-long-lived-tokens=review"}, field: "Authentication.ServiceAccounts.LongLived"},
 	{in: []string{"--service-account-legacy-tokens=review"}, field: "Authentication.ServiceAccounts.Legacy"},
+	{in: []string{"--oidc-issuer=https://issuer.example.com"}, field: "Authentication.OIDC.IssuerURL"},
+	{in: []string{"--oidc-clientID=app"}, field: "Authentication.OIDC.ClientID"},
+	{in: []string{"--oidc-ca-file=/oidc-ca.crt"}, field: "Authentication.OIDC.CAFile"},
+	{in: []string{"--oidc-username-claim=sub"}, field: "Authentication.OIDC.UsernameClaim"},
+	{in: []string{"--oidc-username-prefix=oidc:"}, field: "Authentication.OIDC.UsernamePrefix"},
+	{in: []string{"--oidc-groups-claim=roles"}, field: "Authentication.OIDC.GroupsClaim"},
+	{in: []string{"--oidc-groups-claim="}, field: "Authentication.OIDC.GroupsClaim"},
+	{in: []string{"--oidc-groups-prefix=oidc:"}, field: "Authentication.OIDC.GroupsPrefix"},
+	{in: []string{"--oidc-sign-alg=ES256", "--oidc-sign-alg=RS256"}, field: "Authentication.OIDC.SigningAlgs"},
+	{in: []string{"--authentication-config=/etc/authn.yaml"}, field: "Authentication.JWTConfigFile"},
 	{in: []string{"--authz=static"}, field: "Authorization.Mode"},
 	{in: []string{"--allowed-users=system:serviceaccount:monitoring:prometheus,alice"}, field: "Authorization.Allowed.Users"},
 	{in: []string{"--allowed-groups=system:monitoring"}, field: "Authorization.Allowed.Groups"},
@@ -97,12 +107,10 @@ var argsCases = []struct {
 }
 
 // notInConfig are the flags that reach no Config field: the config file's path (Args refuses
-// what only the file carries), flags kept for kube-rbac-proxy that are ignored or refused, and
+// what only the file carries), flags kept for kube-rbac-proxy that are ignored, and
 // the program's own.
 var notInConfig = []string{
 	"config-file", "tls-reload-interval", "vmodule", "version", "help",
-	"oidc-issuer", "oidc-clientID", "oidc-groups-claim", "oidc-username-claim", "oidc-username-prefix",
-	"oidc-groups-prefix", "oidc-sign-alg", "oidc-ca-file",
 }
 
 func TestArgsDefault(t *testing.T) {

@@ -118,6 +118,14 @@ type AuthenticationConfig struct {
 	Header    IdentityHeaders
 	// ServiceAccounts is how ServiceAccount tokens are verified.
 	ServiceAccounts ServiceAccountTokens
+	// OIDC is the --oidc-* issuer. When it or JWTConfigFile is set, bearer
+	// tokens are verified by those JWT authenticators alone, as
+	// kube-rbac-proxy does with --oidc-issuer: no TokenReview is sent.
+	OIDC OIDCConfig
+	// JWTConfigFile is --authentication-config: a kube-apiserver
+	// AuthenticationConfiguration file whose jwt authenticators verify
+	// bearer tokens; reloaded when it changes.
+	JWTConfigFile string
 }
 
 // IdentityHeaders names the request headers that carry the caller's identity

@@ -90,6 +90,7 @@ type Flags struct {
 	OIDCGroupsPrefix   string
 	OIDCSignAlgs       []string
 	OIDCCAFile         string
+	JWTConfigFile      string
 
 	// Verbosity is -v: the log level, as in kube-rbac-proxy's klog.
 	Verbosity int
@@ -184,15 +185,16 @@ func NewFlags(name string) *Flags {
 	fs.DurationVar(&f.RequestBodyTimeout, "request-body-timeout", DefaultRequestBodyTimeout, "How long a client may take to send a request body, counted from the end of its headers; a slower body is cut and its connection closed.")
 	fs.IntVar(&f.MaxConnections, "max-connections", DefaultMaxConnections, "Maximum connections open at once on the proxy port; further clients wait in the kernel's accept queue until one closes. The default fits the sidecar's 128 MiB memory limit.")
 
-	// OIDC: accepted for compatibility; an issuer is refused (not supported).
-	fs.StringVar(&f.OIDCIssuer, "oidc-issuer", "", "Not supported: rbac-proxy refuses to start when it is set.")
-	fs.StringVar(&f.OIDCClientID, "oidc-clientID", "", "Ignored (OIDC is not supported).")
-	fs.StringVar(&f.OIDCGroupsClaim, "oidc-groups-claim", "groups", "Ignored (OIDC is not supported).")
-	fs.StringVar(&f.OIDCUsernameClaim, "oidc-username-claim", "email", "Ignored (OIDC is not supported).")
-	fs.StringVar(&f.OIDCUsernamePrefix, "oidc-username-prefix", "", "Ignored (OIDC is not supported).")
-	fs.StringVar(&f.OIDCGroupsPrefix, "oidc-groups-prefix", "", "Ignored (OIDC is not supported).")
-	fs.StringArrayVar(&f.OIDCSignAlgs, "oidc-sign-alg", []string{"RS256"}, "Ignored (OIDC is not supported).")
-	fs.StringVar(&f.OIDCCAFile, "oidc-ca-file", "", "Ignored (OIDC is not supported).")
+	// JWT authenticators: tokens verified locally instead of by TokenReview.
+	fs.StringVar(&f.OIDCIssuer, "oidc-issuer", "", "The URL of an OpenID Connect issuer (https:// only). When set, bearer tokens are verified as its ID tokens (signature by its published keys, issuer, audience --oidc-clientID, expiry) and no TokenReview is sent.")
+	fs.StringVar(&f.OIDCClientID, "oidc-clientID", "", "The audience an --oidc-issuer token must have. Required with --oidc-issuer.")
+	fs.StringVar(&f.OIDCGroupsClaim, "oidc-groups-claim", DefaultOIDCGroupsClaim, "The claim of an --oidc-issuer token the groups come from (a string or a list of strings).")
+	fs.StringVar(&f.OIDCUsernameClaim, "oidc-username-claim", DefaultOIDCUsernameClaim, "The claim of an --oidc-issuer token the user name comes from. With email, a token whose email_verified is false is refused.")
+	fs.StringVar(&f.OIDCUsernamePrefix, "oidc-username-prefix", "", "Prepended to every --oidc-issuer user name, to keep it apart from other users (for example oidc:).")
+	fs.StringVar(&f.OIDCGroupsPrefix, "oidc-groups-prefix", "", "Prepended to every --oidc-issuer group, to keep them apart from other groups (for example oidc:).")
+	fs.StringArrayVar(&f.OIDCSignAlgs, "oidc-sign-alg", []string{DefaultOIDCSigningAlg}, "Repeatable: a JOSE algorithm --oidc-issuer tokens may be signed with (RS256, RS384, RS512, ES256, ES384, ES512, PS256, PS384, PS512).")
+	fs.StringVar(&f.OIDCCAFile, "oidc-ca-file", "", "The CA bundle the --oidc-issuer's TLS certificate is verified against. Default: the host's roots.")
+	fs.StringVar(&f.JWTConfigFile, "authentication-config", "", "A kube-apiserver AuthenticationConfiguration file (apiserver.config.k8s.io/v1; only its jwt section): JWT issuers with audiences, CEL claim mappings and validation rules verify bearer tokens instead of TokenReview. Reloaded when it changes; a bad new file keeps the last good one. Cannot be used with --oidc-issuer.")
 
 	// Logging and global flags.
 	fs.IntVarP(&f.Verbosity, "v", "v", 0, "Log verbosity: 0 logs start-up and errors, 2 adds refusals, 4 and up add per-request detail. Tokens are never logged.")
@@ -247,9 +249,11 @@ func (f *Flags) Warnings() []string {
 			w = append(w, fmt.Sprintf("--%s is deprecated and ignored: logs go to stderr", rf.name))
 		}
 	}
-	for _, name := range []string{"oidc-clientID", "oidc-groups-claim", "oidc-username-claim", "oidc-username-prefix", "oidc-groups-prefix", "oidc-sign-alg", "oidc-ca-file"} {
-		if changed(name) {
-			w = append(w, fmt.Sprintf("--%s is ignored: OIDC is not supported", name))
+	if f.OIDCIssuer == "" {
+		for _, name := range oidcFlagsWithoutIssuer {
+			if changed(name) {
+				w = append(w, fmt.Sprintf("--%s has no effect without --oidc-issuer", name))
+			}
 		}
 	}
 	if (f.UpstreamCAFile != "" || f.UpstreamClientCertFile != "") && !strings.HasPrefix(f.Upstream, "https://") {
@@ -294,9 +298,6 @@ func Default() *Config {
 // Config, which needs them all parsed.
 func (f *Flags) build() (*Config, error) {
 	var errs field.ErrorList
-	if f.OIDCIssuer != "" {
-		errs = append(errs, field.Invalid(flag("--oidc-issuer"), f.OIDCIssuer, "OIDC is not supported by rbac-proxy; use bearer tokens (TokenReview) or client certificates"))
-	}
 	minVersion, err := cliflag.TLSVersion(f.TLSMinVersion)
 	if err != nil {
 		errs = append(errs, field.NotSupported(flag("--tls-min-version"), f.TLSMinVersion, cliflag.TLSPossibleVersions()))
@@ -359,6 +360,17 @@ func (f *Flags) build() (*Config, error) {
 				GroupSeparator: f.AuthHeaderGroupSeparator,
 			},
 			ServiceAccounts: f.serviceAccountTokens(),
+			OIDC: OIDCConfig{
+				IssuerURL:      f.OIDCIssuer,
+				ClientID:       f.OIDCClientID,
+				CAFile:         f.OIDCCAFile,
+				UsernameClaim:  f.OIDCUsernameClaim,
+				UsernamePrefix: f.OIDCUsernamePrefix,
+				GroupsClaim:    f.OIDCGroupsClaim,
+				GroupsPrefix:   f.OIDCGroupsPrefix,
+				SigningAlgs:    f.OIDCSignAlgs,
+			},
+			JWTConfigFile: f.JWTConfigFile,
 		},
 		Authorization: AuthorizationConfig{
 			Mode:    AuthzMode(f.Authz),

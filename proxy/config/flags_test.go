@@ -150,7 +150,19 @@ authorization:
 		{"bad header name", []string{"--auth-header-user-field-name=x remote"}, "--auth-header-user-field-name"},
 		{"same header names", []string{"--auth-header-groups-field-name=X-Remote-User"}, "must differ"},
 		{"empty audience", []string{"--auth-token-audiences=a,,b"}, "--auth-token-audiences"},
-		{"oidc", []string{"--oidc-issuer=https://issuer"}, "OIDC is not supported"},
+		{"oidc", []string{"--oidc-issuer=https://issuer.example.com", "--oidc-clientID=app"}, ""},
+		{"oidc all flags", []string{"--oidc-issuer=https://issuer.example.com/realms/a", "--oidc-clientID=app", "--oidc-ca-file=/ca.crt", "--oidc-username-claim=sub", "--oidc-username-prefix=oidc:", "--oidc-groups-claim=roles", "--oidc-groups-prefix=oidc:", "--oidc-sign-alg=RS256", "--oidc-sign-alg=ES256"}, ""},
+		{"oidc no groups", []string{"--oidc-issuer=https://issuer.example.com", "--oidc-clientID=app", "--oidc-groups-claim="}, ""},
+		{"oidc without client ID", []string{"--oidc-issuer=https://issuer.example.com"}, "--oidc-clientID: Required value: the audience tokens of --oidc-issuer must have"},
+		{"oidc http issuer", []string{"--oidc-issuer=http://issuer.example.com", "--oidc-clientID=app"}, `--oidc-issuer: Invalid value: "http://issuer.example.com": must be an https:// URL`},
+		{"oidc issuer not a URL", []string{"--oidc-issuer=issuer.example.com", "--oidc-clientID=app"}, `--oidc-issuer: Invalid value: "issuer.example.com": must be an https:// URL`},
+		{"oidc empty username claim", []string{"--oidc-issuer=https://i.example.com", "--oidc-clientID=app", "--oidc-username-claim="}, "--oidc-username-claim: Required value"},
+		{"oidc groups prefix without claim", []string{"--oidc-issuer=https://i.example.com", "--oidc-clientID=app", "--oidc-groups-claim=", "--oidc-groups-prefix=g:"}, `--oidc-groups-prefix: Invalid value: "g:": requires --oidc-groups-claim`},
+		{"oidc empty sign alg", []string{"--oidc-issuer=https://i.example.com", "--oidc-clientID=app", "--oidc-sign-alg="}, "--oidc-sign-alg: Required value"},
+		{"oidc flags without issuer (kube-rbac-proxy ignores them too)", []string{"--oidc-clientID=app", "--oidc-ca-file=/ca.crt"}, ""},
+		{"authentication config", []string{"--authentication-config=/etc/authn.yaml"}, ""},
+		{"authentication config and local ServiceAccount tokens", []string{"--authentication-config=/etc/authn.yaml", "--service-account-token-verification=local", "--auth-token-audiences=metrics"}, "--service-account-token-verification: Forbidden: local cannot be used with --oidc-issuer or --authentication-config"},
+		{"authentication config and oidc", []string{"--authentication-config=/etc/authn.yaml", "--oidc-issuer=https://i.example.com", "--oidc-clientID=app"}, "--oidc-issuer: Forbidden: --oidc-* and --authentication-config are mutually exclusive"},
 		{"negative qps", []string{"--kube-api-qps=-1"}, "--kube-api-qps"},
 		{"deprecated flags accepted", []string{"--logtostderr=true", "--v=10", "--tls-reload-interval=2m", "--log_dir=/tmp", "--vmodule=x=1", "--insecure-listen-address=127.0.0.1:8080"}, ""},
 		{"positional argument", []string{"extra"}, `unexpected argument "extra"`},
@@ -230,11 +242,11 @@ authorization:
 
 func TestWarnings(t *testing.T) {
 	f := NewFlags("rbac-proxy")
-	if err := f.Parse(append(minimalArgs, "--logtostderr", "--tls-reload-interval=5s", "--insecure-listen-address=127.0.0.1:1")); err != nil {
+	if err := f.Parse(append(minimalArgs, "--logtostderr", "--tls-reload-interval=5s", "--insecure-listen-address=127.0.0.1:1", "--oidc-clientID=app")); err != nil {
 		t.Fatal(err)
 	}
 	w := strings.Join(f.Warnings(), "\n")
-	for _, want := range []string{"--logtostderr", "--tls-reload-interval", "--insecure-listen-address", "self-signed"} {
+	for _, want := range []string{"--logtostderr", "--tls-reload-interval", "--insecure-listen-address", "self-signed", "--oidc-clientID has no effect without --oidc-issuer"} {
 		if !strings.Contains(w, want) {
 			t.Errorf("warnings %q lack %q", w, want)
 		}
@@ -248,8 +260,8 @@ func TestValidationReportsEveryField(t *testing.T) {
 		args []string
 		want []string // the field paths, in order
 	}{
-		{"parse", []string{"--tls-min-version=TLS1.2", "--tls-cipher-suites=TLS_NOPE", "--probe-passthrough=PUT:1:/", "--oidc-issuer=https://x"},
-			[]string{"--oidc-issuer", "--tls-min-version", "--tls-cipher-suites", "--probe-passthrough"}},
+		{"parse", []string{"--tls-min-version=TLS1.2", "--tls-cipher-suites=TLS_NOPE", "--probe-passthrough=PUT:1:/"},
+			[]string{"--tls-min-version", "--tls-cipher-suites", "--probe-passthrough"}},
 		{"validate", []string{"--secure-listen-address=8443", "--upstream=ftp://x/", "--max-connections=0", "--allow-paths=metrics", "--kube-api-timeout=0s"},
 			[]string{"--secure-listen-address", "--max-connections", "--upstream", "--allow-paths", "--kube-api-timeout"}},
 	} {

@@ -270,6 +270,7 @@ func (a AuthenticationConfig) validate() field.ErrorList {
 		errs = append(errs, field.Invalid(flag("--auth-header-groups-field-separator"), h.GroupSeparator, "must be valid in an HTTP header value"))
 	}
 	errs = append(errs, a.ServiceAccounts.validate(a.Audiences)...)
+	errs = append(errs, a.validateJWT()...)
 	return errs
 }
 

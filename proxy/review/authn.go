@@ -11,11 +11,14 @@ import (
 
 // requestAuthenticator identifies a caller by client certificate first (no
 // TokenReview is made when a valid certificate is presented), then by bearer
-// token. Either may be absent. Every decision is counted by the method that
-// made it (or was attempted: x509, token, none) and its result.
+// token: verified by the JWT authenticators when they are configured (and
+// then by them alone, as kube-rbac-proxy does with --oidc-issuer), else by
+// a TokenReview. Any may be absent. Every decision is counted by the method
+// that made it (or was attempted: x509, jwt, token, none) and its result.
 type requestAuthenticator struct {
 	x509  authenticator.Request // nil without --client-ca-file
-	token *tokenAuthenticator   // nil when tokens cannot be reviewed
+	jwt   authenticator.Token   // nil without --oidc-issuer or --authentication-config
+	token *tokenAuthenticator   // nil when tokens cannot be reviewed, or jwt is set
 	// local verifies ServiceAccount tokens before token reviews them; nil
 	// unless --service-account-token-verification=local.
 	local   *saTokenAuthenticator
@@ -64,6 +67,9 @@ func (a *requestAuthenticator) authenticate(r *http.Request) (*authenticator.Res
 			certErr = fmt.Errorf("client certificate: %w", err)
 		}
 	}
+	if r.Header.Get("Authorization") != "" && a.jwt != nil {
+		return a.authenticateJWT(r)
+	}
 	if r.Header.Get("Authorization") != "" {
 		method = "token"
 		if a.token == nil {
@@ -95,6 +101,28 @@ func (a *requestAuthenticator) authenticate(r *http.Request) (*authenticator.Res
 		return nil, method, certErr
 	}
 	return nil, method, errNoCredentials
+}
+
+// authenticateJWT verifies the bearer token locally. A token none of the
+// issuers accepts is refused: it is never sent to a TokenReview.
+func (a *requestAuthenticator) authenticateJWT(r *http.Request) (*authenticator.Response, string, error) {
+	const method = "jwt"
+	token, ok := bearerToken(r)
+	if !ok {
+		return nil, method, errNotBearer
+	}
+	if !plausibleToken(token) {
+		a.metrics.tokenRefused.WithLabelValues("malformed").Inc()
+		return nil, method, errMalformedToken
+	}
+	resp, ok, err := a.jwt.AuthenticateToken(r.Context(), token)
+	switch {
+	case err != nil:
+		return nil, method, fmt.Errorf("bearer token: %w", err)
+	case !ok:
+		return nil, method, errors.New("bearer token: not issued by a configured JWT issuer")
+	}
+	return resp, method, nil
 }
 
 // bearerToken is the token of "Authorization: Bearer <token>", read as the

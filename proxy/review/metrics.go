@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg: reg,
 		authn: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rbac_proxy_authentication_total",
-			Help: "Authentication decisions by method (x509, token, none) and result (success, failure, error).",
+			Help: "Authentication decisions by method (x509, jwt, token, none) and result (success, failure, error).",
 		}, []string{"method", "result"}),
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rbac_proxy_review_cache_total",

@@ -17,6 +17,7 @@
 package review
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 
@@ -41,6 +42,9 @@ type Options struct {
 	// Metrics registers the reviews' metrics; nil registers them nowhere.
 	Metrics prometheus.Registerer
 	Logger  logr.Logger
+	// Context bounds background work: fetching JWT issuers' keys and
+	// reloading --authentication-config. nil: the process's lifetime.
+	Context context.Context
 }
 
 // New builds the identity step (a client certificate, else a bearer token)
@@ -56,7 +60,14 @@ func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Au
 	if opts.ClientCA != nil {
 		authn.x509 = newCertAuthenticator(opts.ClientCA, cfg.Cache.MaxEntries, clock.RealClock{})
 	}
-	if tokens {
+	ctx := opts.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if authn.jwt, err = newJWTTokens(ctx, cfg.Authentication, cfg.TLS.ReloadInterval, m.reg, opts.Logger); err != nil {
+		return nil, nil, err
+	}
+	if tokens && authn.jwt == nil {
 		authn.token = newTokenAuthenticator(clients.Tokens, cfg.Authentication.Audiences, cfg.Cache, cfg.KubeAPI.Timeout, m)
 		// Unknown tokens are reviewed within their share of the API budget,
 		// fairly among client addresses (see tokenAdmission).
@@ -83,17 +94,18 @@ func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Au
 	return authn, authz, nil
 }
 
-// clientsFor returns the API clients and whether bearer tokens are accepted.
-// With --authz=static and client certificates but no kubeconfig and no
-// in-cluster configuration, tokens are refused and no client is built: such
-// a proxy never needs an API server.
+// clientsFor returns the API clients and whether bearer tokens can be
+// reviewed. With --authz=static, client certificates or JWT authenticators
+// but no kubeconfig and no in-cluster configuration, no client is built:
+// such a proxy never needs an API server (without JWT authenticators it
+// refuses bearer tokens).
 func clientsFor(cfg *config.Config, opts Options) (Clients, bool, error) {
 	if opts.Clients != nil {
 		return *opts.Clients, true, nil
 	}
-	if cfg.Authorization.Mode == config.AuthzStatic && opts.ClientCA != nil &&
+	if cfg.Authorization.Mode == config.AuthzStatic && (opts.ClientCA != nil || cfg.Authentication.JWTEnabled()) &&
 		cfg.KubeAPI.Kubeconfig == "" && !inClusterAvailable() {
-		if opts.Logger.GetSink() != nil {
+		if opts.Logger.GetSink() != nil && !cfg.Authentication.JWTEnabled() {
 			opts.Logger.Info("bearer tokens are refused: static authorization with client certificates and no API server configured")
 		}
 		return Clients{}, false, nil
