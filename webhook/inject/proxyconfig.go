@@ -61,8 +61,8 @@ func proxyArgs(p *Policy, errs *problems) []string {
 	c := p.ProxyConfig()
 	key, err := json.Marshal(c)
 	if err == nil {
-		if args, ok := rendered.Get(string(key)); ok {
-			return slices.Clone(args.([]string))
+		if r, ok := rendered.Get(string(key)); ok && config.Diff(r.(renderedArgs).config, c) == "" {
+			return slices.Clone(r.(renderedArgs).args)
 		}
 	}
 	if err := c.Validate(); err != nil {
@@ -75,7 +75,7 @@ func proxyArgs(p *Policy, errs *problems) []string {
 		return nil
 	}
 	if key != nil {
-		rendered.Add(string(key), slices.Clone(args))
+		rendered.Add(string(key), renderedArgs{c, slices.Clone(args)})
 	}
 	return args
 }
@@ -83,8 +83,16 @@ func proxyArgs(p *Policy, errs *problems) []string {
 // rendered remembers the command lines of the configurations validated and rendered lately, by
 // their JSON: a workload's replicas ask for the same configuration, and config.Args builds the
 // proxy's flag set three times to render and read it back, which was half of an admission's
-// allocations. proxyArgs hands out copies, so no caller can change what is remembered.
+// allocations. JSON is not exact (invalid UTF-8 reads as U+FFFD), so a remembered command line
+// serves only a configuration config.Diff finds equal to its own. proxyArgs hands out copies,
+// so no caller can change what is remembered.
 var rendered = lru.New(1024)
+
+// renderedArgs is a remembered configuration and its command line.
+type renderedArgs struct {
+	config *config.Config
+	args   []string
+}
 
 // proxyRefusal is what the proxy's own validation says of one setting, "" when it accepts it:
 // set changes a configuration the proxy accepts. A parser asks it of its annotation's value, so

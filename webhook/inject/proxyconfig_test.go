@@ -288,4 +288,14 @@ func TestRenderedArgsRemembered(t *testing.T) {
 	if direct, err := config.Args(again.ProxyConfig()); err != nil || !slices.Equal(direct, want) {
 		t.Fatalf("config.Args gives %q (%v), the remembered %q", direct, err, want)
 	}
+	// Two configurations whose JSON is the same (invalid UTF-8 reads as U+FFFD) get each its own.
+	for _, v := range []string{"\xc6", "\xfa"} {
+		p, err := checkPolicy(t, map[string]string{AnnotationTokenAudiences: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if problem := roundTrip(p); problem != "" {
+			t.Fatalf("%q: %s", v, problem)
+		}
+	}
 }
