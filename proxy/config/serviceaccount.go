@@ -107,9 +107,10 @@ func (f *Flags) setServiceAccountTokens(s ServiceAccountTokens) {
 	f.SALongLivedTokens, f.SALegacyTokens = string(s.LongLived), string(s.Legacy)
 }
 
-// validate checks s; audiences are --auth-token-audiences, which local
-// mode requires to be the proxy's own.
-func (s ServiceAccountTokens) validate(audiences []string) field.ErrorList {
+// validateServiceAccounts checks a.ServiceAccounts; local mode requires
+// --auth-token-audiences of the proxy's own.
+func (a AuthenticationConfig) validateServiceAccounts() field.ErrorList {
+	s, audiences := a.ServiceAccounts, a.Audiences
 	var errs field.ErrorList
 	switch s.Verification {
 	case SATokensReview, SATokensLocal:

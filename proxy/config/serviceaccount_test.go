@@ -15,6 +15,7 @@ func TestServiceAccountTokenFlags(t *testing.T) {
 		{"local with the proxy's audience", []string{local, "--auth-token-audiences=rbac-proxy"}, ""},
 		{"local without an audience", []string{local}, "--auth-token-audiences"},
 		{"local with the API server's audience", []string{local, "--auth-token-audiences=rbac-proxy,https://kubernetes.default.svc"}, "--auth-token-audiences"},
+		{"local with an OIDC issuer", []string{local, "--auth-token-audiences=rbac-proxy", "--oidc-issuer=https://issuer.example", "--oidc-clientID=rbac-proxy"}, "--service-account-token-verification"},
 		{"unknown mode", []string{"--service-account-token-verification=jwks"}, "--service-account-token-verification"},
 		{"unknown legacy fallback", []string{"--service-account-legacy-tokens=accept"}, "--service-account-legacy-tokens"},
 		{"unknown long-lived fallback", []string{"--service-account-long-lived-tokens=accept"}, "--service-account-long-lived-tokens"},

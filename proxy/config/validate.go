@@ -269,7 +269,7 @@ func (a AuthenticationConfig) validate() field.ErrorList {
 	if !httpguts.ValidHeaderFieldValue(h.GroupSeparator) {
 		errs = append(errs, field.Invalid(flag("--auth-header-groups-field-separator"), h.GroupSeparator, "must be valid in an HTTP header value"))
 	}
-	errs = append(errs, a.ServiceAccounts.validate(a.Audiences)...)
+	errs = append(errs, a.validateServiceAccounts()...)
 	errs = append(errs, a.validateJWT()...)
 	return errs
 }
