@@ -1,7 +1,6 @@
 package proxy
 
 import (
-
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 	"github.com/rbac-proxy/rbac-proxy/proxy/review"
