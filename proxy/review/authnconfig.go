@@ -103,19 +103,12 @@ func (f *authnConfigFile) build(ctx context.Context, data []byte) (*jwtSet, erro
 
 // run re-reads the file every interval until ctx ends.
 func (f *authnConfigFile) run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		if err := f.refresh(ctx); err != nil {
 			f.reloads.WithLabelValues("error").Inc()
 			f.log.Error(err, "keeping the last good --authentication-config", "file", f.path)
 		}
-	}
+	}, interval)
 }
 
 // refresh installs the file if it changed, is valid and its issuers answer

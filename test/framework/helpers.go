@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"testing"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -36,6 +37,30 @@ func (cp *ControlPlane) CreateNamespace(ctx context.Context, prefix string, labe
 		}
 	}
 	return ns.Name, nil
+}
+
+// TestNamespace is CreateNamespace for one test: it fails t on error and
+// deletes the namespace when t ends.
+func (cp *ControlPlane) TestNamespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns, err := cp.CreateNamespace(context.Background(), prefix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cp.Clientset.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	return ns
+}
+
+// TestToken is ServiceAccountToken for one test: it fails t on error.
+func (cp *ControlPlane) TestToken(t testing.TB, ns, name string, audiences ...string) string {
+	t.Helper()
+	tok, err := cp.ServiceAccountToken(context.Background(), ns, name, audiences)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // ServiceAccountToken creates the ServiceAccount ns/name if it is missing and

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
@@ -66,6 +67,26 @@ func StartProxy(ctx context.Context, bin string, o ProxyOptions) (*Proxy, error)
 			return p, err
 		}
 	}
+}
+
+// StartTestProxy is StartProxy for one test: it fails t on error, stops the proxy when t ends
+// and logs the proxy's log when t failed. An empty o.Dir is a folder of t's.
+func StartTestProxy(t testing.TB, bin string, o ProxyOptions) *Proxy {
+	t.Helper()
+	if o.Dir == "" {
+		o.Dir = t.TempDir()
+	}
+	p, err := StartProxy(t.Context(), bin, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.Stop()
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", filepath.Base(bin), p.Log())
+		}
+	})
+	return p
 }
 
 func startProxyOnce(ctx context.Context, bin string, o ProxyOptions) (*Proxy, error) {

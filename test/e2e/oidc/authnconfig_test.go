@@ -52,7 +52,7 @@ jwt:
 // mappings and validation rules; then the file changes (another audience) and is reloaded, and
 // a bad new file keeps the last good one.
 func TestAuthenticationConfig(t *testing.T) {
-	ns, other := newNamespace(t), newNamespace(t)
+	ns, other := cp.TestNamespace(t, "oidc-e2e"), cp.TestNamespace(t, "oidc-e2e")
 	file := filepath.Join(t.TempDir(), "authn.yaml")
 	write := func(s string) {
 		t.Helper()
@@ -69,22 +69,22 @@ func TestAuthenticationConfig(t *testing.T) {
 	user := "jwt:system:serviceaccount:" + ns + ":prometheus"
 	p := proxy(t, "--authentication-config="+file, "--authz=static", "--allowed-groups=ns:"+ns)
 
-	good := token(t, ns, "prometheus", "federate")
+	good := cp.TestToken(t, ns, "prometheus", "federate")
 	if body := waitAccepted(t, p, good); body != user+"|ns:"+ns {
 		t.Fatalf("upstream saw %q, want %q", body, user+"|ns:"+ns)
 	}
 	checkRefusals(t, p, []refusal{
-		{"another audience", token(t, ns, "prometheus", "something-else"), http.StatusUnauthorized},
-		{"the API server's audience", token(t, ns, "prometheus"), http.StatusUnauthorized},
+		{"another audience", cp.TestToken(t, ns, "prometheus", "something-else"), http.StatusUnauthorized},
+		{"the API server's audience", cp.TestToken(t, ns, "prometheus"), http.StatusUnauthorized},
 		{"expired", resign(t, good, -2*time.Hour, signer), http.StatusUnauthorized},
 		{"signed by another key", resign(t, good, 0, foreignKey(t)), http.StatusUnauthorized},
-		{"claim validation rule", token(t, other, "prometheus", "metrics"), http.StatusUnauthorized},
-		{"user validation rule", token(t, ns, "intruder", "metrics"), http.StatusUnauthorized},
+		{"claim validation rule", cp.TestToken(t, other, "prometheus", "metrics"), http.StatusUnauthorized},
+		{"user validation rule", cp.TestToken(t, ns, "intruder", "metrics"), http.StatusUnauthorized},
 	})
 
 	// Reload: only the audience "scrape" now.
 	write(authnConfig(t, ns, "[scrape]"))
-	scrape := token(t, ns, "prometheus", "scrape")
+	scrape := cp.TestToken(t, ns, "prometheus", "scrape")
 	waitAccepted(t, p, scrape)
 	if code, _ := get(t, p, good); code != http.StatusUnauthorized {
 		t.Fatalf("audience federate after the reload: status %d, want 401", code)
@@ -108,7 +108,7 @@ func TestAuthenticationConfig(t *testing.T) {
 
 // TestAuthenticationConfigRefusedAtStart: a bad file stops the proxy at start, naming the field.
 func TestAuthenticationConfigRefusedAtStart(t *testing.T) {
-	ns := newNamespace(t)
+	ns := cp.TestNamespace(t, "oidc-e2e")
 	file := filepath.Join(t.TempDir(), "authn.yaml")
 	bad := strings.Replace(authnConfig(t, ns, "[metrics]"), "audienceMatchPolicy: MatchAny", "audienceMatchPolicy: MatchAll", 1)
 	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {

@@ -12,24 +12,24 @@ import (
 // and one signed by another key are refused: with --oidc-issuer no TokenReview is sent.
 func TestOIDCFlags(t *testing.T) {
 	iss := discovery(t)
-	ns := newNamespace(t)
+	ns := cp.TestNamespace(t, "oidc-e2e")
 	user := "oidc:system:serviceaccount:" + ns + ":prometheus"
 	p := proxy(t, "--oidc-issuer="+iss, "--oidc-clientID=rbac-proxy-metrics", "--oidc-ca-file="+caFile(),
 		"--oidc-username-claim=sub", "--oidc-username-prefix=oidc:",
 		"--authz=static", "--allowed-users="+user)
 
-	good := token(t, ns, "prometheus", "rbac-proxy-metrics")
+	good := cp.TestToken(t, ns, "prometheus", "rbac-proxy-metrics")
 	if body := waitAccepted(t, p, good); body != user+"|" {
 		t.Fatalf("upstream saw %q, want user %q and no groups", body, user+"|")
 	}
-	apiServers := token(t, ns, "prometheus")
+	apiServers := cp.TestToken(t, ns, "prometheus")
 	checkRefusals(t, p, []refusal{
-		{"another audience", token(t, ns, "prometheus", "something-else"), http.StatusUnauthorized},
+		{"another audience", cp.TestToken(t, ns, "prometheus", "something-else"), http.StatusUnauthorized},
 		{"the API server's audience", apiServers, http.StatusUnauthorized},
 		{"expired", resign(t, good, -2*time.Hour, signer), http.StatusUnauthorized},
 		{"signed by another key", resign(t, good, 0, foreignKey(t)), http.StatusUnauthorized},
 		{"not a JWT", "opaque-token", http.StatusUnauthorized},
-		{"valid but not allowed", token(t, ns, "grafana", "rbac-proxy-metrics"), http.StatusForbidden},
+		{"valid but not allowed", cp.TestToken(t, ns, "grafana", "rbac-proxy-metrics"), http.StatusForbidden},
 	})
 	// The resigning itself is sound: the same claims signed again by the API server's key pass.
 	if code, body := get(t, p, resign(t, good, 0, signer)); code != http.StatusOK {

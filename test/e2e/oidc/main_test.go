@@ -120,28 +120,6 @@ func discovery(t *testing.T) string {
 // with.
 func caFile() string { return cp.CAFile }
 
-// newNamespace creates a namespace for one test and deletes it afterwards.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	ns, err := cp.CreateNamespace(context.Background(), "oidc-e2e", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cp.Clientset.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-	})
-	return ns
-}
-
-func token(t *testing.T, ns, sa string, audiences ...string) string {
-	t.Helper()
-	tok, err := cp.ServiceAccountToken(context.Background(), ns, sa, audiences)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 // resign is tok with its times moved by shift and signed by key (with tok's key id): an
 // expired token when key is the API server's and shift is negative, a forged one otherwise.
 func resign(t *testing.T, tok string, shift time.Duration, key *rsa.PrivateKey) string {
@@ -191,17 +169,7 @@ func proxy(t *testing.T, args ...string) *framework.Proxy {
 	}
 	args = append([]string{"--tls-cert-file=" + cert, "--tls-private-key-file=" + key,
 		"--upstream=" + echoUpstream(t), "--auth-header-fields-enabled", "-v=2"}, args...)
-	p, err := framework.StartProxy(t.Context(), proxyBin, framework.ProxyOptions{Args: args, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("rbac-proxy logs:\n%s", p.Log())
-		}
-	})
-	return p
+	return framework.StartTestProxy(t, proxyBin, framework.ProxyOptions{Args: args, Dir: dir})
 }
 
 // echoUpstream answers "user|groups" from the proxy's identity headers.

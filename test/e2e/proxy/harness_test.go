@@ -90,17 +90,7 @@ func startProxy(t *testing.T, args ...string) *proxyProc {
 func startProxyWith(t *testing.T, o framework.ProxyOptions) *proxyProc {
 	t.Helper()
 	o.Dir = t.TempDir()
-	p, err := framework.StartProxy(t.Context(), proxyBin, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("rbac-proxy logs:\n%s", p.Log())
-		}
-	})
-	return &proxyProc{p}
+	return &proxyProc{framework.StartTestProxy(t, proxyBin, o)}
 }
 
 func (p *proxyProc) get(t *testing.T, c *http.Client, rawPath string, header http.Header) (int, string) {
@@ -165,23 +155,12 @@ func (u *upstream) last(t *testing.T) *http.Request {
 // newNamespace creates a namespace for one test and deletes it afterwards.
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	ns, err := cp.CreateNamespace(context.Background(), "proxy-e2e", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cp.Clientset.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-	})
-	return ns
+	return cp.TestNamespace(t, "proxy-e2e")
 }
 
 func token(t *testing.T, ns, sa string, audiences ...string) string {
 	t.Helper()
-	tok, err := cp.ServiceAccountToken(context.Background(), ns, sa, audiences)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return cp.TestToken(t, ns, sa, audiences...)
 }
 
 // allowNonResource binds a ClusterRole allowing get on urls to subject.
