@@ -32,7 +32,7 @@ type issuer struct {
 	caPEM string
 }
 
-func newIssuer(t *testing.T) *issuer {
+func newIssuer(t testing.TB) *issuer {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -58,7 +58,7 @@ func newIssuer(t *testing.T) *issuer {
 }
 
 // token signs claims, with iss, exp and iat filled in unless given.
-func (i *issuer) token(t *testing.T, claims map[string]any) string {
+func (i *issuer) token(t testing.TB, claims map[string]any) string {
 	t.Helper()
 	c := map[string]any{"iss": i.srv.URL, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 	for k, v := range claims {
@@ -276,4 +276,37 @@ func TestAuthenticationConfigReload(t *testing.T) {
 	})
 	cancel()
 	<-done
+}
+
+// BenchmarkOIDCToken is the cost of one request's token with --oidc-issuer: nothing is cached,
+// every request verifies the RS256 signature (2048-bit key) and maps the claims.
+func BenchmarkOIDCToken(b *testing.B) {
+	iss := newIssuer(b)
+	cfg := config.Default().Authentication
+	cfg.OIDC.IssuerURL, cfg.OIDC.ClientID, cfg.OIDC.UsernameClaim = iss.srv.URL, "app", "sub"
+	cfg.OIDC.CAFile = filepath.Join(b.TempDir(), "ca.crt")
+	if err := os.WriteFile(cfg.OIDC.CAFile, []byte(iss.caPEM), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	tokens, err := newJWTTokens(b.Context(), cfg, time.Second, prometheus.NewRegistry(), logr.Discard())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := iss.token(b, map[string]any{"aud": "app", "sub": "prometheus", "groups": []string{"monitoring"}})
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if _, ok, _ := tokens.AuthenticateToken(b.Context(), tok); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the issuer was not discovered within 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, ok, err := tokens.AuthenticateToken(b.Context(), tok); !ok {
+			b.Fatal(err)
+		}
+	}
 }
