@@ -21,8 +21,10 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	authnv1 "k8s.io/api/authentication/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
 // issuer is a local OpenID Connect issuer: discovery, one RSA key, and tokens it signs.
@@ -308,5 +310,45 @@ func BenchmarkOIDCToken(b *testing.B) {
 		if _, ok, err := tokens.AuthenticateToken(b.Context(), tok); !ok {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestJWTAloneVerifiesTokens: with --oidc-issuer a token the API server would accept is refused
+// and no TokenReview is sent.
+func TestJWTAloneVerifiesTokens(t *testing.T) {
+	iss := newIssuer(t)
+	api := fakeapi.New(t)
+	api.AddToken("api-token", authnv1.UserInfo{Username: "system:serviceaccount:monitoring:prometheus"})
+	cfg := config.Default()
+	cfg.Authentication.OIDC.IssuerURL, cfg.Authentication.OIDC.ClientID = iss.srv.URL, "app"
+	cfg.Authentication.OIDC.UsernameClaim = "sub"
+	cfg.Authentication.OIDC.CAFile = filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(cfg.Authentication.OIDC.CAFile, []byte(iss.caPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clients := clientsOf(t, api)
+	authn, _, err := New(cfg, Options{Clients: &clients, Context: t.Context()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := func(token string) (string, error) {
+		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		resp, ok, err := authn.AuthenticateRequest(r)
+		if !ok {
+			return "", err
+		}
+		return resp.User.GetName(), nil
+	}
+	good := iss.token(t, map[string]any{"aud": "app", "sub": "alice"})
+	eventually(t, func() bool { _, err := request(good); return err == nil })
+	if name, _ := request(good); name != "alice" {
+		t.Fatalf("user %q, want alice", name)
+	}
+	if name, err := request("api-token"); err == nil {
+		t.Fatalf("a token only the API server knows was accepted as %q", name)
+	}
+	if n := api.TokenReviews.Load(); n != 0 {
+		t.Fatalf("%d TokenReviews, want 0", n)
 	}
 }
