@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
@@ -42,7 +43,9 @@ type Config struct {
 	SidecarMode        inject.SidecarMode `json:"sidecarMode" flag:"sidecar-mode" chart:"proxy.sidecarMode" enum:"native,container" help:"where the proxy goes: native (an init container with restartPolicy Always) or container (a regular container)"`
 	Resources          ResourceConfig     `json:"resources"`
 	ProxyVerbosity     int                `json:"proxyVerbosity" flag:"proxy-verbosity" chart:"proxy.verbosity" min:"0" max:"10" help:"the proxy's -v, 0-10; 0 renders no flag"`
-	ClusterDomain      string             `json:"clusterDomain" flag:"cluster-domain" chart:"clusterDomain" format:"dnsDomain" help:"cluster DNS domain for the Certificates' fully qualified names"`
+	// DefaultTokenVerification is in the rbac-proxy.io/token-verification annotation's syntax.
+	DefaultTokenVerification config.SATokenVerification `json:"defaultTokenVerification" flag:"default-token-verification" chart:"proxy.tokenVerification" enum:"review,local" help:"how the proxy verifies ServiceAccount tokens, unless rbac-proxy.io/token-verification says otherwise: review (a TokenReview each, cached) or local (with the keys the API server publishes; no TokenReview; audience rbac-proxy:NAMESPACE unless rbac-proxy.io/token-audiences names the proxy's own)"`
+	ClusterDomain            string                     `json:"clusterDomain" flag:"cluster-domain" chart:"clusterDomain" format:"dnsDomain" help:"cluster DNS domain for the Certificates' fully qualified names"`
 	// AllowedIssuers: "Issuer/*" allows every Issuer of the Pod's own namespace.
 	AllowedIssuers []string `json:"allowedIssuers" flag:"allowed-issuers" chart:"allowedIssuers" format:"allowedIssuer" help:"issuers a Pod may name in rbac-proxy.io/issuer besides the default issuer: Issuer/NAME, ClusterIssuer/NAME or KIND.GROUP/NAME by exact name, or Issuer/* for any Issuer of the Pod's own namespace; empty: only the default issuer"`
 	// AllowedDNSSuffixes: gpu.corp.example allows x.gpu.corp.example and *.gpu.corp.example.
@@ -74,7 +77,8 @@ func DefaultConfig(image string) Config {
 			MemoryRequest: "32Mi",
 			MemoryLimit:   "128Mi",
 		},
-		ClusterDomain: "cluster.local",
+		ClusterDomain:            "cluster.local",
+		DefaultTokenVerification: config.SATokensReview,
 	}
 }
 
@@ -83,13 +87,14 @@ func DefaultConfig(image string) Config {
 func (c Config) Compile() (*inject.Defaults, error) {
 	var errs field.ErrorList
 	d := &inject.Defaults{
-		Image:         c.ProxyImage,
-		PullPolicy:    c.ProxyImagePullPolicy,
-		ProxyPort:     c.ProxyPort,
-		EndpointsPort: c.ProxyEndpointsPort,
-		SidecarMode:   c.SidecarMode,
-		Verbosity:     c.ProxyVerbosity,
-		ClusterDomain: c.ClusterDomain,
+		Image:             c.ProxyImage,
+		PullPolicy:        c.ProxyImagePullPolicy,
+		ProxyPort:         c.ProxyPort,
+		EndpointsPort:     c.ProxyEndpointsPort,
+		SidecarMode:       c.SidecarMode,
+		Verbosity:         c.ProxyVerbosity,
+		ClusterDomain:     c.ClusterDomain,
+		TokenVerification: c.DefaultTokenVerification,
 	}
 	if strings.TrimSpace(c.ProxyImage) == "" {
 		errs = append(errs, field.Required(field.NewPath("proxyImage"), "an image reference"))
@@ -117,6 +122,9 @@ func (c Config) Compile() (*inject.Defaults, error) {
 	}
 	if modes := []inject.SidecarMode{inject.SidecarNative, inject.SidecarContainer}; !slices.Contains(modes, c.SidecarMode) {
 		errs = append(errs, field.NotSupported(field.NewPath("sidecarMode"), c.SidecarMode, modes))
+	}
+	if modes := inject.TokenVerifications(); !slices.Contains(modes, c.DefaultTokenVerification) {
+		errs = append(errs, field.NotSupported(field.NewPath("defaultTokenVerification"), c.DefaultTokenVerification, modes))
 	}
 	if c.ProxyVerbosity < 0 || c.ProxyVerbosity > 10 {
 		errs = append(errs, field.Invalid(field.NewPath("proxyVerbosity"), c.ProxyVerbosity, validation.InclusiveRangeError(0, 10)))

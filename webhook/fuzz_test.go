@@ -104,6 +104,8 @@ func FuzzInject(f *testing.F) {
 		{inject.AnnotationAuthz: "static", inject.AnnotationAllowedGroups: `team"a`},
 		{inject.AnnotationAuthz: "static", inject.AnnotationAllowedClients: `"admin"`},
 		{inject.AnnotationResourceAttributes: "resource={{"},
+		{inject.AnnotationTokenVerification: "local", inject.AnnotationTokenAudiences: "https://kubernetes.default.svc.cluster.local"},
+		{inject.AnnotationTokenVerification: "local", inject.AnnotationTokenAudiences: "api"},
 	} {
 		f.Add(bare, encodeAnnotations(ann), true, false)
 	}

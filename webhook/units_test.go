@@ -46,6 +46,8 @@ func TestConfigCompile(t *testing.T) {
 		{"negative", func(c *Config) { c.Resources.MemoryLimit = "-1Mi" }, `resources.memoryLimit: Invalid value: "-1Mi"`},
 		{"request above limit", func(c *Config) { c.Resources.MemoryRequest = "1Gi" }, `resources.memoryRequest: Invalid value: "1Gi": must not be above resources.memoryLimit (128Mi)`},
 		{"no resources", func(c *Config) { c.Resources = ResourceConfig{} }, ""},
+		{"local tokens", func(c *Config) { c.DefaultTokenVerification = "local" }, ""},
+		{"token verification", func(c *Config) { c.DefaultTokenVerification = "jwt" }, `defaultTokenVerification: Unsupported value: "jwt": supported values: "review", "local"`},
 		{"every error at once", func(c *Config) { c.ProxyPort = 0; c.SidecarMode = ""; c.Resources.CPULimit = "x" },
 			`[proxyPort: Invalid value: 0: must be between 1 and 65535, inclusive, sidecarMode: Unsupported value: "": supported values: "native", "container", resources.cpuLimit: Invalid value: "x"`},
 	} {

@@ -25,6 +25,7 @@ const (
 	AnnotationResourceAttributes = Prefix + "resource-attributes"
 	AnnotationClientCA           = Prefix + "client-ca"
 	AnnotationTokenAudiences     = Prefix + "token-audiences"
+	AnnotationTokenVerification  = Prefix + "token-verification"
 	AnnotationAllowPaths         = Prefix + "allow-paths"
 	AnnotationIgnorePaths        = Prefix + "ignore-paths"
 	AnnotationTLSSecret          = Prefix + "tls-secret"
@@ -159,9 +160,17 @@ func Annotations() []AnnotationSpec {
 		},
 		{
 			Name:        AnnotationTokenAudiences,
-			Allowed:     "comma-separated audiences, without double quotes (`\"`)",
+			Allowed:     "comma-separated audiences, without double quotes (`\"`); with `token-verification: local`, the proxy's own: no audience of the API server (`api`, `kubernetes.default.svc[.cluster.local]`) and no `https://` URL (the cluster's service-account issuer is one)",
+			Default:     "`review`: the API server's audiences; `local`: `" + LocalAudience("<namespace>") + "`",
 			Flags:       []string{"--auth-token-audiences"},
-			Description: "Audiences a bearer token must carry.",
+			Description: "Audiences a bearer token must carry (at least one). In `local` mode the default `" + LocalAudience("<namespace>") + "` is what a scraper's projected ServiceAccount token asks for (`serviceAccountToken.audience`): the API server accepts no such token, and one sent to a proxy of one namespace is refused by the proxies of every other.",
+		},
+		{
+			Name:        AnnotationTokenVerification,
+			Allowed:     code(tokenVerificationNames()...),
+			Default:     "webhook `--default-token-verification` (`review`)",
+			Flags:       []string{"--service-account-token-verification", "--auth-token-audiences"},
+			Description: "`review`: every bearer token is sent to a TokenReview (cached); `local`: ServiceAccount tokens are verified by the proxy with the keys the API server publishes (`/.well-known/openid-configuration`, `/openid/v1/jwks`, which the default `system:service-account-issuer-discovery` binding lets the proxy's ServiceAccount token read) and cost no TokenReview; other tokens are still reviewed. No revocation before a token expires (see [security](security.md)); the proxy requires an audience of its own (`token-audiences`).",
 		},
 		{
 			Name:        AnnotationAllowPaths,

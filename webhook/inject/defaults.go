@@ -1,6 +1,10 @@
 package inject
 
-import corev1 "k8s.io/api/core/v1"
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+)
 
 // SidecarMode says where the proxy container goes.
 type SidecarMode string
@@ -29,6 +33,8 @@ type Defaults struct {
 	AllowedIssuers IssuerAllowList
 	// DNSSuffixes are the allowed domains outside the namespace, each without a leading dot.
 	DNSSuffixes []string
+	// TokenVerification is how the proxy verifies ServiceAccount tokens unless a Pod says.
+	TokenVerification config.SATokenVerification
 	// ScrapersCA locates the scrapers' CA Secret; nil when none is configured.
 	ScrapersCA *SecretRef
 }

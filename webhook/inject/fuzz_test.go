@@ -12,21 +12,27 @@ import (
 // reads as the policy's Config; any it denies, it denies on a named annotation.
 func FuzzAnnotationValues(f *testing.F) {
 	d := testDefaults()
+	static := map[string]string{AnnotationAuthz: "static"}
+	local := map[string]string{AnnotationTokenVerification: "local"}
+	// with are the annotations the value goes with.
 	targets := []struct {
 		annotation string
-		static     bool
+		with       map[string]string
 	}{
-		{AnnotationAllowPaths, false},
-		{AnnotationIgnorePaths, false},
-		{AnnotationTokenAudiences, false},
-		{AnnotationAllowedClients, true},
-		{AnnotationAllowedGroups, true},
-		{AnnotationResourceAttributes, false},
+		{AnnotationAllowPaths, nil},
+		{AnnotationIgnorePaths, nil},
+		{AnnotationTokenAudiences, nil},
+		{AnnotationTokenVerification, nil},
+		{AnnotationTokenAudiences, local},
+		{AnnotationAllowedClients, static},
+		{AnnotationAllowedGroups, static},
+		{AnnotationResourceAttributes, nil},
 	}
 	seeds := map[string][]string{
 		AnnotationAllowPaths:         {"/[", `/metrics"`, "/a/*,/b?"},
 		AnnotationIgnorePaths:        {`/[a-],/healthz\`, `/[]`},
-		AnnotationTokenAudiences:     {`"rbac-proxy`, `""`, "api,rbac-proxy"},
+		AnnotationTokenAudiences:     {`"rbac-proxy`, `""`, "api,rbac-proxy", "HTTPS://issuer.example/", "rbac-proxy:team"},
+		AnnotationTokenVerification:  {"local", "review", "Local", ""},
 		AnnotationAllowedClients:     {`"admin"`, "o'brien"},
 		AnnotationAllowedGroups:      {`"a,b"`, `team"a`, "a b,c"},
 		AnnotationResourceAttributes: {"resource={{", "resource=services,name={{.Value}}"},
@@ -39,8 +45,8 @@ func FuzzAnnotationValues(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, value string) {
 		target := targets[int(which)%len(targets)]
 		ann := map[string]string{target.annotation: value}
-		if target.static {
-			ann[AnnotationAuthz] = "static"
+		for k, v := range target.with {
+			ann[k] = v
 		}
 		pod := checkPod(ann)
 		p, err := NewPolicy(pod, PolicyInput{Defaults: d, Namespace: testNamespace, Workload: Workload{APIVersion: "v1", Kind: "Pod", Name: "web"}})

@@ -45,11 +45,13 @@ type Policy struct {
 	ResourceAttributes *config.ResourceAttributes
 	ClientCA           *ClientCA
 	TokenAudiences     []string
-	AllowPaths         []string
-	IgnorePaths        []string
-	TLS                TLSPolicy
-	Resources          corev1.ResourceRequirements
-	Verbosity          int
+	// TokenVerification is how the proxy verifies ServiceAccount tokens: review or local.
+	TokenVerification config.SATokenVerification
+	AllowPaths        []string
+	IgnorePaths       []string
+	TLS               TLSPolicy
+	Resources         corev1.ResourceRequirements
+	Verbosity         int
 	// Args is the proxy's command line: config.Args of ProxyConfig, which the proxy validated.
 	Args []string
 }
@@ -147,6 +149,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	if v, ok := ann[AnnotationTokenAudiences]; ok {
 		p.TokenAudiences = parseNames(AnnotationTokenAudiences, v, errs)
 	}
+	parseTokenVerification(ann, d, in.Namespace, p, errs)
 	allowV, hasAllow := ann[AnnotationAllowPaths]
 	ignoreV, hasIgnore := ann[AnnotationIgnorePaths]
 	if hasAllow {

@@ -42,6 +42,9 @@ func (p *Policy) ProxyConfig() *config.Config {
 		c.TLS.ClientCAFile = clientCAMountPath + "/" + CAKey
 	}
 	c.Authentication.Audiences = p.TokenAudiences
+	if p.TokenVerification != "" {
+		c.Authentication.ServiceAccounts.Verification = p.TokenVerification
+	}
 	c.Paths.Allow, c.Paths.Ignore = p.AllowPaths, p.IgnorePaths
 	c.Authorization.Mode = p.Authz
 	c.Authorization.Allowed = config.AllowedSubjects{Users: p.AllowedUsers, Groups: p.AllowedGroups}

@@ -206,6 +206,7 @@ func TestEveryAnnotationRoundTrip(t *testing.T) {
 		AnnotationResourceAttributes: {AnnotationResourceAttributes: "namespace=gpu,resource=services,subresource=proxy,name=dcgm-exporter"},
 		AnnotationClientCA:           {AnnotationClientCA: "scrapers"},
 		AnnotationTokenAudiences:     {AnnotationTokenAudiences: "rbac-proxy,https://kubernetes.default.svc"},
+		AnnotationTokenVerification:  {AnnotationTokenVerification: "local"},
 		AnnotationAllowPaths:         {AnnotationAllowPaths: `/metrics,/debug/*,/a\*`},
 		AnnotationIgnorePaths:        {AnnotationIgnorePaths: "/healthz,/[a-z]?"},
 		AnnotationTLSSecret:          {AnnotationTLSSecret: "web-tls"},

@@ -11,6 +11,7 @@ others. */}}
 - {{ print "--proxy-cpu-limit=" .Values.proxy.resources.limits.cpu | quote }}
 - {{ print "--proxy-memory-limit=" .Values.proxy.resources.limits.memory | quote }}
 - {{ print "--proxy-verbosity=" .Values.proxy.verbosity | quote }}
+- {{ print "--default-token-verification=" .Values.proxy.tokenVerification | quote }}
 - {{ print "--cluster-domain=" .Values.clusterDomain | quote }}
 {{- range .Values.allowedIssuers }}
 - {{ print "--allowed-issuers=" . | quote }}
