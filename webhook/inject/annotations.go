@@ -163,7 +163,7 @@ func Annotations() []AnnotationSpec {
 			Allowed:     "comma-separated audiences, without double quotes (`\"`); with `token-verification: local`, the proxy's own: no audience of the API server (`api`, `kubernetes.default.svc[.cluster.local]`) and no `https://` URL (the cluster's service-account issuer is one)",
 			Default:     "`review`: the API server's audiences; `local`: `" + LocalAudience("<namespace>") + "`",
 			Flags:       []string{"--auth-token-audiences"},
-			Description: "Audiences a bearer token must carry (at least one). In `local` mode the default `" + LocalAudience("<namespace>") + "` is what a scraper's projected ServiceAccount token asks for (`serviceAccountToken.audience`): the API server accepts no such token, and one sent to a proxy of one namespace is refused by the proxies of every other.",
+			Description: "Audiences a bearer token must carry (at least one). In `local` mode the default `" + LocalAudience("<namespace>") + "` is what a scraper's projected ServiceAccount token asks for (`serviceAccountToken.audience`): the API server accepts no such token, and one sent to the proxies of one namespace is refused by those of the other namespaces that keep the default.",
 		},
 		{
 			Name:        AnnotationTokenVerification,

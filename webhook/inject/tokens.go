@@ -10,8 +10,8 @@ import (
 
 // LocalAudiencePrefix starts the audience the proxy of a Pod in local mode requires when the Pod
 // names none: LocalAudiencePrefix + the Pod's namespace. A scraper asks for a projected token
-// with it; the API server accepts no such token, and a token one namespace's proxy is sent works
-// at no other namespace's proxy.
+// with it; the API server accepts no such token, and a token one namespace's proxies are sent
+// works at no proxy of another namespace that keeps the default.
 const LocalAudiencePrefix = "rbac-proxy:"
 
 // LocalAudience is the audience the proxy of a Pod in namespace requires in local mode when the
