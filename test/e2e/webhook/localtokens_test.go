@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
@@ -161,6 +162,20 @@ func TestLocalTokenVerification(t *testing.T) {
 	}
 	forProxy := cp.TestToken(t, ns, "prometheus", audience)
 	forAPIServer := cp.TestToken(t, ns, "prometheus")
+	// The README's Prometheus, whose kubelet gets it such a token: the API server accepts it.
+	prometheus := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "prometheus", Annotations: map[string]string{inject.AnnotationInject: "false"}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "prometheus",
+			Containers: []corev1.Container{{Name: "prometheus", Image: "quay.io/prometheus/prometheus:v3", VolumeMounts: []corev1.VolumeMount{
+				{Name: "rbac-proxy-token", MountPath: "/var/run/secrets/rbac-proxy", ReadOnly: true}}}},
+			Volumes: []corev1.Volume{{Name: "rbac-proxy-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Audience: audience, ExpirationSeconds: ptr.To[int64](3600), Path: "token"}}}}}}},
+		},
+	}
+	if err := cp.Client.Create(ctx, prometheus, client.DryRunAll); err != nil {
+		t.Errorf("the API server refuses the README's Prometheus Pod: %v", err)
+	}
 	// The SubjectAccessReview's RBAC may take a moment to reach the authorizer's cache.
 	err = framework.Eventually(ctx, 30*time.Second, "Prometheus' first scrape", func(context.Context) (bool, error) {
 		return scrape(forProxy) == http.StatusOK, nil
