@@ -170,7 +170,7 @@ func Annotations() []AnnotationSpec {
 			Allowed:     code(tokenVerificationNames()...),
 			Default:     "webhook `--default-token-verification` (`review`)",
 			Flags:       []string{"--service-account-token-verification", "--auth-token-audiences"},
-			Description: "`review`: every bearer token is sent to a TokenReview (cached); `local`: ServiceAccount tokens are verified by the proxy with the keys the API server publishes (`/.well-known/openid-configuration`, `/openid/v1/jwks`, which the default `system:service-account-issuer-discovery` binding lets the proxy's ServiceAccount token read) and cost no TokenReview; other tokens are still reviewed. No revocation before a token expires (see [security](security.md)); the proxy requires an audience of its own (`token-audiences`).",
+			Description: "`review`: every bearer token is sent to a TokenReview (cached); `local`: ServiceAccount tokens are verified by the proxy with the keys the API server publishes (`/.well-known/openid-configuration`, `/openid/v1/jwks`, which the default `system:service-account-issuer-discovery` binding lets the proxy's ServiceAccount token read) and cost no TokenReview; other bearer tokens are still reviewed, for the same audiences. No revocation before a token expires (see [security](security.md)); the proxy requires an audience of its own (`token-audiences`).",
 		},
 		{
 			Name:        AnnotationAllowPaths,

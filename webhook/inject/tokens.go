@@ -61,7 +61,7 @@ func parseTokenVerification(ann map[string]string, d *Defaults, namespace string
 		// The cluster's issuer is an audience of the API server's too, and the proxy refuses it
 		// at start; it is an https URL (issuer discovery requires one) that the webhook does
 		// not know, so no https URL is admitted.
-		if len(aud) >= len("https://") && strings.EqualFold(aud[:len("https://")], "https://") {
+		if strings.HasPrefix(strings.ToLower(aud), "https://") {
 			errs.add(AnnotationTokenAudiences, v, fmt.Sprintf("%q is an https URL, as the cluster's service-account issuer (an audience of the API server) is: with %s=local the audience must be the proxy's own", aud, AnnotationTokenVerification), allowed)
 			p.TokenAudiences = nil
 			return
