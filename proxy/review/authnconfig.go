@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -46,6 +47,14 @@ func parseAuthenticationConfig(data []byte) (*apiserver.AuthenticationConfigurat
 		return nil, fmt.Errorf("kind %s is not an AuthenticationConfiguration (apiVersion apiserver.config.k8s.io/v1)", gvk)
 	}
 	errs := apiservervalidation.ValidateAuthenticationConfiguration(celCompiler(), c, nil)
+	for i, j := range c.JWT {
+		for k, aud := range j.Issuer.Audiences {
+			if config.IsAPIServerAudience(aud, j.Issuer.URL) {
+				errs = append(errs, field.Invalid(field.NewPath("jwt").Index(i).Child("issuer", "audiences").Index(k), aud,
+					"a token for the API server's own audience (or its issuer) is an API credential: accept only an audience of the proxy's own"))
+			}
+		}
+	}
 	if c.Anonymous != nil {
 		errs = append(errs, field.Forbidden(field.NewPath("anonymous"), "rbac-proxy reads only the jwt section: it has no anonymous authentication (--ignore-paths serves paths without credentials)"))
 	}

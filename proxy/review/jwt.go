@@ -43,6 +43,32 @@ func (j *jwtTokens) AuthenticateToken(ctx context.Context, token string) (*authe
 	return j.current.Load().token.AuthenticateToken(ctx, token)
 }
 
+// noReservedNames refuses an identity named like one of Kubernetes' own (a
+// user or group starting with "system:"): an issuer outside the cluster
+// must not speak for system:masters or a ServiceAccount, which a
+// SubjectAccessReview would honour as the API server's own. (kube-rbac-proxy
+// passes them on; --oidc-username-prefix, --oidc-groups-prefix or a claim
+// mapping keep an issuer's names apart.)
+type noReservedNames struct{ authenticator.Token }
+
+func (n noReservedNames) AuthenticateToken(ctx context.Context, token string) (*authenticator.Response, bool, error) {
+	resp, ok, err := n.Token.AuthenticateToken(ctx, token)
+	if err != nil || !ok {
+		return resp, ok, err
+	}
+	if reservedName(resp.User.GetName()) {
+		return nil, false, fmt.Errorf("the token's user name %q is reserved for Kubernetes' own identities (system:): map it under a prefix", resp.User.GetName())
+	}
+	for _, g := range resp.User.GetGroups() {
+		if reservedName(g) {
+			return nil, false, fmt.Errorf("the token's group %q is reserved for Kubernetes' own identities (system:): map groups under a prefix", g)
+		}
+	}
+	return resp, true, nil
+}
+
+func reservedName(s string) bool { return strings.HasPrefix(s, "system:") }
+
 // jwtSet is the authenticators of one configuration, fetching their
 // issuers' keys until cancel.
 type jwtSet struct {
@@ -88,7 +114,7 @@ func newJWTSet(parent context.Context, jwts []apiserver.JWTAuthenticator, algs [
 	return &jwtSet{
 		// The first authenticator whose issuer a token names decides;
 		// the others pass it on without looking at it.
-		token: tokenunion.NewFailOnError(tokens...),
+		token: noReservedNames{tokenunion.NewFailOnError(tokens...)},
 		health: func() error {
 			var errs []error
 			for _, c := range checks {

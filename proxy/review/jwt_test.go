@@ -109,6 +109,23 @@ func TestOIDCFlagsAuthenticate(t *testing.T) {
 			t.Errorf("%s: accepted as %q", name, resp.User.GetName())
 		}
 	}
+
+	// Without prefixes, an issuer outside the cluster cannot name Kubernetes' own identities.
+	cfg.OIDC.UsernamePrefix, cfg.OIDC.GroupsPrefix = "", ""
+	bare, err := newJWTTokens(t.Context(), cfg, time.Second, prometheus.NewRegistry(), logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := iss.token(t, map[string]any{"aud": "app", "email": "alice@example.com", "email_verified": true, "groups": []string{"a"}})
+	eventually(t, func() bool { _, ok, _ := bare.AuthenticateToken(t.Context(), plain); return ok })
+	for name, tok := range map[string]string{
+		"a system: user":  iss.token(t, map[string]any{"aud": "app", "email": "system:serviceaccount:kube-system:x", "email_verified": true}),
+		"a system: group": iss.token(t, map[string]any{"aud": "app", "email": "alice@example.com", "email_verified": true, "groups": []string{"a", "system:masters"}}),
+	} {
+		if resp, ok, _ := bare.AuthenticateToken(t.Context(), tok); ok {
+			t.Errorf("%s: accepted as %q %q", name, resp.User.GetName(), resp.User.GetGroups())
+		}
+	}
 }
 
 func eventually(t *testing.T, cond func() bool) {
@@ -195,6 +212,8 @@ func TestParseAuthenticationConfig(t *testing.T) {
 		{"no audience", authnConfig(iss, "[]", ""), "jwt[0].issuer.audiences: Required value"},
 		{"bad CEL", authnConfig(iss, "[a]", "  claimValidationRules:\n  - expression: \"claims.team ==\"\n"), "jwt[0].claimValidationRules[0].expression: Invalid value"},
 		{"anonymous", authnConfig(iss, "[a]", "anonymous:\n  enabled: true\n"), "anonymous: Forbidden: rbac-proxy reads only the jwt section"},
+		{"the API server's audience", authnConfig(iss, "[a, https://kubernetes.default.svc.cluster.local]", ""), `jwt[0].issuer.audiences[1]: Invalid value: "https://kubernetes.default.svc.cluster.local": a token for the API server's own audience`},
+		{"the issuer as audience", authnConfig(iss, "["+iss.srv.URL+"]", ""), "jwt[0].issuer.audiences[0]: Invalid value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseAuthenticationConfig([]byte(tc.file))
