@@ -129,6 +129,12 @@ func (h *proxyHandler) identify(w http.ResponseWriter, r *http.Request, path str
 		http.Error(w, "Unauthorized", http.StatusUnauthorized)
 		return nil, false
 	}
+	if g := h.headers.unsayable(resp.User); g != "" {
+		// An identity the upstream would read otherwise is not one we vouch for.
+		h.log.V(2).Info("identity refused: a group holds the groups header's separator", "user", resp.User.GetName(), "group", g)
+		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		return nil, false
+	}
 	return resp.User, true
 }
 

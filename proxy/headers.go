@@ -50,6 +50,21 @@ func (p headerPolicy) sanitize(h http.Header) {
 	}
 }
 
+// unsayable is the first group of u that the groups header cannot carry
+// (it holds the separator, so the upstream would read it as two groups), or
+// "" when every group can be told; always "" when the headers are off.
+func (p headerPolicy) unsayable(u user.Info) string {
+	if !p.enabled || p.separator == "" {
+		return ""
+	}
+	for _, g := range u.GetGroups() {
+		if strings.Contains(g, p.separator) {
+			return g
+		}
+	}
+	return ""
+}
+
 // upstreamIdentity is what the upstream request is told about the caller.
 type upstreamIdentity struct {
 	userKey, user     string

@@ -119,3 +119,28 @@ func BenchmarkHeaderPolicySanitize(b *testing.B) {
 		p.sanitize(h)
 	}
 }
+
+// TestHeaderPolicyUnsayable: a group holding the groups header's separator would reach the
+// upstream as two groups ("dev|admins" as dev and admins); the handler refuses such an identity.
+func TestHeaderPolicyUnsayable(t *testing.T) {
+	on := config.IdentityHeaders{Enabled: true, UserField: config.DefaultUserField, GroupsField: config.DefaultGroupsField, GroupSeparator: "|"}
+	off := on
+	off.Enabled = false
+	for _, tc := range []struct {
+		name   string
+		cfg    config.IdentityHeaders
+		groups []string
+		want   string
+	}{
+		{"plain groups", on, []string{"dev", "system:authenticated"}, ""},
+		{"a group with the separator", on, []string{"dev", "dev|admins"}, "dev|admins"},
+		{"headers off: nothing is told", off, []string{"dev|admins"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := newHeaderPolicy(tc.cfg).unsayable(&user.DefaultInfo{Name: "alice", Groups: tc.groups})
+			if got != tc.want {
+				t.Fatalf("unsayable = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

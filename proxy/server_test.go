@@ -183,6 +183,15 @@ func TestIgnorePathsAndHeaders(t *testing.T) {
 			t.Errorf("spoofed headers reached the upstream: %v", seen)
 		}
 	})
+	t.Run("a group holding the separator is refused, not split", func(t *testing.T) {
+		api.AddToken("split", authnv1.UserInfo{Username: "alice", Groups: []string{"dev,admins"}})
+		e := newTestEnv(t)
+		e.start(api, "--auth-header-fields-enabled", "--auth-header-groups-field-name=X-Groups", "--auth-header-groups-field-separator=,")
+		h := http.Header{"Authorization": {"Bearer split"}}
+		if code, _ := e.get(e.client(), "/metrics", h); code != 401 {
+			t.Fatalf("got %d, want 401: the upstream would read groups dev and admins", code)
+		}
+	})
 }
 
 func TestClientCertificates(t *testing.T) {
