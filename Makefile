@@ -88,8 +88,9 @@ bench-proxy: tools ## rbac-proxy vs the direct upstream vs kube-rbac-proxy v0.19
 	$(GO) run ./test/bench/proxy
 
 .PHONY: bench-fleet
-bench-fleet: tools ## 1,000 in-process node proxies and a Prometheus of 1 and 10 identities: reviews/s the API server receives, steady and after a restart.
-	$(GO) run ./test/bench/fleet
+bench-fleet: tools ## 1,000 in-process node proxies, a Prometheus of 1 and 10 identities: reviews/s the API server receives, steady and after a restart (15 min).
+	$(GO) run ./test/bench/fleet -identities 1 -scale 20
+	$(GO) run ./test/bench/fleet -identities 10 -scale 6 -modes review,local
 
 .PHONY: bench-webhook
 bench-webhook: tools ## Admission latency p50/p99 in-process, Pods/s with and without the webhook, Pod created → Secret ready.

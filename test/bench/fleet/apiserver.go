@@ -90,6 +90,9 @@ func startSampler(ctx context.Context, cs kubernetes.Interface, every time.Durat
 type rates struct {
 	meanTR, peakTR, meanSAR, peakSAR float64
 	totalTR, totalSAR                float64
+	// samples is how many samples the window holds; under two, it has
+	// no rates: the API server did not answer its /metrics.
+	samples int
 }
 
 // window is the rates between from and to, from the samples inside it.
@@ -102,7 +105,7 @@ func (s *sampler) window(from, to time.Time) rates {
 			in = append(in, x)
 		}
 	}
-	var r rates
+	r := rates{samples: len(in)}
 	if len(in) < 2 {
 		return r
 	}

@@ -75,10 +75,13 @@ type scrapeCounts struct {
 
 // prometheus scrapes every node as each of its identities every interval,
 // each (node, identity) target at a phase of its own, as Prometheus spreads
-// its targets over the interval. It runs until ctx ends.
-func (f *fleet) prometheus(ctx context.Context, tokens []string, interval time.Duration, c *scrapeCounts) *sync.WaitGroup {
+// its targets over the interval. The nodes join over ramp, as a fleet rolls
+// out, so that the steady state is reached without the burst the restart
+// measures. It runs until ctx ends.
+func (f *fleet) prometheus(ctx context.Context, tokens []string, interval, ramp time.Duration, c *scrapeCounts) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	for n := range f.nodes {
+		join := time.Duration(float64(ramp) * float64(n) / float64(len(f.nodes)))
 		for i, tok := range tokens {
 			wg.Add(1)
 			go func() {
@@ -89,7 +92,7 @@ func (f *fleet) prometheus(ctx context.Context, tokens []string, interval time.D
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(rand.N(interval)):
+				case <-time.After(join + rand.N(interval)):
 				}
 				tick := time.NewTicker(interval)
 				defer tick.Stop()
