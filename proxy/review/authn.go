@@ -79,12 +79,18 @@ func (a *requestAuthenticator) authenticate(r *http.Request) (*authenticator.Res
 		if !ok {
 			return nil, method, errNotBearer
 		}
-		if a.local != nil {
+		// A token that could be no one's is refused (and counted against its client) by
+		// token.authenticate before anything decodes it; one that local verification refuses
+		// counts against its client too, so forged tokens are throttled like rejected ones.
+		if a.local != nil && plausibleToken(token) {
 			resp, err := a.local.authenticate(token)
 			if err == nil {
 				return resp, method, nil
 			}
 			if !errors.Is(err, errNotLocal) {
+				if a.token.admission != nil {
+					a.token.admission.rejected(clientKey(r.RemoteAddr))
+				}
 				return nil, method, err
 			}
 		}
