@@ -349,18 +349,19 @@ func renderedSettings(t *testing.T, values map[string]any) webhook.Config {
 // chartSamples are a value other than the default for every setting that is a chart value, by
 // config-file key.
 var chartSamples = map[string]any{
-	"proxyImagePullPolicy":    "Always",
-	"proxyPort":               9443,
-	"proxyEndpointsPort":      9444,
-	"sidecarMode":             "container",
-	"resources.cpuRequest":    "50m",
-	"resources.memoryRequest": "64Mi",
-	"resources.cpuLimit":      "1",
-	"resources.memoryLimit":   "256Mi",
-	"proxyVerbosity":          4,
-	"clusterDomain":           "corp.internal",
-	"allowedIssuers":          []string{"Issuer/*", "ClusterIssuer/team-ca"},
-	"allowedDNSSuffixes":      []string{"gpu.corp.example"},
+	"proxyImagePullPolicy":     "Always",
+	"proxyPort":                9443,
+	"proxyEndpointsPort":       9444,
+	"sidecarMode":              "container",
+	"resources.cpuRequest":     "50m",
+	"resources.memoryRequest":  "64Mi",
+	"resources.cpuLimit":       "1",
+	"resources.memoryLimit":    "256Mi",
+	"proxyVerbosity":           4,
+	"clusterDomain":            "corp.internal",
+	"allowedIssuers":           []string{"Issuer/*", "ClusterIssuer/team-ca"},
+	"allowedDNSSuffixes":       []string{"gpu.corp.example"},
+	"defaultTokenVerification": "local",
 }
 
 // TestChartArgs: the chart's args parse back, with the webhook's own flags, to its defaults and
