@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -329,6 +330,50 @@ func TestLocalServiceAccountsBeforeTokenReview(t *testing.T) {
 	}
 	if n := api.TokenReviews.Load(); n != 1 {
 		t.Fatalf("%d TokenReviews, want 1 (the static token's)", n)
+	}
+}
+
+// TestLocalRefusalsCountAgainstTheClient: a token local verification refuses is charged to its
+// client in the TokenReview admission, as a rejected review is, so forged tokens of the issuer
+// are throttled; a refused token is never reviewed.
+func TestLocalRefusalsCountAgainstTheClient(t *testing.T) {
+	now := time.Now()
+	key, other := testKey(t), testKey(t)
+	api := fakeapi.New(t)
+	m := newMetrics(nil)
+	tokens := newTokenAuthenticator(clientsOf(t, api).Tokens, []string{"rbac-proxy"}, testCache(), time.Second, m)
+	tokens.admission = newTokenAdmission(1, 1, 3*time.Second)
+	ra := &requestAuthenticator{metrics: m, token: tokens, local: newLocal(t, newJWKSServer(t, key), now, nil)}
+	use := func(addr netip.Addr) int {
+		a := tokens.admission
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.useLocked(addr, a.now())
+	}
+	forged, _ := other.Sign(good(now))
+	valid, _ := key.Sign(good(now))
+	for _, tc := range []struct {
+		name, token, from string
+		ok                bool
+		charged           int
+	}{
+		{"a valid token costs nothing", valid, "10.0.0.1:4000", true, 0},
+		{"a forged token of the issuer is charged", forged, "10.0.0.2:4000", false, rejectionCost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			r.RemoteAddr = tc.from
+			r.Header.Set("Authorization", "Bearer "+tc.token)
+			if _, ok, _ := ra.AuthenticateRequest(r); ok != tc.ok {
+				t.Fatalf("accepted %v, want %v", ok, tc.ok)
+			}
+			if got := use(clientKey(tc.from)); got != tc.charged {
+				t.Fatalf("client charged %d, want %d", got, tc.charged)
+			}
+		})
+	}
+	if n := api.TokenReviews.Load(); n != 0 {
+		t.Fatalf("%d TokenReviews, want 0", n)
 	}
 }
 
