@@ -101,15 +101,15 @@ func (c *reviewCache[V]) known(key string) bool {
 // cancellation so that callers sharing it are not failed by the first one
 // leaving; the caller itself stops waiting when its context ends.
 func (c *reviewCache[V]) get(ctx context.Context, key string, review func(context.Context) (V, error)) (V, lookup, error) {
-	if e, found := c.entry(key); found && c.now().Before(e.expires) {
-		return e.value, lookupHit, nil
+	if v, ok := c.fresh(key); ok {
+		return v, lookupHit, nil
 	}
 
 	ch := c.flight.DoChan(key, func() (any, error) {
 		// A caller that missed just as another flight for key ended starts
 		// a flight of its own; that flight's result is already stored.
-		if e, found := c.entry(key); found && c.now().Before(e.expires) {
-			return e.value, nil
+		if v, ok := c.fresh(key); ok {
+			return v, nil
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 		defer cancel()

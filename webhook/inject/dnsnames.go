@@ -92,10 +92,6 @@ func (p dnsNamePolicy) describe() string {
 	return "comma-separated DNS names inside the Pod's namespace or under a suffix the webhook allows: " + strings.Join(zones, ", ")
 }
 
-func dnsLabelErrors(name string) []string {
-	return validation.IsDNS1123Label(name)
-}
-
 // ClusterSuffix reports whether suffix names the cluster's own DNS zone or a part of it (svc,
 // the cluster domain, a namespace's zone), which an operator may not allow wholesale.
 func ClusterSuffix(suffix, clusterDomain string) bool {

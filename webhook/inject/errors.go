@@ -5,7 +5,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -135,8 +134,4 @@ func splitList(value string) (items []string, ok bool) {
 		items = append(items, item)
 	}
 	return items, ok
-}
-
-func dnsSubdomainErrors(name string) []string {
-	return validation.IsDNS1123Subdomain(name)
 }
