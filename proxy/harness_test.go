@@ -219,15 +219,13 @@ func writeBytes(p string, b []byte) error { return os.WriteFile(p, b, 0o600) }
 
 func testNewCA() (*testpki.CA, error) { return testpki.NewCA("test-ca-2") }
 
-// restConfigFor is a client configuration for host that dials through dial.
 // clientsOf returns the clients of the fake API.
 func clientsOf(t testing.TB, api *fakeapi.API) *review.Clients {
 	tokens, access := api.Clients(t)
 	return &review.Clients{Tokens: tokens, Access: access}
 }
 
+// restConfigFor is a client configuration for host that dials through dial.
 func restConfigFor(host string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *rest.Config {
 	return &rest.Config{Host: host, QPS: 1000, Burst: 1000, Timeout: 3 * time.Second, Dial: dial}
 }
-
-// writeFile writes content to a new file name in a test's temporary directory.

@@ -95,6 +95,13 @@ type rates struct {
 	samples int
 }
 
+// Err is the sampler's last failure to read the metrics, if any.
+func (s *sampler) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
 // window is the rates between from and to, from the samples inside it.
 func (s *sampler) window(from, to time.Time) rates {
 	s.mu.Lock()

@@ -36,6 +36,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
@@ -172,8 +173,8 @@ func run(ctx context.Context, nodes int, idents string, scale float64, modeList 
 			if err != nil {
 				return fmt.Errorf("%s, %d identities: %w", m.name, n, err)
 			}
-			if samples.err != nil {
-				return fmt.Errorf("reading the API server's metrics: %w", samples.err)
+			if err := samples.Err(); err != nil {
+				return fmt.Errorf("reading the API server's metrics: %w", err)
 			}
 			results = append(results, r)
 			fmt.Printf("%-52s %2d identities: steady TR %.1f/s (peak %.1f), SAR %.1f/s (peak %.1f); after restart TR %.1f/s (peak %.1f), SAR %.1f/s (peak %.1f); %.0f scrapes/s, %d refused, %.0f KiB heap/node, rebuild %v\n",
@@ -298,12 +299,11 @@ func baseArgs(dir, kubeconfig string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testkit.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	closed := ln.Addr().String()
-	_ = ln.Close()
+	closed := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	return []string{"--secure-listen-address=127.0.0.1:0", "--upstream=http://" + closed + "/",
 		"--tls-cert-file=" + cert, "--tls-private-key-file=" + key,
 		"--kubeconfig=" + filepath.Clean(kubeconfig), "--auth-token-audiences=" + audience}, nil
