@@ -24,7 +24,7 @@ LDFLAGS      := -s -w -X github.com/rbac-proxy/rbac-proxy/internal/version.Versi
 
 TEST_TIMEOUT ?= 40m
 
-KUBE_TOOLS   := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/etcd
+KUBE_TOOLS   := $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kube-scheduler $(BIN)/kubelet $(BIN)/etcd
 CM_TOOLS     := $(BIN)/cert-manager-controller $(BIN)/cert-manager-crds/.stamp
 TOOLS        := $(KUBE_TOOLS) $(CM_TOOLS) $(BIN)/helm
 
@@ -71,8 +71,12 @@ test: tools build test-deps ## Run every test: unit and end to end on a real con
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-deps
-test-deps: ## System packages the tests use: iproute2 (the redirect test's network namespace).
-	@command -v ip >/dev/null || { echo ">> installing iproute2"; apt-get update -qq && apt-get install -y -qq --no-install-recommends iproute2; }
+# The real node's runtime (containerd, runc, the CNI plugins) and the Prometheus
+# that scrapes it come from Debian.
+TEST_PACKAGES := iproute2 containerd runc containernetworking-plugins prometheus
+test-deps: ## System packages the tests use: iproute2, and containerd, runc, CNI plugins and Prometheus for the real node.
+	@missing=$$(for p in $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo ">> installing" $$missing; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane.
@@ -107,12 +111,14 @@ lint-tools: ## go vet on the tools modules too (slow: type-checks kubernetes and
 	cd test/tools/kube && $(GO) vet ./...
 	cd test/tools/certmanager && $(GO) vet ./...
 
-# The control plane: kube-apiserver and kube-controller-manager from
-# k8s.io/kubernetes, etcd from go.etcd.io/etcd/server — one tools module.
+# The control plane and the node: kube-apiserver, kube-controller-manager,
+# kube-scheduler and the kubelet from k8s.io/kubernetes, etcd from
+# go.etcd.io/etcd/server — one tools module.
 $(KUBE_TOOLS) &: test/tools/kube/go.mod test/tools/kube/go.sum test/tools/kube/cmd/etcd/main.go
-	@echo ">> building kube-apiserver, kube-controller-manager and etcd $(KUBE_VERSION) (first time: 10-20 minutes)"
+	@echo ">> building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and etcd $(KUBE_VERSION) (first time: 15-25 minutes)"
 	cd test/tools/kube && $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager ./cmd/etcd
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet ./cmd/etcd
 	@touch $(KUBE_TOOLS)
 
 $(BIN)/cert-manager-controller: $(wildcard test/tools/certmanager/*.go) test/tools/certmanager/go.mod test/tools/certmanager/go.sum
