@@ -1,5 +1,7 @@
 # One small image with both binaries: rbac-proxy (the sidecar) and
-# rbac-proxy-injector (the webhook). Build: make image (needs a Docker engine).
+# rbac-proxy-injector (the webhook). Build: make docker-image (needs a Docker
+# engine); make image builds the same image without Docker (internal/image),
+# and test/image checks the two agree.
 # Base images are named without a registry host; your daemon's default applies.
 
 FROM golang:1.26 AS build

@@ -52,7 +52,13 @@ manifests: $(BIN)/helm ## Render the chart with default values into deploy/ (for
 	   $(BIN)/helm template rbac-proxy charts/rbac-proxy-injector --namespace rbac-proxy; } > deploy/rbac-proxy-injector.yaml
 
 .PHONY: image
-image: ## Build the container image (needs a Docker engine).
+image: build ## Build the images as docker-archive tarballs into bin/images/ (no Docker): rbac-proxy, and the tests' sample exporter, sandbox and Prometheus.
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/rbac-proxy-sample-dcgm-exporter ./test/images/exporter
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/rbac-proxy-pause ./test/images/pause
+	$(GO) run ./internal/image/build -bin $(BIN) -out $(BIN)/images -version $(VERSION)
+
+.PHONY: docker-image
+docker-image: ## Build the rbac-proxy image from the Dockerfile (needs a Docker engine).
 	docker build --build-arg VERSION=$(VERSION) -t rbac-proxy:$(VERSION) .
 
 ##@ Demo
@@ -67,7 +73,8 @@ demo: tools ## Run the whole story on a local control plane: chart, injected exp
 tools: $(TOOLS) ## Build the test control plane and helm into bin/ (only what is missing).
 
 .PHONY: test
-test: tools build test-deps ## Run every test: unit and end to end on a real control plane.
+# test-deps before image: the Prometheus image is Debian's prometheus package.
+test: tools test-deps image ## Run every test: unit and end to end on a real control plane.
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-deps
