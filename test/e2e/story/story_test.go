@@ -8,7 +8,6 @@ import (
 	"time"
 
 	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
-	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -101,7 +100,9 @@ func testRotation(t *testing.T, env *story.Env) {
 	stopScraping := func() { once.Do(func() { close(stop); wg.Wait() }) }
 	defer stopScraping()
 
-	renew(t, ctx, p.Namespace, p.TLSSecret)
+	if err := cp.RenewCertificate(ctx, p.Namespace, p.TLSSecret); err != nil {
+		t.Fatal(err)
+	}
 	var renewed *corev1.Secret
 	err = framework.Eventually(ctx, 90*time.Second, "cert-manager to renew Secret "+p.TLSSecret, func(ctx context.Context) (bool, error) {
 		s, err := cp.Clientset.CoreV1().Secrets(p.Namespace).Get(ctx, p.TLSSecret, metav1.GetOptions{})
@@ -144,34 +145,6 @@ func testRotation(t *testing.T, env *story.Env) {
 		t.Errorf("%d of %d scrapes failed during the rotation; first: %v", n, scrapes.Load(), firstFailure.Load())
 	}
 	t.Logf("%d scrapes during the rotation, none failed", scrapes.Load())
-}
-
-// renew asks cert-manager to re-issue the Certificate now, as `cmctl renew`
-// does: the condition Issuing=True, reason ManuallyTriggered, on the status.
-func renew(t *testing.T, ctx context.Context, ns, name string) {
-	t.Helper()
-	cert := &cmv1.Certificate{}
-	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cert); err != nil {
-		t.Fatalf("reading Certificate %s: %v", name, err)
-	}
-	now := metav1.Now()
-	cond := cmv1.CertificateCondition{
-		Type: cmv1.CertificateConditionIssuing, Status: cmmeta.ConditionTrue,
-		Reason: "ManuallyTriggered", Message: "Certificate re-issuance manually triggered",
-		LastTransitionTime: &now, ObservedGeneration: cert.Generation,
-	}
-	replaced := false
-	for i, c := range cert.Status.Conditions {
-		if c.Type == cmv1.CertificateConditionIssuing {
-			cert.Status.Conditions[i], replaced = cond, true
-		}
-	}
-	if !replaced {
-		cert.Status.Conditions = append(cert.Status.Conditions, cond)
-	}
-	if err := cp.Client.Status().Update(ctx, cert); err != nil {
-		t.Fatalf("triggering the renewal of Certificate %s: %v", name, err)
-	}
 }
 
 // testUnlabelled: the same exporter in a namespace without the label gets no
