@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,7 +34,12 @@ type Options struct {
 	CertManagerOwnerRef bool
 	// APIServerArgs are extra kube-apiserver flags, name without dashes.
 	APIServerArgs map[string][]string
-	// StartTimeout bounds the whole start; default 3 minutes.
+	// Node adds a real node (containerd and a kubelet on this machine) and
+	// runs kube-scheduler; it turns ControllerManager on. The API server then
+	// listens on BridgeAddress:APIServerPort. Nil: no node.
+	Node *NodeOptions
+	// StartTimeout bounds the whole start; default 3 minutes (5 with a
+	// node), not counting the wait for another node on this machine to stop.
 	StartTimeout time.Duration
 }
 
@@ -47,7 +54,11 @@ type ControlPlane struct {
 	CAFile string
 	// Dir holds the kubeconfig, the CA and each component's log.
 	Dir string
+	// Node is the real node Options.Node asked for, else nil.
+	Node *Node
 
+	stopMu            sync.Mutex
+	stopped           bool
 	env               *envtest.Environment
 	controllerManager bool
 	envLogs           []string
@@ -62,9 +73,14 @@ const CertManagerNamespace = "cert-manager"
 func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 3 * time.Minute
+		if opts.Node != nil {
+			opts.StartTimeout = 5 * time.Minute
+		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
-	defer cancel()
+	if opts.Node != nil {
+		// The kubelet's Pods need their ServiceAccounts and kube-root-ca.crt.
+		opts.ControllerManager = true
+	}
 
 	bin, err := BinDir()
 	if err != nil {
@@ -84,9 +100,26 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "control plane failed to start: %v\n", err)
 			cp.DumpLogs(os.Stderr)
-			_ = cp.Stop()
+			if stopErr := cp.Stop(); stopErr != nil {
+				fmt.Fprintf(os.Stderr, "stopping what had started: %v\n", stopErr)
+			}
 		}
 	}()
+	if opts.Node != nil {
+		// Waiting for another node on this machine is not part of the start.
+		lockCtx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+		cp.Node, err = newNode(lockCtx, dir, bin, *opts.Node)
+		cancel()
+		if err != nil {
+			return cp, err
+		}
+		// The API server listens on the bridge: it comes first.
+		if err := cp.Node.createBridge(); err != nil {
+			return cp, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
 
 	env, err := cp.newEnvironment(bin, opts)
 	if err != nil {
@@ -106,6 +139,14 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	}
 	if opts.CertManager {
 		if err := cp.startCertManager(ctx, bin, opts.CertManagerOwnerRef); err != nil {
+			return cp, err
+		}
+	}
+	if cp.Node != nil {
+		if err := cp.startScheduler(bin); err != nil {
+			return cp, err
+		}
+		if err := cp.Node.start(ctx, cp); err != nil {
 			return cp, err
 		}
 	}
@@ -140,6 +181,14 @@ func (cp *ControlPlane) newEnvironment(bin string, opts Options) (*envtest.Envir
 		// does, so admit Pods exactly as a real cluster would (serviceAccountName
 		// defaulted, the token volume mounted before webhooks run).
 		api.Configure().Disable("disable-admission-plugins")
+	}
+	if cp.Node != nil {
+		// The serving certificate then names BridgeAddress too, which is
+		// what Pods' in-cluster config dials (the kubernetes Service's IP).
+		api.SecureServing.ListenAddr = envtest.ListenAddr{Address: BridgeAddress, Port: strconv.Itoa(APIServerPort)}
+		for name, values := range cp.Node.apiServerArgs() {
+			api.Configure().Set(name, values...)
+		}
 	}
 	for name, values := range opts.APIServerArgs {
 		api.Configure().Set(name, values...)
@@ -256,18 +305,36 @@ func (cp *ControlPlane) startCertManager(ctx context.Context, bin string, ownerR
 	return nil
 }
 
-// Stop stops every component in reverse order of start.
+// Stop stops every component in reverse order of start. A node is torn down
+// after the controllers (none recreates its Pods then) and before the API
+// server, which its kubelet needs to remove them; its bridge goes last.
+// Stop may be called again (a test that checks the teardown, then Main): the
+// second call does nothing.
 func (cp *ControlPlane) Stop() error {
+	cp.stopMu.Lock()
+	defer cp.stopMu.Unlock()
+	if cp.stopped {
+		return nil
+	}
+	cp.stopped = true
 	var errs []error
 	for i := len(cp.components) - 1; i >= 0; i-- {
 		errs = append(errs, cp.components[i].stop(20*time.Second))
 	}
 	cp.components = nil
+	if cp.Node != nil {
+		if err := cp.Node.stop(cp.Clientset); err != nil {
+			errs = append(errs, fmt.Errorf("tearing the node down: %w", err))
+		}
+	}
 	if cp.env != nil {
 		if err := cp.env.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stopping etcd and kube-apiserver: %w", err))
 		}
 		cp.env = nil
+	}
+	if cp.Node != nil {
+		errs = append(errs, cp.Node.removeNetwork())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -286,5 +353,8 @@ func (cp *ControlPlane) DumpLogs(w io.Writer) {
 	}
 	for _, p := range cp.components {
 		fmt.Fprintf(w, "===== %s (last %d bytes) =====\n%s\n", p.name, tail, p.tail(tail))
+	}
+	if cp.Node != nil {
+		cp.Node.dumpLogs(w, tail)
 	}
 }

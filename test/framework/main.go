@@ -2,18 +2,64 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
+// SkipNodeEnv, set to 1, lets Main skip a package whose real node this
+// machine cannot run (ErrNoNode) instead of failing it. Unset, such a
+// package fails: a suite that did not run must not read as passed.
+const SkipNodeEnv = "RBAC_PROXY_SKIP_NODE"
+
 // Main starts a control plane, points *cp at it, runs the package's tests and
 // stops it again. When a test failed it prints the tail of every component's
-// log. It returns the exit code for os.Exit.
+// log. SIGINT or SIGTERM (Ctrl-C) stops the control plane, a node's Pods,
+// containers, cgroups and bridge included, before the process exits. It
+// returns the exit code for os.Exit.
 func Main(m *testing.M, opts Options, cp **ControlPlane) int {
-	started, err := Start(context.Background(), opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var running atomic.Pointer[ControlPlane]
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		s, ok := <-signals
+		if !ok {
+			return
+		}
+		cancel() // a start in progress gives up and stops what it started
+		c := running.Load()
+		if c == nil {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "%v: stopping the test control plane\n", s)
+		if err := c.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping the test control plane: %v\n", err)
+		}
+		os.Exit(1)
+	}()
+
+	started, err := Start(ctx, opts)
 	if err != nil {
+		if errors.Is(err, ErrNoNode) && os.Getenv(SkipNodeEnv) == "1" {
+			fmt.Fprintf(os.Stderr, "SKIP: the whole package, %s=1: %v\n", SkipNodeEnv, err)
+			return 0
+		}
+		if errors.Is(err, ErrNoNode) {
+			fmt.Fprintf(os.Stderr, "(%s=1 skips packages that need a real node on machines that cannot run one)\n", SkipNodeEnv)
+		}
 		fmt.Fprintf(os.Stderr, "FAIL: starting the test control plane: %v\n", err)
+		return 1
+	}
+	running.Store(started)
+	if ctx.Err() != nil { // a signal came as Start returned
+		_ = started.Stop()
 		return 1
 	}
 	*cp = started

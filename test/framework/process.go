@@ -38,7 +38,10 @@ func startCommand(name string, logFile *os.File, cmd *exec.Cmd, start func(*exec
 	cmd.Stderr = logFile
 	// Its own process group, so a Ctrl-C in a terminal reaches the test, which
 	// then stops the component in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Pdeathsig = true, syscall.SIGKILL
 	if err := start(cmd); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)

@@ -1,0 +1,33 @@
+package framework
+
+import (
+	"fmt"
+	"time"
+)
+
+// startScheduler runs kube-scheduler, so that Deployments' and DaemonSets'
+// Pods get bound to the node. It serves nothing (--secure-port=0): what tells
+// it works is a Pod that gets bound.
+func (cp *ControlPlane) startScheduler(bin string) error {
+	path, err := binary(bin, "kube-scheduler")
+	if err != nil {
+		return err
+	}
+	p, err := startProcess(cp.Dir, "kube-scheduler", path,
+		"--kubeconfig="+cp.KubeconfigPath,
+		"--leader-elect=false",
+		"--secure-port=0",
+	)
+	if err != nil {
+		return err
+	}
+	cp.components = append(cp.components, p)
+	// Flags and the kubeconfig are checked at start; a mistake there ends it
+	// at once.
+	select {
+	case <-p.done:
+		return fmt.Errorf("kube-scheduler exited at start: %v", p.err)
+	case <-time.After(time.Second):
+	}
+	return nil
+}
