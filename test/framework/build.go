@@ -14,15 +14,20 @@ import (
 // into a temporary folder and returns the binary's path. The Go build cache
 // makes a second build of unchanged code take a second or two.
 func Build(ctx context.Context, pkg string) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
 	dir, err := os.MkdirTemp("", "rbac-proxy-build-")
 	if err != nil {
 		return "", fmt.Errorf("creating a folder for %s: %w", pkg, err)
 	}
-	out := filepath.Join(dir, path.Base(pkg))
+	return buildTo(ctx, pkg, filepath.Join(dir, path.Base(pkg)))
+}
+
+// buildTo compiles the main package pkg into out, statically (CGO off), as
+// images need their binaries.
+func buildTo(ctx context.Context, pkg, out string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
