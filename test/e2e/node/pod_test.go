@@ -1,0 +1,235 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	"github.com/rbac-proxy/rbac-proxy/test/framework"
+)
+
+const tokenAudience = "rbac-proxy-node-suite"
+
+// A Pod with what the injector renders for a sidecar (a native sidecar with
+// an httpGet readiness probe, a projected ServiceAccount token, a Secret
+// volume) runs to Ready on the real node; the host reaches it at its IP, and
+// from inside it reaches the API server through its in-cluster config.
+func TestPod(t *testing.T) {
+	ctx := context.Background()
+	ns := cp.TestNamespace(t, "node")
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns},
+		Data:       map[string][]byte{"value": []byte("first")},
+	}
+	if _, err := cp.Clientset.CoreV1().Secrets(ns).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	pod, err := cp.Clientset.CoreV1().Pods(ns).Create(ctx, probePod(ns), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod = waitPodReady(t, ns, pod.Name)
+	t.Logf("figure: Pod create → Ready (native sidecar, two readiness probes) %s", time.Since(begin).Round(100*time.Millisecond))
+	if pod.Spec.NodeName != cp.Node.Name {
+		t.Errorf("Pod bound to %q, want %q (by kube-scheduler)", pod.Spec.NodeName, cp.Node.Name)
+	}
+	ip := pod.Status.PodIP
+	t.Logf("Pod IP %s", ip)
+
+	t.Run("the host reaches the Pod's IP", func(t *testing.T) {
+		body := get(t, fmt.Sprintf("http://%s:9400/metrics", ip))
+		if !strings.Contains(body, "DCGM_FI_") {
+			t.Errorf("the sidecar's /metrics holds no DCGM_FI_ family:\n%s", body)
+		}
+	})
+
+	t.Run("in-cluster API from inside the Pod", func(t *testing.T) {
+		var got struct{ Host, Username, Error string }
+		if err := json.Unmarshal([]byte(get(t, fmt.Sprintf("http://%s:8080/inclusterapi", ip))), &got); err != nil {
+			t.Fatal(err)
+		}
+		wantHost := fmt.Sprintf("https://%s:%d", framework.BridgeAddress, framework.APIServerPort)
+		wantUser := "system:serviceaccount:" + ns + ":default"
+		if got.Error != "" || got.Host != wantHost || got.Username != wantUser {
+			t.Errorf("in-cluster API = %+v, want host %s and username %s", got, wantHost, wantUser)
+		}
+	})
+
+	t.Run("projected token for the audience, bound to the Pod and the Node", func(t *testing.T) {
+		claims := jwtClaims(t, get(t, fmt.Sprintf("http://%s:8080/token", ip)))
+		k8s, _ := claims["kubernetes.io"].(map[string]any)
+		podClaim, _ := k8s["pod"].(map[string]any)
+		nodeClaim, _ := k8s["node"].(map[string]any)
+		aud, _ := claims["aud"].([]any)
+		if len(aud) != 1 || aud[0] != tokenAudience || podClaim["name"] != pod.Name || nodeClaim["name"] != cp.Node.Name {
+			t.Errorf("token claims aud=%v pod=%v node=%v, want [%s], %s, %s", aud, podClaim, nodeClaim, tokenAudience, pod.Name, cp.Node.Name)
+		}
+	})
+
+	t.Run("the Secret volume follows the Secret", func(t *testing.T) {
+		url := fmt.Sprintf("http://%s:8080/secret", ip)
+		if got := get(t, url); got != "first" {
+			t.Fatalf("secret volume holds %q, want %q", got, "first")
+		}
+		secret.Data["value"] = []byte("second")
+		if _, err := cp.Clientset.CoreV1().Secrets(ns).Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		updated := time.Now()
+		err := framework.Eventually(ctx, time.Minute, "the kubelet to update the Secret volume", func(ctx context.Context) (bool, error) {
+			got, err := fetch(url)
+			return got == "second", err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("figure: Secret update → in the Pod's volume %s", time.Since(updated).Round(100*time.Millisecond))
+	})
+
+	begin = time.Now()
+	if err := cp.Clientset.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = framework.Eventually(ctx, time.Minute, "the kubelet to remove the Pod", func(ctx context.Context) (bool, error) {
+		_, err := cp.Clientset.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		return err != nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("figure: Pod delete → gone %s", time.Since(begin).Round(100*time.Millisecond))
+}
+
+func probePod(ns string) *corev1.Pod {
+	ready := func(port int) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: pathFor(port), Port: intstr.FromInt(port)}},
+			PeriodSeconds: 1,
+		}
+	}
+	nonRoot := &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns},
+		Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{
+				Name:            "sidecar",
+				Image:           exporterImage,
+				ImagePullPolicy: corev1.PullNever,
+				RestartPolicy:   ptr.To(corev1.ContainerRestartPolicyAlways),
+				Ports:           []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9400}},
+				ReadinessProbe:  ready(9400),
+				SecurityContext: nonRoot,
+			}},
+			Containers: []corev1.Container{{
+				Name:            "probe",
+				Image:           probeImage,
+				ImagePullPolicy: corev1.PullNever,
+				Args:            []string{"--listen=:8080", "--token-file=/var/run/secrets/tokens/token", "--secret-file=/etc/probe-secret/value"},
+				ReadinessProbe:  ready(8080),
+				SecurityContext: nonRoot,
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "token", MountPath: "/var/run/secrets/tokens", ReadOnly: true},
+					{Name: "secret", MountPath: "/etc/probe-secret", ReadOnly: true},
+				},
+			}},
+			Volumes: []corev1.Volume{
+				{Name: "token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+					Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+						Audience: tokenAudience, ExpirationSeconds: ptr.To[int64](3600), Path: "token",
+					}}},
+				}}},
+				{Name: "secret", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "probe"}}},
+			},
+			TerminationGracePeriodSeconds: ptr.To[int64](2),
+		},
+	}
+}
+
+func pathFor(port int) string {
+	if port == 9400 {
+		return "/health"
+	}
+	return "/healthz"
+}
+
+// waitPodReady waits for the Pod's Ready condition and returns the Pod.
+func waitPodReady(t *testing.T, ns, name string) *corev1.Pod {
+	t.Helper()
+	var pod *corev1.Pod
+	err := framework.Eventually(context.Background(), 2*time.Minute, "Pod "+ns+"/"+name+" to be Ready", func(ctx context.Context) (bool, error) {
+		var err error
+		if pod, err = cp.Clientset.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return false, err
+		}
+		for _, c := range pod.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("phase %s, conditions %+v, init %+v, containers %+v", pod.Status.Phase, pod.Status.Conditions, pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+var client = &http.Client{Timeout: 5 * time.Second}
+
+func fetch(url string) (string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return string(b), fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return string(b), err
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	body, err := fetch(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// jwtClaims decodes a JWT's payload; the API server signed it, and the
+// in-cluster check above is where a token is verified.
+func jwtClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(b, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}
