@@ -19,6 +19,8 @@ import (
 
 var (
 	cp *framework.ControlPlane
+	// nodeOpts are the node's: every image imported.
+	nodeOpts *framework.NodeOptions
 	// The images the suite's Pods run.
 	exporterImage, probeImage string
 )
@@ -33,12 +35,12 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	opts, err := nodeOptions(ctx)
-	if err != nil {
+	var err error
+	if nodeOpts, err = nodeOptions(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: building the node's images: %v\n", err)
 		return 1
 	}
-	return framework.Main(m, framework.Options{Node: opts}, &cp)
+	return framework.Main(m, framework.Options{Node: nodeOpts}, &cp)
 }
 
 // nodeOptions builds the project's images and the probe's, all imported.

@@ -113,9 +113,9 @@ func TestPod(t *testing.T) {
 }
 
 func probePod(ns string) *corev1.Pod {
-	ready := func(port int) *corev1.Probe {
+	ready := func(port int32) *corev1.Probe {
 		return &corev1.Probe{
-			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: pathFor(port), Port: intstr.FromInt(port)}},
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: pathFor(port), Port: intstr.FromInt32(port)}},
 			PeriodSeconds: 1,
 		}
 	}
@@ -162,7 +162,7 @@ func probePod(ns string) *corev1.Pod {
 	}
 }
 
-func pathFor(port int) string {
+func pathFor(port int32) string {
 	if port == 9400 {
 		return "/health"
 	}
@@ -178,10 +178,8 @@ func waitPodReady(t *testing.T, ns, name string) *corev1.Pod {
 		if pod, err = cp.Clientset.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return false, err
 		}
-		for _, c := range pod.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				return true, nil
-			}
+		if podReady(pod) {
+			return true, nil
 		}
 		return false, fmt.Errorf("phase %s, conditions %+v, init %+v, containers %+v", pod.Status.Phase, pod.Status.Conditions, pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses)
 	})
@@ -189,6 +187,15 @@ func waitPodReady(t *testing.T, ns, name string) *corev1.Pod {
 		t.Fatal(err)
 	}
 	return pod
+}
+
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 var client = &http.Client{Timeout: 5 * time.Second}
