@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/utils/ptr"
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
@@ -75,6 +78,21 @@ func TestPod(t *testing.T) {
 		aud, _ := claims["aud"].([]any)
 		if len(aud) != 1 || aud[0] != tokenAudience || podClaim["name"] != pod.Name || nodeClaim["name"] != cp.Node.Name {
 			t.Errorf("token claims aud=%v pod=%v node=%v, want [%s], %s, %s", aud, podClaim, nodeClaim, tokenAudience, pod.Name, cp.Node.Name)
+		}
+	})
+
+	// The API server reaches the kubelet (its client certificate, the
+	// kubelet's serving certificate verified) for logs and exec.
+	t.Run("logs through the API server", func(t *testing.T) {
+		logs, err := cp.Clientset.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: "probe"}).DoRaw(ctx)
+		if err != nil || !strings.Contains(string(logs), "probe listening on :8080") {
+			t.Errorf("logs = %q, %v; want the probe's start line", logs, err)
+		}
+	})
+	t.Run("exec through the API server", func(t *testing.T) {
+		out, err := execIn(ctx, ns, pod.Name, "probe", "/probe", "-cat", "/etc/probe-secret/value")
+		if err != nil || out != "first" {
+			t.Errorf("exec printed %q, %v; want the Secret's value", out, err)
 		}
 	})
 
@@ -187,6 +205,22 @@ func waitPodReady(t *testing.T, ns, name string) *corev1.Pod {
 		t.Fatal(err)
 	}
 	return pod
+}
+
+// execIn runs command in a container through the API server (as kubectl
+// exec does, over WebSocket) and returns its standard output.
+func execIn(ctx context.Context, ns, pod, container string, command ...string) (string, error) {
+	req := cp.Clientset.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: container, Command: command, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	exec, err := remotecommand.NewWebSocketExecutor(cp.Config, "GET", req.URL().String())
+	if err != nil {
+		return "", err
+	}
+	var stdout, stderr bytes.Buffer
+	if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		return stdout.String(), fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	return stdout.String(), nil
 }
 
 func podReady(pod *corev1.Pod) bool {

@@ -2,7 +2,8 @@
 // sees from inside, over plain HTTP to the test on the host: whether the
 // in-cluster API (rest.InClusterConfig: the kubernetes Service's address, the
 // mounted kube-root-ca.crt and token) answers and who it says the Pod is, and
-// the content of its projected token and Secret volume.
+// the content of its projected token and Secret volume. With -cat it prints
+// a file, for an exec into the container.
 package main
 
 import (
@@ -31,7 +32,16 @@ func main() {
 	listen := flag.String("listen", ":8080", "address to serve on")
 	tokenFile := flag.String("token-file", "", "the projected token to serve on /token")
 	secretFile := flag.String("secret-file", "", "the Secret volume's file to serve on /secret")
+	cat := flag.String("cat", "", "print this file and exit (what the suite execs in the container)")
 	flag.Parse()
+	if *cat != "" {
+		b, err := os.ReadFile(*cat)
+		if err != nil {
+			log.Fatal(err)
+		}
+		_, _ = os.Stdout.Write(b)
+		return
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
@@ -49,6 +59,7 @@ func main() {
 		})
 	}
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	log.Printf("probe listening on %s", *listen)
 	log.Fatal(srv.ListenAndServe())
 }
 
