@@ -71,7 +71,7 @@ func newNode(ctx context.Context, cpDir, bin string, opts NodeOptions) (*Node, e
 	if opts.SandboxImage == "" {
 		return nil, errors.New("NodeOptions.SandboxImage is empty: containerd needs the pause image's reference")
 	}
-	n := &Node{Name: opts.Name, Dir: filepath.Join(cpDir, "node"), IP: BridgeAddress, opts: opts, started: time.Now()}
+	n := &Node{Name: opts.Name, Dir: filepath.Join(cpDir, "node"), IP: BridgeAddress, opts: opts}
 	tools, err := preflight(bin, n.Dir)
 	if err != nil {
 		return nil, err
@@ -80,6 +80,8 @@ func newNode(ctx context.Context, cpDir, bin string, opts NodeOptions) (*Node, e
 	if n.unlock, err = lockNode(ctx); err != nil {
 		return nil, err
 	}
+	// The start is timed from here: waiting for another node is not part of it.
+	n.started = time.Now()
 	// From here on a failure leaves things to remove: the caller stops n.
 	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
 		return n, fmt.Errorf("creating the node's folder: %w", err)
