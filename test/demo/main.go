@@ -1,7 +1,8 @@
 // Command demo tells rbac-proxy's story on a local control plane (`make demo`):
-// the chart installed with Helm, a GPU exporter injected with the proxy, the
-// proxy run exactly as injected, and scraped by callers with and without the
-// right to. It exits non-zero when a check fails, and leaves nothing running.
+// the chart installed with Helm, a GPU exporter injected with the proxy and run
+// as real Pods by a real kubelet (or, where this machine cannot run a node, the
+// proxy run as a local process exactly as injected, and the demo says so), and
+// scraped by callers with and without the right to. It exits non-zero when a check fails, and leaves nothing running.
 package main
 
 import (
@@ -17,7 +18,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	report, err := story.Run(ctx, story.Options{Out: os.Stdout})
+	report, err := story.Run(ctx, story.Options{Out: os.Stdout, Node: true})
 	if ctx.Err() != nil {
 		fmt.Fprintln(os.Stderr, "demo: interrupted; everything it started is stopped")
 		os.Exit(130)

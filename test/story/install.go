@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/image"
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
 
@@ -20,7 +21,13 @@ func installChart(ctx context.Context, s *teller, env *Env) error {
 		return err
 	}
 	s.progress("installing the chart %s with Helm (release %s in namespace %s)", framework.ChartDir, framework.ReleaseName, framework.ReleaseNamespace)
-	inj, err := env.CP.InstallChart(ctx, injectorBin)
+	var sets []string
+	if env.onNode() {
+		// The node imported the image (internal/image) and can pull nothing.
+		sets = []string{"image.repository=" + image.Proxy, "image.tag=" + framework.ImageVersion,
+			"image.pullPolicy=Never", "proxy.image.pullPolicy=Never"}
+	}
+	inj, err := env.CP.InstallChart(ctx, injectorBin, sets...)
 	if err != nil {
 		return fmt.Errorf("installing the chart: %w", err)
 	}

@@ -44,6 +44,9 @@ type Proxy struct {
 
 	tlsItems []corev1.KeyToPath
 	proc     *framework.Proxy
+	// caPEM is the issuer's CA from the Secret, for a proxy that runs in a
+	// real Pod (TLS and proc are nil there: the kubelet mounts the Secret).
+	caPEM []byte
 }
 
 // runProxies is step 4: for each exporter, run the proxy with the Pod's own
@@ -225,11 +228,17 @@ func (p *Proxy) UpdateTLS(secret *corev1.Secret) error {
 	return p.TLS.Update(SecretFiles(secret, p.tlsItems))
 }
 
-// Running reports whether the proxy process is still the one the story started.
-func (p *Proxy) Running() bool { return p.proc.Running() }
+// Running reports whether the proxy process is still the one the story
+// started; a proxy in a real Pod is the kubelet's to run.
+func (p *Proxy) Running() bool { return p.proc != nil && p.proc.Running() }
 
-// Log returns the proxy's output.
-func (p *Proxy) Log() string { return p.proc.Log() }
+// Log returns the proxy's output when it runs as a local process.
+func (p *Proxy) Log() string {
+	if p.proc == nil {
+		return ""
+	}
+	return p.proc.Log()
+}
 
 // waitReady waits for /readyz on the endpoints port, verified against the issuer's CA.
 func (p *Proxy) waitReady(ctx context.Context) error {
@@ -249,11 +258,15 @@ func (p *Proxy) waitReady(ctx context.Context) error {
 	})
 }
 
-// CAs returns the pool of the issuer's CA, from the projected Secret.
+// CAs returns the pool of the issuer's CA: from the projected Secret, or
+// from the Secret itself for a proxy in a real Pod.
 func (p *Proxy) CAs() (*x509.CertPool, error) {
-	ca, err := os.ReadFile(filepath.Join(p.TLS.Dir, "ca.crt"))
-	if err != nil {
-		return nil, err
+	ca := p.caPEM
+	if p.TLS != nil {
+		var err error
+		if ca, err = os.ReadFile(filepath.Join(p.TLS.Dir, "ca.crt")); err != nil {
+			return nil, err
+		}
 	}
 	pool, err := testpki.PoolFromPEM(ca)
 	if err != nil {

@@ -26,6 +26,12 @@ type Options struct {
 	// KeepRunning leaves everything running when Run returns without error; the
 	// caller stops it with Report.Env.Stop. Without it Run stops everything.
 	KeepRunning bool
+	// Node runs the exporters as real Pods on a real node (containerd and a
+	// kubelet on this machine), the proxy as the native sidecar the webhook
+	// injected, scraped at the Pods' IPs. Where the machine cannot run a node
+	// the story says why and runs the proxies as local processes instead.
+	// Only with a control plane the story starts itself.
+	Node bool
 }
 
 // Report is what the story found.
@@ -61,9 +67,12 @@ type Env struct {
 	Dir string
 
 	proxyBin string
-	ownCP    bool
-	stops    []func() error
-	stopped  bool
+	// exporterImage is the sample exporter's image when the exporters run
+	// as real Pods; empty when the proxies run as local processes.
+	exporterImage string
+	ownCP         bool
+	stops         []func() error
+	stopped       bool
 }
 
 // Run tells the story. The error is for a step that could not be done at all;
@@ -96,7 +105,7 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 	}()
 
 	if env.CP == nil {
-		if err := startControlPlane(ctx, s, env); err != nil {
+		if err := startControlPlane(ctx, s, env, opts.Node); err != nil {
 			return report, err
 		}
 	}
@@ -108,7 +117,14 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 		return report, err
 	}
 	report.Checks = append(report.Checks, w.checks...)
-	if err := runProxies(ctx, s, env, w); err != nil {
+	if env.onNode() {
+		var checks []Check
+		checks, err = waitForPods(ctx, s, env, w)
+		report.Checks = append(report.Checks, checks...)
+	} else {
+		err = runProxies(ctx, s, env, w)
+	}
+	if err != nil {
 		return report, err
 	}
 	checks, err := scrape(ctx, s, env)
@@ -119,6 +135,9 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 	printSummary(out, report.Checks, time.Since(s.start))
 	return report, nil
 }
+
+// onNode reports whether the exporters run as real Pods.
+func (e *Env) onNode() bool { return e.exporterImage != "" }
 
 // onStop registers f to run on Stop, in reverse order of registration.
 func (e *Env) onStop(f func() error) { e.stops = append(e.stops, f) }

@@ -67,9 +67,9 @@ func deployExporters(ctx context.Context, s *teller, env *Env) (*workloads, erro
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authDelegatorRole},
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: ExporterSA}},
 		},
-		ExporterDeployment(ns, SARExporter, nil),
+		env.exporterDeployment(ns, SARExporter, nil),
 		ExporterService(ns, SARExporter),
-		ExporterDeployment(ns, StaticExporter, map[string]string{
+		env.exporterDeployment(ns, StaticExporter, map[string]string{
 			inject.AnnotationAuthz:          "static",
 			inject.AnnotationClientCA:       string(inject.ClientCAScrapers),
 			inject.AnnotationAllowedClients: AllowedClient,
@@ -128,6 +128,27 @@ func ExporterDeployment(ns, name string, annotations map[string]string) *appsv1.
 			},
 		},
 	}
+}
+
+// exporterDeployment is ExporterDeployment as this story runs it: on a real
+// node, with the sample exporter's image (imported, never pulled) and the
+// probes NVIDIA's dcgm-exporter chart sets, which the webhook moves to the
+// proxy's pass-through; otherwise as NVIDIA ships it.
+func (e *Env) exporterDeployment(ns, name string, annotations map[string]string) *appsv1.Deployment {
+	d := ExporterDeployment(ns, name, annotations)
+	if !e.onNode() {
+		return d
+	}
+	c := &d.Spec.Template.Spec.Containers[0]
+	c.Image, c.ImagePullPolicy = e.exporterImage, corev1.PullNever
+	probe := func() *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health", Port: intstr.FromInt32(ExporterPort)}},
+			PeriodSeconds: 2,
+		}
+	}
+	c.ReadinessProbe, c.LivenessProbe = probe(), probe()
+	return d
 }
 
 // ExporterService exposes the exporter's port named metrics.
