@@ -64,7 +64,7 @@ docker-image: ## Build the rbac-proxy image from the Dockerfile (needs a Docker 
 ##@ Demo
 
 .PHONY: demo
-demo: tools ## Run the whole story on a local control plane: chart, injected exporter, scrapes, summary.
+demo: tools test-deps ## Run the whole story on a local control plane and a real node: chart, injected exporter Pods, scrapes, summary.
 	$(GO) run ./test/demo
 
 ##@ Test
