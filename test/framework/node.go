@@ -86,6 +86,9 @@ func newNode(ctx context.Context, cpDir, bin string, opts NodeOptions) (*Node, e
 	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
 		return n, fmt.Errorf("creating the node's folder: %w", err)
 	}
+	if err := n.removeStaleNode(); err != nil {
+		return n, err
+	}
 	if err := checkNoLeftovers(); err != nil {
 		return n, err
 	}

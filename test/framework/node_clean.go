@@ -156,8 +156,8 @@ func namedNetns() []string {
 	return out
 }
 
-// checkNoLeftovers refuses to start over a node that was not removed (or one
-// that is not ours): its cgroups or its bridge.
+// checkNoLeftovers refuses to start where a kubelet's cgroups or the bridge
+// are still there (after removeStaleNode: not a node's of this framework).
 func checkNoLeftovers() error {
 	var found []string
 	if cgs, err := kubeletCgroups(); err != nil {
@@ -169,7 +169,7 @@ func checkNoLeftovers() error {
 		found = append(found, "interface "+BridgeName)
 	}
 	if len(found) > 0 {
-		return fmt.Errorf("a node's leftovers are on this machine (%s): another kubelet runs, or a killed test left them; remove them by hand", strings.Join(found, "; "))
+		return fmt.Errorf("a node's leftovers are on this machine (%s): not a previous node's of this framework, so not removed", strings.Join(found, "; "))
 	}
 	return nil
 }
