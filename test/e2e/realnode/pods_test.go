@@ -62,6 +62,10 @@ func describePods(pods []corev1.Pod) string {
 			case s.State.Terminated != nil:
 				state = fmt.Sprintf("terminated %s (exit %d) %s", s.State.Terminated.Reason, s.State.Terminated.ExitCode, s.State.Terminated.Message)
 			}
+			if last := s.LastTerminationState.Terminated; last != nil {
+				// With terminationMessagePolicy FallbackToLogsOnError: the tail of its log.
+				state += fmt.Sprintf("; last exit %d %s: %s", last.ExitCode, last.Reason, last.Message)
+			}
 			fmt.Fprintf(&b, " [%s ready=%t restarts=%d %s]", s.Name, s.Ready, s.RestartCount, state)
 		}
 	}

@@ -114,6 +114,7 @@ type staticConfig struct {
 
 // config renders the scraper's prometheus.yml: every job scrapes every exporter Pod's IP on
 // the exporter's own port, over HTTPS, verifying the proxy's certificate with the serving CA.
+// The IPs are written in (static_configs): Debian builds Prometheus without kubernetes_sd_configs.
 func (s scraper) config(exporterNS string, targets []target) ([]byte, error) {
 	cfg := promConfig{Global: promGlobal{ScrapeInterval: scrapeInterval, ScrapeTimeout: scrapeInterval}}
 	for _, j := range s.jobs {
@@ -197,8 +198,9 @@ func (s scraper) objects(exporterNS, audience string, conf []byte) (*corev1.Serv
 					"--storage.tsdb.path=/prometheus",
 					fmt.Sprintf("--web.listen-address=:%d", prometheusPort),
 				},
-				Ports:        []corev1.ContainerPort{{Name: "web", ContainerPort: prometheusPort, Protocol: corev1.ProtocolTCP}},
-				VolumeMounts: mounts,
+				Ports:                    []corev1.ContainerPort{{Name: "web", ContainerPort: prometheusPort, Protocol: corev1.ProtocolTCP}},
+				VolumeMounts:             mounts,
+				TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 				ReadinessProbe: &corev1.Probe{
 					ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/-/ready", Port: intstr.FromInt32(prometheusPort)}},
 					PeriodSeconds: 1,

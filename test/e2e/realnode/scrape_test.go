@@ -54,7 +54,28 @@ func testScrapes(t *testing.T, e *env) {
 		targets, _ := prom.targets(ctx)
 		t.Fatalf("%v; up: %v; targets: %+v", err, up, targets)
 	}
-	figure(t, "Prometheus Ready → up = 1 on every target", "%s (%d targets: %d jobs × %d Pods)", time.Since(start).Round(100*time.Millisecond), want, n, len(e.targets))
+	// Every job scrapes each Pod's IP on the exporter's own port: the proxy's in takeover mode,
+	// the app's, redirected to the proxy, in redirect mode.
+	for _, j := range s.jobs {
+		if j.wantError != "" {
+			continue
+		}
+		var got, wantAddrs []string
+		for _, u := range up {
+			if u.Metric["job"] == j.name {
+				got = append(got, u.Metric["instance"])
+			}
+		}
+		for _, tg := range e.targets {
+			wantAddrs = append(wantAddrs, tg.address())
+		}
+		sort.Strings(got)
+		sort.Strings(wantAddrs)
+		if strings.Join(got, ",") != strings.Join(wantAddrs, ",") {
+			t.Errorf("job %s scrapes %v, want the Pods' %v", j.name, got, wantAddrs)
+		}
+	}
+	figure(t, "Prometheus Ready → up = 1 on every target", "%s (%d targets: %d jobs × %d Pod IPs)", time.Since(start).Round(100*time.Millisecond), want, n, len(e.targets))
 
 	series, err := prom.query(ctx, fmt.Sprintf(`count by (job, workload) ({__name__=~"DCGM_FI_.+", job=~%q})`, jobs))
 	if err != nil {
