@@ -34,6 +34,11 @@ type Built struct {
 // BuildAll writes every image of Specs to outDir/<name>.tar from the
 // binaries in binDir, tagged with version.
 func BuildAll(ctx context.Context, binDir, outDir, version string) ([]Built, error) {
+	for _, p := range Programs {
+		if _, err := os.Stat(filepath.Join(binDir, p.Binary)); err != nil {
+			return nil, fmt.Errorf("the images need %s, built from %s (make image builds it): %w", p.Binary, p.Package, err)
+		}
+	}
 	specs, err := Specs(binDir, version)
 	if err != nil {
 		return nil, err

@@ -23,7 +23,7 @@ func main() {
 	start := time.Now()
 	built, err := image.BuildAll(ctx, *bin, *out, *version)
 	for _, b := range built {
-		fmt.Printf("%-40s %-50s %6.1f MiB  %s\n", b.Ref, b.Path, float64(b.Size)/(1<<20), b.ID)
+		fmt.Printf("%-40s %6.1f MiB  %s  %s\n", b.Ref, float64(b.Size)/(1<<20), b.Path, b.ID)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "build:", err)
