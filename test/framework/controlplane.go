@@ -143,7 +143,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		}
 	}
 	if cp.Node != nil {
-		if err := cp.startScheduler(bin); err != nil {
+		if err := cp.startScheduler(ctx, bin); err != nil {
 			return cp, err
 		}
 		if err := cp.Node.start(ctx, cp); err != nil {
@@ -293,16 +293,8 @@ func (cp *ControlPlane) startCertManager(ctx context.Context, bin string, ownerR
 		return err
 	}
 	cp.components = append(cp.components, p)
-	// The controller has no health endpoint of ours to poll; make sure it
-	// survived its start-up (informer sync, CRD discovery) before handing over.
-	select {
-	case <-p.done:
-		return fmt.Errorf("cert-manager controller exited at start: %v", p.err)
-	case <-time.After(2 * time.Second):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nil
+	// Its start-up (informer sync, CRD discovery) takes a moment.
+	return p.survives(ctx, 2*time.Second)
 }
 
 // Stop stops every component in reverse order of start. A node is torn down

@@ -65,6 +65,20 @@ func (p *process) exited() (bool, error) {
 	}
 }
 
+// survives waits d and fails if the process exited meanwhile: for a
+// component with no health endpoint to poll, whose mistakes in flags or
+// start-up end it at once.
+func (p *process) survives(ctx context.Context, d time.Duration) error {
+	select {
+	case <-p.done:
+		return fmt.Errorf("%s exited at start: %v", p.name, p.err)
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // stop sends SIGTERM and waits up to timeout before killing the process.
 func (p *process) stop(timeout time.Duration) error {
 	if ok, _ := p.exited(); ok {

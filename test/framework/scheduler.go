@@ -1,14 +1,14 @@
 package framework
 
 import (
-	"fmt"
+	"context"
 	"time"
 )
 
 // startScheduler runs kube-scheduler, so that Deployments' and DaemonSets'
 // Pods get bound to the node. It serves nothing (--secure-port=0): what tells
 // it works is a Pod that gets bound.
-func (cp *ControlPlane) startScheduler(bin string) error {
+func (cp *ControlPlane) startScheduler(ctx context.Context, bin string) error {
 	path, err := binary(bin, "kube-scheduler")
 	if err != nil {
 		return err
@@ -22,12 +22,5 @@ func (cp *ControlPlane) startScheduler(bin string) error {
 		return err
 	}
 	cp.components = append(cp.components, p)
-	// Flags and the kubeconfig are checked at start; a mistake there ends it
-	// at once.
-	select {
-	case <-p.done:
-		return fmt.Errorf("kube-scheduler exited at start: %v", p.err)
-	case <-time.After(time.Second):
-	}
-	return nil
+	return p.survives(ctx, time.Second)
 }
