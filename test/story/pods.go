@@ -60,7 +60,7 @@ func waitForReadyPod(ctx context.Context, cp *framework.ControlPlane, ns, name s
 			return false, err
 		}
 		for i := range pods.Items {
-			if podReady(&pods.Items[i]) {
+			if PodReady(&pods.Items[i]) {
 				ready = &pods.Items[i]
 				return true, nil
 			}
@@ -70,7 +70,8 @@ func waitForReadyPod(ctx context.Context, cp *framework.ControlPlane, ns, name s
 	return ready, err
 }
 
-func podReady(pod *corev1.Pod) bool {
+// PodReady reports whether the Pod's Ready condition, which the kubelet sets, is True.
+func PodReady(pod *corev1.Pod) bool {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady {
 			return c.Status == corev1.ConditionTrue

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/test/framework"
+	"github.com/rbac-proxy/rbac-proxy/test/story"
 )
 
 // waitReady waits for n Pods of the selector to be Ready, as the kubelet reports them, and
@@ -28,7 +29,7 @@ func waitReady(ctx context.Context, ns, selector string, n int, timeout time.Dur
 		}
 		pods = pods[:0]
 		for _, p := range list.Items {
-			if podReady(&p) {
+			if story.PodReady(&p) {
 				pods = append(pods, p)
 			}
 		}
@@ -38,15 +39,6 @@ func waitReady(ctx context.Context, ns, selector string, n int, timeout time.Dur
 		return false, fmt.Errorf("%d of %d Pods Ready: %s", len(pods), len(list.Items), describePods(list.Items))
 	})
 	return pods, err
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // describePods says where each Pod stands: phase and every container's state, for a timeout's error.
