@@ -96,7 +96,9 @@ func serveAndStop(t *testing.T, cmd *exec.Cmd, url string) {
 			t.Fatalf("%v (exit: %v)\n%s", err, waitErr, log.String())
 		}
 	} else {
-		time.Sleep(200 * time.Millisecond) // long enough to have installed its signal handlers
+		// Nothing to poll: give it time to install its signal handlers (a
+		// millisecond or so), generously for a loaded machine.
+		time.Sleep(time.Second)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		stop()

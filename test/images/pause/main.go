@@ -11,10 +11,16 @@ import (
 func main() {
 	// As PID 1 of its namespace the kernel delivers it no signal it has no
 	// handler for, so catching SIGTERM and SIGINT is what lets the runtime
-	// stop it at once. In a Pod sharing its process namespace, orphans are
-	// reparented to it: reap them on SIGCHLD, as Kubernetes' pause does.
+	// stop it at once.
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGCHLD)
+	pause(sig)
+}
+
+// pause returns on the first signal other than SIGCHLD. On SIGCHLD it reaps
+// every exited child: in a Pod sharing its process namespace, orphans are
+// reparented to it, as to Kubernetes' own pause.
+func pause(sig <-chan os.Signal) {
 	for s := range sig {
 		if s != syscall.SIGCHLD {
 			return
