@@ -2,7 +2,6 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -106,12 +105,17 @@ func Write(s Spec, version, path string) (Built, error) {
 
 // image assembles s: one layer holding its files on an empty base.
 func (s Spec) image() (v1.Image, error) {
-	layerTar, err := s.layer()
+	entries, err := s.entries()
 	if err != nil {
 		return nil, err
 	}
+	// The layer is rendered anew from the files each time it is read (for
+	// its digests, then for the tarball), so only its compressed form is
+	// held in memory.
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerTar)), nil
+		r, w := io.Pipe()
+		go func() { w.CloseWithError(writeLayer(w, entries)) }()
+		return r, nil
 	}, tarball.WithCompressedCaching)
 	if err != nil {
 		return nil, err

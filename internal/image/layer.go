@@ -2,7 +2,6 @@ package image
 
 import (
 	"archive/tar"
-	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -25,64 +24,92 @@ type File struct {
 	UID, GID int
 }
 
-// layer renders s.Files as an uncompressed tar: entries sorted by path, the
-// parent directories each file needs added (0755, root), every time the
-// epoch and no user or group names, so the same inputs give the same bytes.
-func (s Spec) layer() ([]byte, error) {
-	entries := map[string]File{}
+// entry is a File as the layer holds it: its path relative to the root and,
+// for a file, the size its source had when the entries were listed.
+type entry struct {
+	File
+	name string
+	size int64
+}
+
+// entries are s.Files sorted by path with the parent folders each needs
+// (0755, root) added; every source is checked to be a regular file, so a
+// missing binary fails here rather than half way through a tarball.
+func (s Spec) entries() ([]entry, error) {
+	byName := map[string]entry{}
 	for _, f := range s.Files {
-		p := strings.TrimPrefix(path.Clean(f.Path), "/")
-		if p == "" || p == "." || !path.IsAbs(f.Path) {
+		name := strings.TrimPrefix(path.Clean(f.Path), "/")
+		if !path.IsAbs(f.Path) || name == "" {
 			return nil, fmt.Errorf("file path %q is not absolute", f.Path)
 		}
-		if _, dup := entries[p]; dup {
+		if _, dup := byName[name]; dup {
 			return nil, fmt.Errorf("%s is in the image twice", f.Path)
 		}
-		entries[p] = f
+		e := entry{File: f, name: name}
+		if f.Source != "" {
+			fi, err := os.Stat(f.Source)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s for %s: %w", f.Source, f.Path, err)
+			}
+			if !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("%s for %s is not a regular file", f.Source, f.Path)
+			}
+			e.size = fi.Size()
+		}
+		byName[name] = e
 	}
 	for _, f := range s.Files {
-		p := strings.TrimPrefix(path.Clean(f.Path), "/")
-		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
-			parent, ok := entries[dir]
+		name := strings.TrimPrefix(path.Clean(f.Path), "/")
+		for dir := path.Dir(name); dir != "."; dir = path.Dir(dir) {
+			parent, ok := byName[dir]
 			if !ok {
-				entries[dir] = File{Path: "/" + dir, Mode: 0o755}
+				byName[dir] = entry{File: File{Path: "/" + dir, Mode: 0o755}, name: dir}
 			} else if parent.Source != "" {
-				return nil, fmt.Errorf("%s is under %s, a file", p, parent.Path)
+				return nil, fmt.Errorf("%s is under %s, a file", f.Path, parent.Path)
 			}
 		}
 	}
-	paths := make([]string, 0, len(entries))
-	for p := range entries {
-		paths = append(paths, p)
+	list := make([]entry, 0, len(byName))
+	for _, e := range byName {
+		list = append(list, e)
 	}
-	sort.Strings(paths)
+	sort.Slice(list, func(i, j int) bool { return list[i].name < list[j].name })
+	return list, nil
+}
 
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, p := range paths {
-		f := entries[p]
-		hdr := &tar.Header{Name: p, Mode: int64(f.Mode.Perm()), Uid: f.UID, Gid: f.GID, ModTime: epoch, Format: tar.FormatPAX}
-		if f.Source == "" {
-			hdr.Typeflag, hdr.Name = tar.TypeDir, p+"/"
+// writeLayer writes entries as an uncompressed tar, every time the epoch and
+// no user or group names, so the same inputs give the same bytes. Files are
+// streamed from their sources, which must still have their listed sizes.
+func writeLayer(w io.Writer, entries []entry) error {
+	tw := tar.NewWriter(w)
+	for _, e := range entries {
+		hdr := &tar.Header{Name: e.name, Mode: int64(e.Mode.Perm()), Uid: e.UID, Gid: e.GID, ModTime: epoch, Format: tar.FormatPAX}
+		if e.Source == "" {
+			hdr.Typeflag, hdr.Name = tar.TypeDir, e.name+"/"
 			if err := tw.WriteHeader(hdr); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
-		content, err := os.ReadFile(f.Source)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s for %s: %w", f.Source, f.Path, err)
-		}
-		hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(content))
+		hdr.Typeflag, hdr.Size = tar.TypeReg, e.size
 		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, err
+			return err
 		}
-		if _, err := io.Copy(tw, bytes.NewReader(content)); err != nil {
-			return nil, err
+		if err := copyFile(tw, e); err != nil {
+			return err
 		}
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
+	return tw.Close()
+}
+
+func copyFile(w io.Writer, e entry) error {
+	f, err := os.Open(e.Source)
+	if err != nil {
+		return fmt.Errorf("reading %s for %s: %w", e.Source, e.Path, err)
 	}
-	return buf.Bytes(), nil
+	defer f.Close()
+	if _, err := io.CopyN(w, f, e.size); err != nil {
+		return fmt.Errorf("reading %s for %s (changed while the image was built?): %w", e.Source, e.Path, err)
+	}
+	return nil
 }

@@ -11,12 +11,23 @@ import (
 	"time"
 )
 
-// entry is what a test reads back of one tar header.
-type entry struct {
+// header is what a test reads back of one tar header.
+type header struct {
 	name     string
 	typ      byte
 	mode     int64
 	uid, gid int
+}
+
+// layerBytes is the layer of s, as Write streams it.
+func layerBytes(s Spec) ([]byte, error) {
+	entries, err := s.entries()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = writeLayer(&b, entries)
+	return b.Bytes(), err
 }
 
 func TestLayer(t *testing.T) {
@@ -32,13 +43,13 @@ func TestLayer(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		files   []File
-		want    []entry
+		want    []header
 		wantErr string
 	}{
 		{
 			name:  "parents added, sorted, modes and owners kept",
 			files: []File{{Path: "/usr/bin/x", Source: src, Mode: 0o755}, {Path: "/data", Mode: 0o700, UID: 65534, GID: 65534}, {Path: "/a", Source: link, Mode: 0o644}},
-			want: []entry{
+			want: []header{
 				{"a", tar.TypeReg, 0o644, 0, 0},
 				{"data/", tar.TypeDir, 0o700, 65534, 65534},
 				{"usr/", tar.TypeDir, 0o755, 0, 0},
@@ -49,7 +60,7 @@ func TestLayer(t *testing.T) {
 		{
 			name:  "a declared parent keeps its own mode",
 			files: []File{{Path: "/etc/p/conf", Source: src, Mode: 0o644}, {Path: "/etc", Mode: 0o711}},
-			want: []entry{
+			want: []header{
 				{"etc/", tar.TypeDir, 0o711, 0, 0},
 				{"etc/p/", tar.TypeDir, 0o755, 0, 0},
 				{"etc/p/conf", tar.TypeReg, 0o644, 0, 0},
@@ -60,9 +71,10 @@ func TestLayer(t *testing.T) {
 		{name: "twice", files: []File{{Path: "/x", Source: src}, {Path: "/x/", Source: src}}, wantErr: "twice"},
 		{name: "under a file", files: []File{{Path: "/x", Source: src}, {Path: "/x/y", Source: src}}, wantErr: "a file"},
 		{name: "missing source", files: []File{{Path: "/x", Source: filepath.Join(dir, "none")}}, wantErr: "reading"},
+		{name: "source a folder", files: []File{{Path: "/x", Source: dir}}, wantErr: "not a regular file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := Spec{Files: tc.files}.layer()
+			b, err := layerBytes(Spec{Files: tc.files})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
@@ -72,7 +84,7 @@ func TestLayer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []entry
+			var got []header
 			tr := tar.NewReader(bytes.NewReader(b))
 			for {
 				h, err := tr.Next()
@@ -82,7 +94,7 @@ func TestLayer(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got = append(got, entry{h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid})
+				got = append(got, header{h.Name, h.Typeflag, h.Mode, h.Uid, h.Gid})
 				if !h.ModTime.Equal(time.Unix(0, 0)) || h.Uname != "" || h.Gname != "" {
 					t.Errorf("%s: mtime %v, owner names %q %q: not reproducible", h.Name, h.ModTime, h.Uname, h.Gname)
 				}
@@ -115,14 +127,14 @@ func TestLayerReproducible(t *testing.T) {
 		}
 	}
 	files := []File{{Path: "/x/a", Source: a, Mode: 0o644}, {Path: "/y/b", Source: b, Mode: 0o755}}
-	first, err := Spec{Files: files}.layer()
+	first, err := layerBytes(Spec{Files: files})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chtimes(a, time.Now(), time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	second, err := Spec{Files: []File{files[1], files[0]}}.layer()
+	second, err := layerBytes(Spec{Files: []File{files[1], files[0]}})
 	if err != nil {
 		t.Fatal(err)
 	}
