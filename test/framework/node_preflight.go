@@ -69,18 +69,22 @@ func preflight(bin, dir string) (nodeTools, error) {
 	if len(missing) > 0 {
 		return t, fmt.Errorf("%w: missing %s", ErrNoNode, strings.Join(missing, "; "))
 	}
-	// The node overlays /var and /run; its own folder must live elsewhere,
-	// or the overlay would hide it from containerd and the kubelet.
-	real, err := filepath.EvalSymlinks(filepath.Dir(dir))
+	return t, outsideOverlays(filepath.Dir(dir))
+}
+
+// outsideOverlays refuses a node folder under /var or /run: the node
+// overlays them, which would hide the folder from containerd and the kubelet.
+func outsideOverlays(dir string) error {
+	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		return t, fmt.Errorf("resolving the node's folder: %w", err)
+		return fmt.Errorf("resolving the node's folder: %w", err)
 	}
 	for _, overlaid := range overlaidDirs {
 		if real == overlaid || strings.HasPrefix(real, overlaid+"/") {
-			return t, fmt.Errorf("the node's folder %s is under %s, which the node overlays: set TMPDIR elsewhere", real, overlaid)
+			return fmt.Errorf("the node's folder %s is under %s, which the node overlays: set TMPDIR elsewhere", real, overlaid)
 		}
 	}
-	return t, nil
+	return nil
 }
 
 func filesystemSupported(fs string) bool {
