@@ -54,13 +54,17 @@ type Node struct {
 	socket string     // containerd's gRPC socket
 	// bridgeCreated: the bridge is this node's to remove.
 	bridgeCreated bool
-	// Figures: Start → Node Ready, and the last teardown.
-	started, ready time.Time
-	teardownTook   time.Duration
+	// Figures: Start → Node Ready (and the kubelet's part), the last teardown.
+	started, kubeletStarted, ready time.Time
+	teardownTook                   time.Duration
 }
 
-// StartTook is how long the node took from Start to Ready.
+// StartTook is how long the node took from Start (holding the node lock) to
+// Ready: bridge, control plane, containerd, the images, the kubelet.
 func (n *Node) StartTook() time.Duration { return n.ready.Sub(n.started) }
+
+// KubeletTook is the kubelet's part of StartTook: its start → Node Ready.
+func (n *Node) KubeletTook() time.Duration { return n.ready.Sub(n.kubeletStarted) }
 
 // newNode checks the machine and takes the one-node-per-machine lock; the node
 // gets its folder under the control plane's.
@@ -120,6 +124,7 @@ func (n *Node) start(ctx context.Context, cp *ControlPlane) error {
 			return err
 		}
 	}
+	n.kubeletStarted = time.Now()
 	if err := n.startKubelet(ctx, cp); err != nil {
 		return err
 	}
