@@ -36,10 +36,13 @@ const PrometheusBinary = "/usr/bin/prometheus"
 // upstreams), at the same path as on the build host.
 const CABundle = "/etc/ssl/certs/ca-certificates.crt"
 
-// Spec describes one image: its files and its config.
+// Spec describes one image: its files (one layer on an empty base) and the
+// config fields a container runtime reads.
 type Spec struct {
-	Name       string
-	Files      []File
+	// Name is the repository the image is tagged in, and its tarball's name.
+	Name  string
+	Files []File
+	// User is "uid:gid", numeric: the images hold no /etc/passwd.
 	User       string
 	Entrypoint []string
 	Cmd        []string
