@@ -104,6 +104,7 @@ type hostSnapshot struct {
 	interfaces []string
 	netns      []string
 	paths      []string
+	sysctls    map[string]string // the kubelet's kernel settings, as the host has them
 }
 
 // hostPaths are where containerd and the kubelet write by default, and so
@@ -118,7 +119,20 @@ func snapshotHost() (hostSnapshot, error) {
 	if err != nil {
 		return hostSnapshot{}, err
 	}
-	return hostSnapshot{interfaces: ifaces, netns: namedNetns(), paths: existingPaths()}, nil
+	return hostSnapshot{interfaces: ifaces, netns: namedNetns(), paths: existingPaths(), sysctls: hostSysctls()}, nil
+}
+
+func hostSysctls() map[string]string {
+	out := map[string]string{}
+	for _, key := range kubeletSysctls {
+		b, err := os.ReadFile(filepath.Join("/proc/sys", key))
+		if err != nil {
+			out[key] = "(" + err.Error() + ")"
+			continue
+		}
+		out[key] = strings.TrimSpace(string(b))
+	}
+	return out
 }
 
 func existingPaths() []string {
@@ -179,7 +193,8 @@ func checkNoLeftovers() error {
 // node's (none are visible on the host unless one leaked out of the
 // namespace), a cgroup, the bridge or a veth, a named network namespace, one
 // of containerd's or the kubelet's default folders that was not there before,
-// or its runtime state on disk. Pods' network namespaces have no name on the
+// a kernel setting the kubelet sets changed on the host, or its runtime state
+// on disk. Pods' network namespaces have no name on the
 // host: they end with their sandboxes' processes and their veths with them,
 // which the process and interface checks see.
 func (n *Node) CheckClean() error {
@@ -205,6 +220,11 @@ func (n *Node) CheckClean() error {
 	}
 	if extra := added(n.before.paths, existingPaths()); len(extra) > 0 {
 		errs = append(errs, fmt.Errorf("written on the host, outside the node's overlays: %v", extra))
+	}
+	for key, now := range hostSysctls() {
+		if was := n.before.sysctls[key]; now != was {
+			errs = append(errs, fmt.Errorf("kernel setting %s changed on the host: %s, was %s", key, now, was))
+		}
 	}
 	for _, d := range []string{"containerd", "kubelet", "host"} {
 		if _, err := os.Stat(filepath.Join(n.Dir, d)); err == nil {
