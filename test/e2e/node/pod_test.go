@@ -43,7 +43,11 @@ func TestPod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod = waitPodReady(t, ns, pod.Name)
+	ready, err := cp.WaitPodsReady(ctx, ns, "app=probe", 1, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod = &ready[0]
 	t.Logf("figure: Pod create → Ready (native sidecar, two readiness probes) %s", time.Since(begin).Round(100*time.Millisecond))
 	if pod.Spec.NodeName != cp.Node.Name {
 		t.Errorf("Pod bound to %q, want %q (by kube-scheduler)", pod.Spec.NodeName, cp.Node.Name)
@@ -156,7 +160,7 @@ func probePod(ns string) *corev1.Pod {
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 	}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns, Labels: map[string]string{"app": "probe"}},
 		Spec: corev1.PodSpec{
 			InitContainers: []corev1.Container{{
 				Name:            "sidecar",
@@ -199,26 +203,6 @@ func pathFor(port int32) string {
 	return "/healthz"
 }
 
-// waitPodReady waits for the Pod's Ready condition and returns the Pod.
-func waitPodReady(t *testing.T, ns, name string) *corev1.Pod {
-	t.Helper()
-	var pod *corev1.Pod
-	err := framework.Eventually(context.Background(), 2*time.Minute, "Pod "+ns+"/"+name+" to be Ready", func(ctx context.Context) (bool, error) {
-		var err error
-		if pod, err = cp.Clientset.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
-			return false, err
-		}
-		if podReady(pod) {
-			return true, nil
-		}
-		return false, fmt.Errorf("phase %s, conditions %+v, init %+v, containers %+v", pod.Status.Phase, pod.Status.Conditions, pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pod
-}
-
 // execIn runs command in a container through the API server (as kubectl
 // exec does, over WebSocket) and returns its standard output.
 func execIn(ctx context.Context, ns, pod, container string, command ...string) (string, error) {
@@ -233,15 +217,6 @@ func execIn(ctx context.Context, ns, pod, container string, command ...string) (
 		return stdout.String(), fmt.Errorf("%w: %s", err, stderr.String())
 	}
 	return stdout.String(), nil
-}
-
-func podReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 var client = &http.Client{Timeout: 5 * time.Second}

@@ -2,18 +2,14 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
-
-	"github.com/rbac-proxy/rbac-proxy/test/framework"
 )
 
 // A Deployment's and a DaemonSet's Pods are bound to the node (by
@@ -59,21 +55,14 @@ func TestWorkloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	for app, want := range map[string]int{"deployment": 2, "daemonset": 1} {
-		err := framework.Eventually(ctx, 2*time.Minute, fmt.Sprintf("%d Ready Pods of the %s on the node", want, app), func(ctx context.Context) (bool, error) {
-			pods, err := cp.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": app}.String()})
-			if err != nil {
-				return false, err
-			}
-			ready := 0
-			for _, p := range pods.Items {
-				if p.Spec.NodeName == cp.Node.Name && podReady(&p) {
-					ready++
-				}
-			}
-			return ready == want, fmt.Errorf("%d of %d Ready", ready, len(pods.Items))
-		})
+		pods, err := cp.WaitPodsReady(ctx, ns, "app="+app, want, 2*time.Minute)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, p := range pods {
+			if p.Spec.NodeName != cp.Node.Name {
+				t.Errorf("Pod %s of the %s is bound to %q, want %q", p.Name, app, p.Spec.NodeName, cp.Node.Name)
+			}
 		}
 	}
 	t.Logf("figure: Deployment (2 replicas) and DaemonSet created → all Pods Ready %s", time.Since(begin).Round(100*time.Millisecond))
