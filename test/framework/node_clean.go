@@ -234,8 +234,9 @@ func (n *Node) CheckClean() error {
 	return errors.Join(errs...)
 }
 
-// mounts lists the host's mounts of the node's folder or on the kernel
-// settings it copies.
+// mounts lists the host's mounts that name the node's folder anywhere (mount
+// point, root, source, or options such as an overlay's upperdir: the /var
+// and /run overlays) or sit on a kernel setting it copies.
 func (n *Node) mounts() []string {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -247,10 +248,10 @@ func (n *Node) mounts() []string {
 		if len(f) < 5 {
 			continue
 		}
-		root, point := f[3], f[4]
+		point := f[4]
 		sysctl := slices.ContainsFunc(kubeletSysctls, func(k string) bool { return point == filepath.Join("/proc/sys", k) })
-		if strings.HasPrefix(point, n.Dir) || strings.HasPrefix(root, n.Dir) || sysctl {
-			out = append(out, point)
+		if strings.Contains(line, n.Dir) || sysctl {
+			out = append(out, line)
 		}
 	}
 	return out
