@@ -156,6 +156,16 @@ func (n *Node) ctr(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// procOf is the node's program name (containerd, kubelet), nil before it started.
+func (n *Node) procOf(name string) *process {
+	for _, p := range n.procs {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
+}
+
 // dumpLogs writes the tail of containerd's and the kubelet's logs to w.
 func (n *Node) dumpLogs(w io.Writer, tail int64) {
 	for _, p := range n.procs {

@@ -186,7 +186,7 @@ func (n *Node) startKubelet(ctx context.Context, cp *ControlPlane) error {
 
 // waitReady waits for the Node object to report Ready.
 func (n *Node) waitReady(ctx context.Context, cp *ControlPlane) error {
-	kubelet := n.procs[len(n.procs)-1]
+	kubelet := n.procOf("kubelet")
 	var last string
 	err := waitFor(ctx, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
 		for _, p := range n.procs {

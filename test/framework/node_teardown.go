@@ -70,13 +70,12 @@ func (n *Node) removeNetwork() error {
 }
 
 func (n *Node) kubeletRunning() bool {
-	for _, p := range n.procs {
-		if p.name == "kubelet" {
-			done, _ := p.exited()
-			return !done
-		}
+	p := n.procOf("kubelet")
+	if p == nil {
+		return false
 	}
-	return false
+	done, _ := p.exited()
+	return !done
 }
 
 // deletePods deletes every Pod bound to the node and waits until the kubelet
@@ -142,15 +141,6 @@ func (n *Node) removeContainers() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func (n *Node) procOf(name string) *process {
-	for _, p := range n.procs {
-		if p.name == name {
-			return p
-		}
-	}
-	return nil
 }
 
 // killLeftovers kills every process of the node still running (shims and
