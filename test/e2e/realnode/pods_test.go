@@ -2,67 +2,15 @@ package realnode
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/rbac-proxy/rbac-proxy/test/framework"
-	"github.com/rbac-proxy/rbac-proxy/test/story"
 )
-
-// waitReady waits for n Pods of the selector to be Ready, as the kubelet reports them, and
-// returns them.
-func waitReady(ctx context.Context, ns, selector string, n int, timeout time.Duration) ([]corev1.Pod, error) {
-	var pods []corev1.Pod
-	err := framework.Eventually(ctx, timeout, fmt.Sprintf("%d Ready Pods %s in %s", n, selector, ns), func(ctx context.Context) (bool, error) {
-		list, err := cp.Clientset.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return false, err
-		}
-		pods = pods[:0]
-		for _, p := range list.Items {
-			if story.PodReady(&p) {
-				pods = append(pods, p)
-			}
-		}
-		if len(pods) == n {
-			return true, nil
-		}
-		return false, fmt.Errorf("%d of %d Pods Ready: %s", len(pods), len(list.Items), describePods(list.Items))
-	})
-	return pods, err
-}
-
-// describePods says where each Pod stands: phase and every container's state, for a timeout's error.
-func describePods(pods []corev1.Pod) string {
-	var b strings.Builder
-	for _, p := range pods {
-		fmt.Fprintf(&b, "\n  %s %s:", p.Name, p.Status.Phase)
-		for _, s := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-			state := "running"
-			switch {
-			case s.State.Waiting != nil:
-				state = "waiting " + s.State.Waiting.Reason + " " + s.State.Waiting.Message
-			case s.State.Terminated != nil:
-				state = fmt.Sprintf("terminated %s (exit %d) %s", s.State.Terminated.Reason, s.State.Terminated.ExitCode, s.State.Terminated.Message)
-			}
-			if last := s.LastTerminationState.Terminated; last != nil {
-				// With terminationMessagePolicy FallbackToLogsOnError: the tail of its log.
-				state += fmt.Sprintf("; last exit %d %s: %s", last.ExitCode, last.Reason, last.Message)
-			}
-			fmt.Fprintf(&b, " [%s ready=%t restarts=%d %s]", s.Name, s.Ready, s.RestartCount, state)
-		}
-	}
-	return b.String()
-}
 
 // containerStatus returns the status of the init or regular container name.
 func containerStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {

@@ -26,7 +26,7 @@ func testRestart(t *testing.T, e *env) {
 			}
 			proxy, app := *containerStatus(pod, inject.ContainerName), *containerStatus(pod, exporterContainer)
 			if app.State.Running == nil {
-				t.Fatalf("the app is not running: %s", describePods([]corev1.Pod{*pod}))
+				t.Fatalf("the app is not running: %s", framework.DescribePods([]corev1.Pod{*pod}))
 			}
 			start := time.Now()
 			if err := killContainer(proxy.ContainerID); err != nil {
@@ -52,7 +52,7 @@ func testRestart(t *testing.T, e *env) {
 				return true, nil
 			})
 			if err != nil {
-				t.Fatalf("%v: %s", err, describePods([]corev1.Pod{*pod}))
+				t.Fatalf("%v: %s", err, framework.DescribePods([]corev1.Pod{*pod}))
 			}
 			st := containerStatus(pod, inject.ContainerName)
 			if st.RestartCount != proxy.RestartCount+1 || st.ContainerID == proxy.ContainerID {

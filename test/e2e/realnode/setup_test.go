@@ -160,7 +160,7 @@ func (e *env) deployExporters(t *testing.T) {
 	for _, w := range workloads {
 		start := time.Now()
 		create(t, w.object(e.ns))
-		pods, err := waitReady(ctx, e.ns, nameLabel+"="+w.name, 1, 2*time.Minute)
+		pods, err := cp.WaitPodsReady(ctx, e.ns, nameLabel+"="+w.name, 1, 2*time.Minute)
 		if err != nil {
 			t.Fatalf("%s %s: %v", w.kind, w.name, err)
 		}
@@ -183,7 +183,7 @@ func (e *env) startPrometheus(t *testing.T) {
 		sa, cm, pod := s.objects(e.ns, audience, conf)
 		start := time.Now()
 		create(t, sa, cm, pod)
-		pods, err := waitReady(ctx, monitoringNS, nameLabel+"="+s.name, 1, 2*time.Minute)
+		pods, err := cp.WaitPodsReady(ctx, monitoringNS, nameLabel+"="+s.name, 1, 2*time.Minute)
 		if err != nil {
 			t.Fatalf("Prometheus %s: %v", s.name, err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
@@ -40,11 +41,11 @@ func testSidecar(t *testing.T, e *env) {
 			}
 			st := containerStatus(pod, inject.ContainerName)
 			if st == nil || st.Started == nil || !*st.Started || !st.Ready || st.State.Running == nil {
-				t.Fatalf("the sidecar is not running and Ready: %s", describePods([]corev1.Pod{*pod}))
+				t.Fatalf("the sidecar is not running and Ready: %s", framework.DescribePods([]corev1.Pod{*pod}))
 			}
 			app := containerStatus(pod, exporterContainer)
 			if app == nil || !app.Ready || app.State.Running == nil {
-				t.Fatalf("the app is not running and Ready: %s", describePods([]corev1.Pod{*pod}))
+				t.Fatalf("the app is not running and Ready: %s", framework.DescribePods([]corev1.Pod{*pod}))
 			}
 			if app.State.Running.StartedAt.Before(&st.State.Running.StartedAt) {
 				t.Errorf("the app started at %s, before its sidecar (%s)", app.State.Running.StartedAt, st.State.Running.StartedAt)
@@ -66,7 +67,7 @@ func testSidecar(t *testing.T, e *env) {
 			}
 			r := containerStatus(pod, redirectContainer)
 			if r == nil || r.State.Terminated == nil || r.State.Terminated.ExitCode != 0 {
-				t.Errorf("the redirect init container did not exit 0: %s", describePods([]corev1.Pod{*pod}))
+				t.Errorf("the redirect init container did not exit 0: %s", framework.DescribePods([]corev1.Pod{*pod}))
 			}
 		})
 	}
@@ -112,7 +113,7 @@ func testProbes(t *testing.T, e *env) {
 				}
 			}
 			if st := containerStatus(pod, exporterContainer); st == nil || !st.Ready || st.RestartCount != 0 {
-				t.Errorf("the kubelet's probes did not pass: %s", describePods([]corev1.Pod{*pod}))
+				t.Errorf("the kubelet's probes did not pass: %s", framework.DescribePods([]corev1.Pod{*pod}))
 			}
 			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: e.tlsConfig()}}
 			res, body, err := fetch(t.Context(), c, "https://"+net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(endpointsPort))+want)
