@@ -60,7 +60,7 @@ func waitForReadyPod(ctx context.Context, cp *framework.ControlPlane, ns, name s
 			return false, err
 		}
 		for i := range pods.Items {
-			if PodReady(&pods.Items[i]) {
+			if framework.PodReady(&pods.Items[i]) {
 				ready = &pods.Items[i]
 				return true, nil
 			}
@@ -68,16 +68,6 @@ func waitForReadyPod(ctx context.Context, cp *framework.ControlPlane, ns, name s
 		return false, nil
 	})
 	return ready, err
-}
-
-// PodReady reports whether the Pod's Ready condition, which the kubelet sets, is True.
-func PodReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // podProxy is the injected proxy of a running Pod: its port named metrics at
