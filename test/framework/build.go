@@ -8,17 +8,54 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"sync"
 )
 
 // Build compiles a main package of this repository (e.g. "./cmd/webhook")
 // into a temporary folder and returns the binary's path. The Go build cache
 // makes a second build of unchanged code take a second or two.
 func Build(ctx context.Context, pkg string) (string, error) {
-	dir, err := os.MkdirTemp("", "rbac-proxy-build-")
+	dir, err := buildFolder("build-")
 	if err != nil {
 		return "", fmt.Errorf("creating a folder for %s: %w", pkg, err)
 	}
 	return buildTo(ctx, pkg, filepath.Join(dir, path.Base(pkg)))
+}
+
+// builds is the one folder a process builds binaries and images into, so
+// that all of it goes at once (RemoveBuilds): a run's images alone are some
+// 200 MB.
+var builds struct {
+	mu  sync.Mutex
+	dir string
+}
+
+// buildFolder is a new folder inside the process's build folder.
+func buildFolder(prefix string) (string, error) {
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if builds.dir == "" {
+		dir, err := os.MkdirTemp("", "rbac-proxy-builds-")
+		if err != nil {
+			return "", err
+		}
+		builds.dir = dir
+	}
+	return os.MkdirTemp(builds.dir, prefix)
+}
+
+// RemoveBuilds removes everything Build and BuildImages wrote in this
+// process; Main calls it once the tests are done and the control plane is
+// stopped. A later Build starts a new folder.
+func RemoveBuilds() error {
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if builds.dir == "" {
+		return nil
+	}
+	err := os.RemoveAll(builds.dir)
+	builds.dir = ""
+	return err
 }
 
 // buildTo compiles the main package pkg into out, statically (CGO off), as

@@ -3,7 +3,6 @@ package framework
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/image"
@@ -15,9 +14,10 @@ const ImageVersion = "test"
 // BuildImages builds the project's images (internal/image: the proxy, the
 // sample exporter, the sandbox and, where Debian's is installed, Prometheus)
 // from this checkout into a temporary folder, as `make image` does, without
-// shelling out to make: each program with Build, then image.BuildAll.
+// shelling out to make: each program with Build, then image.BuildAll. They
+// stay until RemoveBuilds.
 func BuildImages(ctx context.Context) ([]image.Built, error) {
-	dir, err := os.MkdirTemp("", "rbac-proxy-images-")
+	dir, err := buildFolder("images-")
 	if err != nil {
 		return nil, fmt.Errorf("creating a folder for the images: %w", err)
 	}

@@ -19,8 +19,8 @@ const SkipNodeEnv = "RBAC_PROXY_SKIP_NODE"
 // Main starts a control plane, points *cp at it, runs the package's tests and
 // stops it again. When a test failed it prints the tail of every component's
 // log. SIGINT or SIGTERM (Ctrl-C) stops the control plane, a node's Pods,
-// containers, cgroups and bridge included, before the process exits. It
-// returns the exit code for os.Exit.
+// containers, cgroups and bridge included, before the process exits. What
+// Build and BuildImages wrote goes too. It returns the exit code for os.Exit.
 func Main(m *testing.M, opts Options, cp **ControlPlane) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -42,9 +42,16 @@ func Main(m *testing.M, opts Options, cp **ControlPlane) int {
 		if err := c.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stopping the test control plane: %v\n", err)
 		}
+		_ = RemoveBuilds()
 		os.Exit(1)
 	}()
 
+	// What the package built (its binaries, its images) goes when it is done.
+	defer func() {
+		if err := RemoveBuilds(); err != nil {
+			fmt.Fprintf(os.Stderr, "removing the test's builds: %v\n", err)
+		}
+	}()
 	started, err := Start(ctx, opts)
 	if err != nil {
 		if errors.Is(err, ErrNoNode) && os.Getenv(SkipNodeEnv) == "1" {
