@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	"github.com/rbac-proxy/rbac-proxy/test/story"
 )
 
@@ -19,6 +20,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	report, err := story.Run(ctx, story.Options{Out: os.Stdout, Node: true})
+	// The binaries and images the story built go with it (os.Exit skips defers).
+	if rerr := framework.RemoveBuilds(); rerr != nil {
+		fmt.Fprintf(os.Stderr, "demo: removing what it built: %v\n", rerr)
+	}
 	if ctx.Err() != nil {
 		fmt.Fprintln(os.Stderr, "demo: interrupted; everything it started is stopped")
 		os.Exit(130)
