@@ -31,6 +31,19 @@ const ModelName = "NVIDIA H100 80GB HBM3"
 // ContentType is the Prometheus text format's media type, as dcgm-exporter sends it.
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
+// OpenMetricsContentType is OpenMetrics 1.0.0's media type, as client_golang's promhttp sends it.
+const OpenMetricsContentType = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+// Format is an exposition format the sample renders in.
+type Format int
+
+const (
+	// Text is the Prometheus text format 0.0.4.
+	Text Format = iota
+	// OpenMetrics is OpenMetrics 1.0.0: the same lines for gauges, and "# EOF" last.
+	OpenMetrics
+)
+
 // A family is one DCGM field dcgm-exporter exports as a gauge.
 type family struct {
 	name, help string
@@ -55,18 +68,24 @@ func Families() []string {
 
 // Metrics renders the sample in the Prometheus text format, each series
 // labelled with hostname as dcgm-exporter labels them with its node's name.
-func Metrics(hostname string) string {
+func Metrics(hostname string) string { return Exposition(hostname, GPUs, Text) }
+
+// Exposition renders gpus as Metrics does, in format f.
+func Exposition(hostname string, gpus []GPU, f Format) string {
 	var b strings.Builder
-	for _, f := range families {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", f.name, f.help, f.name)
-		for i, g := range GPUs {
+	for _, fam := range families {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", fam.name, fam.help, fam.name)
+		for i, g := range gpus {
 			fmt.Fprintf(&b, "%s{gpu=\"%d\",UUID=\"%s\",pci_bus_id=\"%s\",device=\"nvidia%d\",modelName=\"%s\",Hostname=\"%s\"",
-				f.name, i, g.UUID, g.PCIBusID, i, ModelName, hostname)
+				fam.name, i, g.UUID, g.PCIBusID, i, ModelName, hostname)
 			if g.Pod != "" {
 				fmt.Fprintf(&b, ",container=\"%s\",namespace=\"%s\",pod=\"%s\"", g.Container, g.Namespace, g.Pod)
 			}
-			fmt.Fprintf(&b, "} %s\n", f.value(g))
+			fmt.Fprintf(&b, "} %s\n", fam.value(g))
 		}
+	}
+	if f == OpenMetrics {
+		b.WriteString("# EOF\n")
 	}
 	return b.String()
 }

@@ -54,20 +54,65 @@ func TestMetricsParse(t *testing.T) {
 	}
 }
 
+// prometheusAccept is the Accept header Prometheus 2.42 scrapes with.
+const prometheusAccept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+// The OpenMetrics rendering is the text rendering's lines (a gauge's series and
+// metadata read the same in both) and then "# EOF".
+func TestExpositionOpenMetrics(t *testing.T) {
+	om := Exposition("node-a", GPUs, OpenMetrics)
+	text, ok := strings.CutSuffix(om, "# EOF\n")
+	if !ok {
+		t.Fatalf("the OpenMetrics rendering does not end with # EOF:\n%s", om)
+	}
+	if text != Metrics("node-a") {
+		t.Errorf("the OpenMetrics rendering's series differ from the text format's:\n%s", om)
+	}
+	if strings.Contains(Metrics("node-a"), "# EOF") {
+		t.Error("the text rendering holds # EOF")
+	}
+}
+
 func TestHandler(t *testing.T) {
-	srv := httptest.NewServer(Handler("node-a"))
-	defer srv.Close()
+	tenants := []GPU{GPUs[0], {UUID: "GPU-x", PCIBusID: "00000000:9A:00.0", Namespace: "team-b", Pod: "p", Container: "c"}}
 	for _, tc := range []struct {
+		name        string
+		opts        *Options // nil: Handler
 		path        string
+		accept      string
 		status      int
 		contentType string
+		body        string
 	}{
-		{"/metrics", 200, ContentType},
-		{"/health", 200, ""},
-		{"/other", 404, ""},
+		{name: "metrics", path: "/metrics", status: 200, contentType: ContentType, body: Metrics("node-a")},
+		{name: "metrics, Prometheus' Accept, text only", path: "/metrics", accept: prometheusAccept, status: 200, contentType: ContentType, body: Metrics("node-a")},
+		{name: "health", path: "/health", status: 200},
+		{name: "other", path: "/other", status: 404},
+		{name: "OpenMetrics to Prometheus", opts: &Options{OpenMetrics: true}, path: "/metrics", accept: prometheusAccept,
+			status: 200, contentType: OpenMetricsContentType, body: Exposition("node-a", GPUs, OpenMetrics)},
+		{name: "OpenMetrics, no Accept", opts: &Options{OpenMetrics: true}, path: "/metrics",
+			status: 200, contentType: ContentType, body: Metrics("node-a")},
+		{name: "OpenMetrics, text preferred", opts: &Options{OpenMetrics: true}, path: "/metrics",
+			accept: "text/plain;version=0.0.4,application/openmetrics-text;version=1.0.0;q=0.5", status: 200, contentType: ContentType, body: Metrics("node-a")},
+		{name: "OpenMetrics, protobuf asked", opts: &Options{OpenMetrics: true}, path: "/metrics",
+			accept: "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited", status: 200, contentType: ContentType, body: Metrics("node-a")},
+		{name: "other GPUs", opts: &Options{GPUs: tenants}, path: "/metrics", status: 200, contentType: ContentType, body: Exposition("node-a", tenants, Text)},
 	} {
-		t.Run(tc.path, func(t *testing.T) {
-			resp, err := http.Get(srv.URL + tc.path)
+		t.Run(tc.name, func(t *testing.T) {
+			h := Handler("node-a")
+			if tc.opts != nil {
+				h = HandlerWith("node-a", *tc.opts)
+			}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			req, err := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.accept != "" {
+				req.Header.Set("Accept", tc.accept)
+			}
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,8 +124,8 @@ func TestHandler(t *testing.T) {
 			if tc.contentType != "" && resp.Header.Get("Content-Type") != tc.contentType {
 				t.Errorf("Content-Type %q, want %q", resp.Header.Get("Content-Type"), tc.contentType)
 			}
-			if tc.path == "/metrics" && string(body) != Metrics("node-a") {
-				t.Errorf("body is not the sample")
+			if tc.body != "" && string(body) != tc.body {
+				t.Errorf("body:\n%s\nwant:\n%s", body, tc.body)
 			}
 		})
 	}
