@@ -125,6 +125,7 @@ func (f *Flags) set(c *Config) error {
 	f.JWTConfigFile = c.Authentication.JWTConfigFile
 
 	f.Authz = string(a.Mode)
+	f.setTenancy(a.Tenancy)
 	f.AllowedUsers, f.AllowedGroups = a.Allowed.Users, a.Allowed.Groups
 	f.ResourceAttributes = ""
 	if ra := a.ResourceAttributes; ra != nil {

@@ -82,6 +82,13 @@ var argsCases = []struct {
 		want: []string{"--resource-attributes=namespace=gpu,apigroup=apps,apiversion=v1,resource=services,subresource=proxy,name=dcgm-exporter"}, field: "Authorization.ResourceAttributes"},
 	{in: []string{"--resource-attributes=name="}, want: []string{"--resource-attributes=namespace="}, field: "Authorization.ResourceAttributes"},
 	{in: []string{"--resource-attributes=namespace={{ .Value }}"}, field: "Authorization.ResourceAttributes"},
+	{in: []string{"--tenancy=namespace"}, field: "Authorization.Tenancy.Mode"},
+	{in: []string{"--tenancy-namespace-labels=exported_namespace"}, field: "Authorization.Tenancy.NamespaceLabels"},
+	{in: []string{"--tenancy-verb=list"}, field: "Authorization.Tenancy.Verb"},
+	{in: []string{"--tenancy-resource=jobs.batch"}, field: "Authorization.Tenancy.APIGroup"},
+	{in: []string{"--tenancy-resource=nodes"}, field: "Authorization.Tenancy.Resource"},
+	// kubectl's spelling: the group after the first dot.
+	{in: []string{"--tenancy-resource=pytorchjobs.kubeflow.org"}, field: "Authorization.Tenancy.APIGroup"},
 	{in: []string{"--authentication-token-webhook-cache-ttl=1m0s"}, field: "Cache.TokenSuccessTTL"},
 	{in: []string{"--authentication-token-webhook-cache-unauthorized-ttl=0s"}, field: "Cache.TokenFailureTTL"},
 	{in: []string{"--authorization-webhook-cache-authorized-ttl=1h0m0s"}, field: "Cache.AuthorizedTTL"},

@@ -162,6 +162,8 @@ type AuthorizationConfig struct {
 	// Allowed are the subjects the --allowed-users/--allowed-groups flags
 	// allow on every served path.
 	Allowed AllowedSubjects
+	// Tenancy is what a caller that is not allowed gets instead of 403.
+	Tenancy Tenancy
 }
 
 // AllowedSubjects allows users and groups on every served path.

@@ -18,6 +18,8 @@ type FileAuthorization struct {
 	Rewrites           *Rewrites           `json:"rewrites,omitempty"`
 	ResourceAttributes *ResourceAttributes `json:"resourceAttributes,omitempty"`
 	Static             []StaticRule        `json:"static,omitempty"`
+	// Tenancy is rbac-proxy's own; kube-rbac-proxy has no such section.
+	Tenancy *FileTenancy `json:"tenancy,omitempty"`
 }
 
 // Rewrites take the value of a query parameter and/or a header of the request
@@ -87,7 +89,7 @@ func ParseConfigFile(name string, b []byte) (*ConfigFile, error) {
 		if i := strings.LastIndex(msg, "json: "); i >= 0 {
 			msg = msg[i+len("json: "):]
 		}
-		return nil, field.Invalid(flag("--config-file"), name, msg+" (allowed: authorization.{rewrites.{byQueryParameter,byHttpHeader}.name, resourceAttributes.{namespace,apiGroup,apiVersion,resource,subresource,name}, static[].{user.{name,groups},verb,namespace,apiGroup,resource,subresource,name,resourceRequest,path}})")
+		return nil, field.Invalid(flag("--config-file"), name, msg+" (allowed: authorization.{rewrites.{byQueryParameter,byHttpHeader}.name, resourceAttributes.{namespace,apiGroup,apiVersion,resource,subresource,name}, static[].{user.{name,groups},verb,namespace,apiGroup,resource,subresource,name,resourceRequest,path}, tenancy.{mode,namespaceLabels,verb,resource}})")
 	}
 	return &cf, nil
 }

@@ -56,7 +56,8 @@ func TestDocsMentionConfigFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, field := range []string{"authorization", "rewrites", "byQueryParameter", "byHttpHeader", "resourceAttributes",
-		"namespace", "apiGroup", "apiVersion", "resource", "subresource", "name", "static", "user", "groups", "verb", "resourceRequest", "path"} {
+		"namespace", "apiGroup", "apiVersion", "resource", "subresource", "name", "static", "user", "groups", "verb", "resourceRequest", "path",
+		"tenancy", "mode", "namespaceLabels"} {
 		if !strings.Contains(string(b), "`"+field+"`") {
 			t.Errorf("%s does not document config field `%s`", docsFile, field)
 		}

@@ -59,6 +59,11 @@ type Flags struct {
 	AllowedGroups      []string
 	ResourceAttributes string
 
+	Tenancy                string
+	TenancyNamespaceLabels []string
+	TenancyVerb            string
+	TenancyResource        string
+
 	TokenCacheTTL             time.Duration
 	TokenCacheUnauthorizedTTL time.Duration
 	AuthzCacheAuthorizedTTL   time.Duration
@@ -158,7 +163,8 @@ func NewFlags(name string) *Flags {
 	fs.StringSliceVar(&f.AllowedUsers, "allowed-users", nil, "Comma-separated users (token user names or certificate CNs) allowed on every served path. Only with --authz=static.")
 	fs.StringSliceVar(&f.AllowedGroups, "allowed-groups", nil, "Comma-separated groups allowed on every served path. Only with --authz=static.")
 	fs.StringVar(&f.ResourceAttributes, "resource-attributes", "", "Resource attributes of the SubjectAccessReview, as key=value pairs: namespace, apigroup, apiversion, resource, subresource, name. Same as the config file's authorization.resourceAttributes.")
-	fs.StringVar(&f.ConfigFile, "config-file", "", "kube-rbac-proxy configuration file (authorization.rewrites, .resourceAttributes, .static).")
+	fs.StringVar(&f.ConfigFile, "config-file", "", "kube-rbac-proxy configuration file (authorization.rewrites, .resourceAttributes, .static; rbac-proxy's .tenancy).")
+	f.addTenancyFlags(fs)
 
 	// Caches.
 	fs.DurationVar(&f.TokenCacheTTL, "authentication-token-webhook-cache-ttl", DefaultTokenSuccessTTL, "How long an authenticated token review is cached.")
@@ -375,6 +381,7 @@ func (f *Flags) build() (*Config, error) {
 		Authorization: AuthorizationConfig{
 			Mode:    AuthzMode(f.Authz),
 			Allowed: AllowedSubjects{Users: f.AllowedUsers, Groups: f.AllowedGroups},
+			Tenancy: f.tenancy(),
 		},
 		Cache: CacheConfig{
 			TokenSuccessTTL: f.TokenCacheTTL,
@@ -440,6 +447,9 @@ func (f *Flags) build() (*Config, error) {
 			}
 			cfg.Authorization.Rewrites = a.Rewrites
 			cfg.Authorization.Static = a.Static
+			if a.Tenancy != nil {
+				errs = append(errs, f.applyFileTenancy(a.Tenancy, &cfg.Authorization.Tenancy)...)
+			}
 		}
 	}
 	if len(errs) > 0 {

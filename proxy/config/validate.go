@@ -324,7 +324,7 @@ func (a AuthorizationConfig) validate() field.ErrorList {
 	for i, r := range a.Static {
 		errs = append(errs, r.validate(fileAuthz.Child("static").Index(i))...)
 	}
-	return errs
+	return append(errs, a.Tenancy.validate()...)
 }
 
 func (r StaticRule) validate(fld *field.Path) field.ErrorList {

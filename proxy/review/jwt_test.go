@@ -346,7 +346,7 @@ func TestJWTAloneVerifiesTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	clients := clientsOf(t, api)
-	authn, _, err := New(cfg, Options{Clients: &clients, Context: t.Context()})
+	authn, _, _, err := New(cfg, Options{Clients: &clients, Context: t.Context()})
 	if err != nil {
 		t.Fatal(err)
 	}

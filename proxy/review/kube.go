@@ -81,10 +81,11 @@ type reviewBudget struct {
 // SubjectAccessReviews, so that neither kind waits behind the other: a flood
 // of made-up tokens never delays the SubjectAccessReview of a caller whose
 // identity is cached or comes from a certificate. With --authz=sar each gets
-// half (a new caller needs one of each); with --authz=static no
+// half (a new caller needs one of each), and so with --tenancy, whose tenants
+// are reviewed per namespace; with --authz=static alone no
 // SubjectAccessReview is made and TokenReviews get it all.
-func reviewBudgets(k config.KubeAPIConfig, mode config.AuthzMode) (tokens, sars reviewBudget) {
-	if mode != config.AuthzSAR {
+func reviewBudgets(k config.KubeAPIConfig, a config.AuthorizationConfig) (tokens, sars reviewBudget) {
+	if !needsSARs(a) {
 		return reviewBudget{k.QPS, max(k.Burst, 1)}, reviewBudget{}
 	}
 	half := reviewBudget{k.QPS / 2, max(k.Burst/2, 1)}

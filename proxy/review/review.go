@@ -49,12 +49,14 @@ type Options struct {
 
 // New builds the identity step (a client certificate, else a bearer token)
 // and the decision step (the static rules, then with --authz=sar a
-// SubjectAccessReview) of a validated configuration.
-func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Authorizer, error) {
+// SubjectAccessReview) of a validated configuration, and with
+// --tenancy=namespace the namespaces' decision for callers the decision step
+// denies (nil without it).
+func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Authorizer, *Tenants, error) {
 	m := newMetrics(opts.Metrics)
 	clients, tokens, err := clientsFor(cfg, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	authn := &requestAuthenticator{metrics: m}
 	if opts.ClientCA != nil {
@@ -65,17 +67,17 @@ func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Au
 		ctx = context.Background()
 	}
 	if authn.jwt, err = newJWTTokens(ctx, cfg.Authentication, cfg.TLS.ReloadInterval, m.reg, opts.Logger); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if tokens && authn.jwt == nil {
 		authn.token = newTokenAuthenticator(clients.Tokens, cfg.Authentication.Audiences, cfg.Cache, cfg.KubeAPI.Timeout, m)
 		// Unknown tokens are reviewed within their share of the API budget,
 		// fairly among client addresses (see tokenAdmission).
-		budget, _ := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
+		budget, _ := reviewBudgets(cfg.KubeAPI, cfg.Authorization)
 		authn.token.admission = newTokenAdmission(float64(budget.QPS), budget.Burst, cfg.KubeAPI.Timeout)
 		m.tokenReviewQueue(authn.token.admission.queued)
 		if authn.local, err = newLocalServiceAccounts(cfg, clients, m, opts.Logger); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 
@@ -83,27 +85,42 @@ func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Au
 	if static := newStaticAuthorizer(cfg.Authorization.Allowed, cfg.Authorization.Static); !static.empty() {
 		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "static", Authorizer: authorizer.AuthorizerFunc(static.Authorize)})
 	}
+	var sar *sarAuthorizer
+	if needsSARs(cfg.Authorization) {
+		// One for both: a tenant's reviews share the cache and the budget.
+		sar = newSARAuthorizer(clients.Access, cfg.Cache, cfg.KubeAPI.Timeout, m)
+	}
 	if cfg.Authorization.Mode == config.AuthzSAR {
-		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "sar",
-			Authorizer: authorizer.AuthorizerFunc(newSARAuthorizer(clients.Access, cfg.Cache, cfg.KubeAPI.Timeout, m).Authorize)})
+		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "sar", Authorizer: authorizer.AuthorizerFunc(sar.Authorize)})
 	}
 	authz, err := union.New(chain...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("building the authorizer: %w", err)
+		return nil, nil, nil, fmt.Errorf("building the authorizer: %w", err)
 	}
-	return authn, authz, nil
+	var tenants *Tenants
+	if cfg.Authorization.Tenancy.Mode == config.TenancyNamespace {
+		tenants = newTenants(sar, cfg.Authorization.Tenancy)
+	}
+	return authn, authz, tenants, nil
+}
+
+// needsSARs reports whether any decision is a SubjectAccessReview: with
+// --authz=sar every one may be, and with --tenancy those of tenants are,
+// under --authz=static too.
+func needsSARs(a config.AuthorizationConfig) bool {
+	return a.Mode == config.AuthzSAR || a.Tenancy.Mode != config.TenancyOff
 }
 
 // clientsFor returns the API clients and whether bearer tokens can be
-// reviewed. With --authz=static, client certificates or JWT authenticators
-// but no kubeconfig and no in-cluster configuration, no client is built:
-// such a proxy never needs an API server (without JWT authenticators it
-// refuses bearer tokens).
+// reviewed. With --authz=static and no --tenancy, client certificates or JWT
+// authenticators but no kubeconfig and no in-cluster configuration, no
+// client is built: such a proxy never needs an API server (without JWT
+// authenticators it refuses bearer tokens).
 func clientsFor(cfg *config.Config, opts Options) (Clients, bool, error) {
 	if opts.Clients != nil {
 		return *opts.Clients, true, nil
 	}
-	if cfg.Authorization.Mode == config.AuthzStatic && (opts.ClientCA != nil || cfg.Authentication.JWTEnabled()) &&
+	if !needsSARs(cfg.Authorization) && (opts.ClientCA != nil || cfg.Authentication.JWTEnabled()) &&
 		cfg.KubeAPI.Kubeconfig == "" && !inClusterAvailable() {
 		if opts.Logger.GetSink() != nil && !cfg.Authentication.JWTEnabled() {
 			opts.Logger.Info("bearer tokens are refused: static authorization with client certificates and no API server configured")
@@ -114,7 +131,7 @@ func clientsFor(cfg *config.Config, opts Options) (Clients, bool, error) {
 	if err != nil {
 		return Clients{}, false, err
 	}
-	_, sars := reviewBudgets(cfg.KubeAPI, cfg.Authorization.Mode)
+	_, sars := reviewBudgets(cfg.KubeAPI, cfg.Authorization)
 	c, err := newClients(rc, sars)
 	return c, true, err
 }
