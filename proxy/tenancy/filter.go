@@ -195,8 +195,9 @@ func (f *filter) chunk(final bool) error {
 		}
 		f.obuf = f.obuf[:0]
 	}
-	// The next chunk starts with the family's metadata lines.
-	f.buf = f.buf[:0]
+	// The next chunk starts with the family's metadata lines, in data's
+	// array (grown, if it was, by the # EOF appended).
+	f.buf = data[:0]
 	for _, l := range f.meta.lines {
 		f.buf = append(f.buf, l...)
 	}
