@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -64,7 +65,9 @@ func FuzzServe(f *testing.F) {
 				}
 				return
 			}
-			if werr == nil && !dup && !quotedNewline(in) {
+			// The lexers end at a NUL byte, so the whole parse did not read
+			// what follows one; the filter refuses it.
+			if werr == nil && !dup && !quotedNewline(in) && !bytes.ContainsRune(in, 0) {
 				t.Fatalf("refused an exposition that parses whole: %v", err)
 			}
 			return
