@@ -18,8 +18,8 @@
 //
 // Nothing is passed through that the filter did not parse and attribute. Serve returns an error
 // (and the caller answers 502, or aborts a begun response) for: a response other than 200; a
-// Content-Type other than text/plain (version 0.0.4, 1.0.0 or none) or application/openmetrics-
-// text (0.0.1, 1.0.0 or none), protobuf included; a Content-Encoding other than gzip or none; any
+// Content-Type other than text/plain (version 0.0.4, 1.0.0 or none) or
+// application/openmetrics-text (0.0.1, 1.0.0 or none), protobuf included; a Content-Encoding other than gzip or none; any
 // parse error; OpenMetrics without # EOF or with data after it; a series with a namespace label
 // twice (Prometheus itself fails such a scrape); a raw newline inside a quoted string, which the
 // lexers accept but which would make an entry of two lines; a NUL byte, where the lexers stop
