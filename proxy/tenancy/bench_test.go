@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
 )
 
 // discard is a ResponseWriter that keeps nothing.
@@ -29,8 +31,8 @@ func BenchmarkServe(b *testing.B) {
 		name string
 		in   string
 	}{
-		{"dcgm-64KB", dcgmOfSize(64 << 10)},
-		{"amd-1MB", amd(1 << 20)},
+		{"dcgm-64KB", tenancytest.DCGMOfSize(64 << 10)},
+		{"amd-1MB", tenancytest.AMD(1 << 20)},
 	} {
 		for _, gz := range []bool{false, true} {
 			name, acceptEncoding := tc.name, ""

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -38,10 +40,10 @@ func TestServeChunks(t *testing.T) {
 	for _, tc := range []struct {
 		name, contentType, in string
 	}{
-		{"dcgm 8 GPUs", textType, dcgm(eightGPUs, 1)},
+		{"dcgm 8 GPUs", textType, tenancytest.DCGM(tenancytest.EightGPUs, 1)},
 		{"dcgm small", textType, dcgmSmall},
 		{"OpenMetrics", omType, omSmall},
-		{"AMD 64 KiB", textType, amd(64 << 10)},
+		{"AMD 64 KiB", textType, tenancytest.AMD(64 << 10)},
 	} {
 		for _, allowed := range [][]string{{"team-a"}, {"team-b"}, {"team-a", "team-b"}} {
 			a := newAllow(allowed...)

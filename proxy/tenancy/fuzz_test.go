@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/prometheus/model/labels"
 )
@@ -20,7 +22,7 @@ func FuzzServe(f *testing.F) {
 	f.Add([]byte(dcgmSmall), false, uint16(100))
 	f.Add([]byte(omSmall), true, uint16(0))
 	f.Add([]byte(omSmall), true, uint16(50))
-	f.Add([]byte(dcgm(eightGPUs[:3], 1)), false, uint16(500))
+	f.Add([]byte(tenancytest.DCGM(tenancytest.EightGPUs[:3], 1)), false, uint16(500))
 	f.Add([]byte(lines(`x{namespace="team-a",exported_namespace="team-b"} 1`, `x{exported_namespace="team-c"} 1 # {a="b"} 1`)), false, uint16(3))
 	f.Fuzz(func(t *testing.T, in []byte, openMetrics bool, size uint16) {
 		contentType := textType

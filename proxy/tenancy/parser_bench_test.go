@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
+
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
@@ -18,7 +20,7 @@ import (
 // a map of families (nothing streams out before the end); textparse walks a
 // byte slice entry by entry.
 func BenchmarkParser(b *testing.B) {
-	in := []byte(amd(1 << 20))
+	in := []byte(tenancytest.AMD(1 << 20))
 	b.Run("textparse", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
 		b.ReportAllocs()

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -320,7 +322,7 @@ func TestServeFailsClosed(t *testing.T) {
 // allow is asked once per namespace per scrape, and never about a value
 // that cannot name a namespace.
 func TestServeAsksOncePerNamespace(t *testing.T) {
-	in := dcgm(eightGPUs, 1) + lines(`x{namespace="Team_A"} 1`, `x{namespace="team-a.b"} 1`)
+	in := tenancytest.DCGM(tenancytest.EightGPUs, 1) + lines(`x{namespace="Team_A"} 1`, `x{namespace="team-a.b"} 1`)
 	a := newAllow("team-a")
 	if err := Serve(context.Background(), newRecorder(), upstream(textType, in, false), "", DefaultNamespaceLabels, a.allow); err != nil {
 		t.Fatal(err)

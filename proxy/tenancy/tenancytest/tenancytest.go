@@ -1,4 +1,5 @@
-package tenancy
+// Package tenancytest renders dcgm-exporter- and AMD device-metrics-exporter-shaped expositions whose GPUs belong to namespaces, for the tenancy filter's tests and benchmarks.
+package tenancytest
 
 import (
 	"fmt"
@@ -31,13 +32,13 @@ var dcgmFields = []struct{ name, typ, help string }{
 	{"DCGM_FI_PROF_PCIE_RX_BYTES", "counter", "The rate of data received over the PCIe bus - including both protocol headers and data payloads - in bytes per second."},
 }
 
-// gpuOwner is the pod holding GPU i of a node, as dcgm-exporter's pod
+// Owner is the pod holding GPU i of a node, as dcgm-exporter's pod
 // mapping labels it; an empty namespace is an idle GPU (no pod labels).
-type gpuOwner struct{ namespace, pod string }
+type Owner struct{ Namespace, Pod string }
 
-// dcgm is a dcgm-exporter text exposition of one node with len(owners) GPUs,
+// DCGM is a dcgm-exporter text exposition of one node with len(owners) GPUs,
 // repeated rounds times over the families (rounds > 1 only to reach a size).
-func dcgm(owners []gpuOwner, rounds int) string {
+func DCGM(owners []Owner, rounds int) string {
 	var b strings.Builder
 	for r := 0; r < rounds; r++ {
 		for _, f := range dcgmFields {
@@ -49,8 +50,8 @@ func dcgm(owners []gpuOwner, rounds int) string {
 			for i, o := range owners {
 				fmt.Fprintf(&b, `%s{gpu="%d",UUID="GPU-3f1c2a7e-%04d-4b6e-9c1d-5a8f0e2d7b%02d",pci_bus_id="00000000:%02X:00.0",device="nvidia%d",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="550.54.15"`,
 					name, i, r, i, 0x18+i*0x10, i)
-				if o.namespace != "" {
-					fmt.Fprintf(&b, `,container="trainer",namespace="%s",pod="%s"`, o.namespace, o.pod)
+				if o.Namespace != "" {
+					fmt.Fprintf(&b, `,container="trainer",namespace="%s",pod="%s"`, o.Namespace, o.Pod)
 				}
 				fmt.Fprintf(&b, "} %d\n", 1000+i*7+r)
 			}
@@ -59,16 +60,16 @@ func dcgm(owners []gpuOwner, rounds int) string {
 	return b.String()
 }
 
-// eightGPUs is a node whose GPUs are held by team-a (3), team-b (3) and
+// EightGPUs is a node whose GPUs are held by team-a (3), team-b (3) and
 // nobody (2).
-var eightGPUs = []gpuOwner{
+var EightGPUs = []Owner{
 	{"team-a", "trainer-0"}, {"team-a", "trainer-1"}, {"team-b", "infer-0"}, {}, {"team-b", "infer-1"}, {"team-a", "trainer-2"}, {"team-b", "infer-2"}, {},
 }
 
-// dcgmOfSize is an 8-GPU dcgm exposition of at least size bytes.
-func dcgmOfSize(size int) string {
-	one := len(dcgm(eightGPUs, 1))
-	return dcgm(eightGPUs, (size+one-1)/one)
+// DCGMOfSize is an 8-GPU dcgm exposition of at least size bytes.
+func DCGMOfSize(size int) string {
+	one := len(DCGM(EightGPUs, 1))
+	return DCGM(EightGPUs, (size+one-1)/one)
 }
 
 // amdFields are families of AMD's device-metrics-exporter.
@@ -82,11 +83,11 @@ var amdFields = []string{
 	"gpu_violation_ppt_residency_accumulated", "gpu_prof_sm_active", "gpu_prof_occupancy_per_active_cu",
 }
 
-// amd is an AMD device-metrics-exporter-shaped text exposition of at least
+// AMD is an AMD device-metrics-exporter-shaped text exposition of at least
 // size bytes: gpu_* families over 8 GPUs, each series carrying gpu_id,
 // serial_number, card_model, hostname and, for a GPU in use, pod and
 // namespace; per-XCP and per-clock series make the families long.
-func amd(size int) string {
+func AMD(size int) string {
 	var b strings.Builder
 	for r := 0; b.Len() < size; r++ {
 		for _, f := range amdFields {
@@ -95,12 +96,12 @@ func amd(size int) string {
 				name = fmt.Sprintf("%s_%d", f, r)
 			}
 			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", name, strings.ReplaceAll(f, "_", " "), name)
-			for gpu, o := range eightGPUs {
+			for gpu, o := range EightGPUs {
 				for xcp := 0; xcp < 4; xcp++ {
 					fmt.Fprintf(&b, `%s{card_model="AMD Instinct MI300X OAM",clock_index="%d",gpu_id="%d",gpu_partition_id="0",gpu_compute_partition_type="spx",hostname="mi300-node-7",serial_number="692251001124%02d",driver_version="6.10.5"`,
 						name, xcp, gpu, gpu)
-					if o.namespace != "" {
-						fmt.Fprintf(&b, `,pod="%s",namespace="%s",container="worker"`, o.pod, o.namespace)
+					if o.Namespace != "" {
+						fmt.Fprintf(&b, `,pod="%s",namespace="%s",container="worker"`, o.Pod, o.Namespace)
 					}
 					fmt.Fprintf(&b, "} %d.%d\n", 100+gpu, xcp)
 				}
