@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
-
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
 )
 
 // checkFiltered fails unless out, the filter's output for in, parses, shows

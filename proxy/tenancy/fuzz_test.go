@@ -6,10 +6,10 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
-
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
 )
 
 // FuzzServe checks, for any exposition in either format cut into chunks of

@@ -6,12 +6,12 @@ import (
 	"io"
 	"testing"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
-
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
 )
 
 // BenchmarkParser is the benchmark the parser was chosen by: each of the

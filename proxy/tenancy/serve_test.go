@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
-
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/tenancy/tenancytest"
 )
 
 // A small dcgm-exporter exposition: GPU 0 held by team-a, GPU 1 by team-b,
