@@ -40,24 +40,29 @@ type Owner struct{ Namespace, Pod string }
 // repeated rounds times over the families (rounds > 1 only to reach a size).
 func DCGM(owners []Owner, rounds int) string {
 	var b strings.Builder
-	for r := 0; r < rounds; r++ {
-		for _, f := range dcgmFields {
-			name := f.name
-			if r > 0 {
-				name = fmt.Sprintf("%s_%d", f.name, r)
-			}
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, f.help, name, f.typ)
-			for i, o := range owners {
-				fmt.Fprintf(&b, `%s{gpu="%d",UUID="GPU-3f1c2a7e-%04d-4b6e-9c1d-5a8f0e2d7b%02d",pci_bus_id="00000000:%02X:00.0",device="nvidia%d",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="550.54.15"`,
-					name, i, r, i, 0x18+i*0x10, i)
-				if o.Namespace != "" {
-					fmt.Fprintf(&b, `,container="trainer",namespace="%s",pod="%s"`, o.Namespace, o.Pod)
-				}
-				fmt.Fprintf(&b, "} %d\n", 1000+i*7+r)
-			}
-		}
+	for i := 0; i < rounds*len(dcgmFields); i++ {
+		dcgmFamily(&b, owners, i)
 	}
 	return b.String()
+}
+
+// dcgmFamily writes family i of DCGM: dcgmFields[i], renamed after the
+// first round.
+func dcgmFamily(b *strings.Builder, owners []Owner, i int) {
+	f, r := dcgmFields[i%len(dcgmFields)], i/len(dcgmFields)
+	name := f.name
+	if r > 0 {
+		name = fmt.Sprintf("%s_%d", f.name, r)
+	}
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, f.help, name, f.typ)
+	for g, o := range owners {
+		fmt.Fprintf(b, `%s{gpu="%d",UUID="GPU-3f1c2a7e-%04d-4b6e-9c1d-5a8f0e2d7b%02d",pci_bus_id="00000000:%02X:00.0",device="nvidia%d",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node-1",DCGM_FI_DRIVER_VERSION="550.54.15"`,
+			name, g, r, g, 0x18+g*0x10, g)
+		if o.Namespace != "" {
+			fmt.Fprintf(b, `,container="trainer",namespace="%s",pod="%s"`, o.Namespace, o.Pod)
+		}
+		fmt.Fprintf(b, "} %d\n", 1000+g*7+r)
+	}
 }
 
 // EightGPUs is a node whose GPUs are held by team-a (3), team-b (3) and
@@ -66,10 +71,14 @@ var EightGPUs = []Owner{
 	{"team-a", "trainer-0"}, {"team-a", "trainer-1"}, {"team-b", "infer-0"}, {}, {"team-b", "infer-1"}, {"team-a", "trainer-2"}, {"team-b", "infer-2"}, {},
 }
 
-// DCGMOfSize is an 8-GPU dcgm exposition of at least size bytes.
+// DCGMOfSize is an 8-GPU DCGM exposition of whole families, just over size
+// bytes.
 func DCGMOfSize(size int) string {
-	one := len(DCGM(EightGPUs, 1))
-	return DCGM(EightGPUs, (size+one-1)/one)
+	var b strings.Builder
+	for i := 0; b.Len() < size; i++ {
+		dcgmFamily(&b, EightGPUs, i)
+	}
+	return b.String()
 }
 
 // amdFields are families of AMD's device-metrics-exporter.

@@ -64,13 +64,14 @@ func main() {
 	duration := flag.Duration("duration", 4*time.Second, "measuring time per setup and round")
 	conns := flag.Int("connections", 32, "keep-alive connections of the load")
 	rounds := flag.Int("rounds", 5, "interleaved rounds per setup")
+	tenancyOnly := flag.Bool("tenancy-only", false, "run only the tenancy section")
 	var variants variantFlag
 	flag.Var(&variants, "variant", "also measure rbac-proxy built from the checkout `label=dir` (repeatable)")
 	flag.Parse()
 	// An interrupt stops the load at once and ends the run through its
 	// deferred stops, so no proxy, upstream or control plane outlives it.
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, *duration, *conns, *rounds, variants)
+	err := run(ctx, *duration, *conns, *rounds, variants, *tenancyOnly)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "proxy-bench:", err)
@@ -95,7 +96,7 @@ func (v *variantFlag) Set(s string) error {
 	return nil
 }
 
-func run(ctx context.Context, duration time.Duration, conns, rounds int, variants variantFlag) error {
+func run(ctx context.Context, duration time.Duration, conns, rounds int, variants variantFlag, tenancyOnly bool) error {
 	work, err := os.MkdirTemp("", "proxy-bench-")
 	if err != nil {
 		return err
@@ -152,6 +153,9 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 	if err != nil {
 		return err
 	}
+	if tenancyOnly {
+		return tenancySection(ctx, cp, rbacProxy, token, certFile, keyFile, front.kubeconfig, work, ca, conns, rounds, duration)
+	}
 	// Each setup runs in every layout the machine allows (cores.go), against
 	// the direct scrape of the same layout.
 	layouts := []layout{shared()}
@@ -163,12 +167,12 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 	var setups []*setup
 	var burstUpstream *upstream
 	for _, l := range layouts {
-		overTLS, err := startUpstream(payloadSize, certFile, keyFile, l.startOnNode)
+		overTLS, err := startUpstream(payloadSize, "", certFile, keyFile, l.startOnNode)
 		if err != nil {
 			return err
 		}
 		defer stop(overTLS.cmd)
-		plain, err := startUpstream(payloadSize, "", "", l.startOnNode)
+		plain, err := startUpstream(payloadSize, "", "", "", l.startOnNode)
 		if err != nil {
 			return err
 		}
@@ -204,7 +208,7 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 			}
 			self0, up0 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
 			m0 := readMachine()
-			r, err := load(ctx, s.url, ca, s.token, conns, duration)
+			r, err := load(ctx, s.url, ca, s.token, conns, duration, payloadSize)
 			m1 := readMachine()
 			self1, up1 := cpuTime(os.Getpid()), cpuTime(s.upstream.cmd.Process.Pid)
 			if err := s.layout.leave(); err != nil {
@@ -294,7 +298,8 @@ func run(ctx context.Context, duration time.Duration, conns, rounds int, variant
 		}
 	}
 	fmt.Println("(req/s, p99 and CPU: each setup's median round; ratios: the median of the per-round ratios, then their range)")
-	return nil
+	fmt.Println()
+	return tenancySection(ctx, cp, rbacProxy, token, certFile, keyFile, front.kubeconfig, work, ca, conns, rounds, duration)
 }
 
 // setup is one thing measured in one layout: the upstream scraped directly,
@@ -413,10 +418,11 @@ func dcgmPayload(size int) []byte {
 	return []byte(b.String()[:size])
 }
 
-// startProxy runs a proxy binary in front of upstream, started by start, its log in dir.
-func startProxy(ctx context.Context, bin, upstream, certFile, keyFile, kubeconfig, dir string, start func(*exec.Cmd) error) (*framework.Proxy, error) {
-	return framework.StartProxy(ctx, bin, framework.ProxyOptions{Dir: dir, Start: start, Args: []string{"--upstream=" + upstream,
-		"--tls-cert-file=" + certFile, "--tls-private-key-file=" + keyFile, "--kubeconfig=" + kubeconfig}})
+// startProxy runs a proxy binary in front of upstream, started by start, its log in dir, with
+// the extra flags given.
+func startProxy(ctx context.Context, bin, upstream, certFile, keyFile, kubeconfig, dir string, start func(*exec.Cmd) error, extra ...string) (*framework.Proxy, error) {
+	return framework.StartProxy(ctx, bin, framework.ProxyOptions{Dir: dir, Start: start, Args: append([]string{"--upstream=" + upstream,
+		"--tls-cert-file=" + certFile, "--tls-private-key-file=" + keyFile, "--kubeconfig=" + kubeconfig}, extra...)})
 }
 
 func stop(cmd *exec.Cmd) {
@@ -509,7 +515,8 @@ func newClient(ca *testpki.CA) *http.Client {
 	}}
 }
 
-func scrape(c *http.Client, u, token string) error {
+// scrape gets u and checks that it received want bytes.
+func scrape(c *http.Client, u, token string, want int) error {
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -520,18 +527,19 @@ func scrape(c *http.Client, u, token string) error {
 	}
 	n, _ := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || n != payloadSize {
+	if resp.StatusCode != 200 || n != int64(want) {
 		return fmt.Errorf("status %d, %d bytes", resp.StatusCode, n)
 	}
 	return nil
 }
 
-// load runs conns closed-loop clients for d after a 2s warm-up.
-func load(ctx context.Context, u string, ca *testpki.CA, token string, conns int, d time.Duration) (result, error) {
+// load runs conns closed-loop clients for d after a 2s warm-up, each
+// scrape expecting want bytes.
+func load(ctx context.Context, u string, ca *testpki.CA, token string, conns int, d time.Duration, want int) (result, error) {
 	clients := make([]*http.Client, conns)
 	for i := range clients {
 		clients[i] = newClient(ca)
-		if err := scrape(clients[i], u, token); err != nil {
+		if err := scrape(clients[i], u, token, want); err != nil {
 			return result{}, err
 		}
 	}
@@ -549,7 +557,7 @@ func load(ctx context.Context, u string, ca *testpki.CA, token string, conns int
 			defer wg.Done()
 			for time.Now().Before(stopAt) && ctx.Err() == nil {
 				t0 := time.Now()
-				err := scrape(clients[i], u, token)
+				err := scrape(clients[i], u, token, want)
 				if err == nil {
 					done.Add(1)
 				}
@@ -598,7 +606,7 @@ func burst(ctx context.Context, u string, ca *testpki.CA, token string, clients,
 			c := newClient(ca)
 			<-gate
 			for j := 0; j < total/clients && ctx.Err() == nil; j++ {
-				if scrape(c, u, token) == nil {
+				if scrape(c, u, token, payloadSize) == nil {
 					ok.Add(1)
 				}
 			}

@@ -32,14 +32,15 @@ type upstream struct {
 	addr string
 }
 
-// startUpstream starts an upstream process serving a payload of size bytes,
-// over TLS with the given files when certFile is set, through start.
-func startUpstream(size int, certFile, keyFile string, start func(*exec.Cmd) error) (*upstream, error) {
+// startUpstream starts an upstream process serving a payload of size bytes
+// (of kind: "" for dcgmPayload, else one of tenantPayloads), over TLS with
+// the given files when certFile is set, through start.
+func startUpstream(size int, kind, certFile, keyFile string, start func(*exec.Cmd) error) (*upstream, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding this binary to start the upstream: %w", err)
 	}
-	cmd := exec.Command(self, strconv.Itoa(size), certFile, keyFile)
+	cmd := exec.Command(self, strconv.Itoa(size), certFile, keyFile, kind)
 	cmd.Env = append(os.Environ(), upstreamEnv+"=1")
 	cmd.Stderr = os.Stderr
 	// The child exits when this pipe closes; nothing is ever written to it.
@@ -65,16 +66,23 @@ func startUpstream(size int, certFile, keyFile string, start func(*exec.Cmd) err
 }
 
 // serveUpstreamProcess is the child's main; args are the payload size, the
-// certificate file and the key file.
+// certificate file, the key file and the payload's kind.
 func serveUpstreamProcess(args []string) error {
-	if len(args) != 3 {
-		return fmt.Errorf("arguments %q: want size, certificate file and key file", args)
+	if len(args) != 4 {
+		return fmt.Errorf("arguments %q: want size, certificate file, key file and kind", args)
 	}
 	size, err := strconv.Atoi(args[0])
 	if err != nil {
 		return fmt.Errorf("payload size %q: %w", args[0], err)
 	}
 	payload := dcgmPayload(size)
+	if args[3] != "" {
+		render, ok := tenantPayloads[args[3]]
+		if !ok {
+			return fmt.Errorf("payload kind %q", args[3])
+		}
+		payload = []byte(render(size))
+	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		_, _ = w.Write(payload)
