@@ -18,47 +18,37 @@ import (
 // ecosystem's text parsers reading every series' labels of the 1 MB
 // AMD-shaped exposition. expfmt's TextParser returns the whole exposition as
 // a map of families (nothing streams out before the end); textparse walks a
-// byte slice entry by entry.
+// byte slice entry by entry. textparse-lexer is textparse without building
+// the labels: what the filter costs where it keeps a decision by label set.
 func BenchmarkParser(b *testing.B) {
 	in := []byte(tenancytest.AMD(1 << 20))
-	b.Run("textparse", func(b *testing.B) {
-		b.SetBytes(int64(len(in)))
-		b.ReportAllocs()
-		st := labels.NewSymbolTable()
-		var ls labels.Labels
-		for b.Loop() {
-			p := textparse.NewPromParser(in, st, false)
-			for {
-				e, err := p.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				if e == textparse.EntrySeries {
-					p.Labels(&ls)
+	for _, withLabels := range []bool{true, false} {
+		name := "textparse"
+		if !withLabels {
+			name = "textparse-lexer"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			st := labels.NewSymbolTable()
+			var ls labels.Labels
+			for b.Loop() {
+				p := textparse.NewPromParser(in, st, false)
+				for {
+					e, err := p.Next()
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					if withLabels && e == textparse.EntrySeries {
+						p.Labels(&ls)
+					}
 				}
 			}
-		}
-	})
-	b.Run("textparse-nolabels", func(b *testing.B) {
-		b.SetBytes(int64(len(in)))
-		b.ReportAllocs()
-		st := labels.NewSymbolTable()
-		for b.Loop() {
-			p := textparse.NewPromParser(in, st, false)
-			for {
-				_, err := p.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-	})
+		})
+	}
 	b.Run("expfmt", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
 		b.ReportAllocs()
