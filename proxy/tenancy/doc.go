@@ -36,5 +36,7 @@
 // textparse parses a byte slice, so the exposition is parsed in chunks of whole lines of about
 // 32 KiB (filter.go): memory held is a chunk, the metadata lines of the family being read, and
 // one chunk's output, whatever the exposition's size. A chunk that parsed whole is written at
-// once, so an error in the first one leaves the response unwritten.
+// once, so an error in the first one leaves the response unwritten. The labels of a series are
+// built (and sorted) by the parser only for a label set not seen before in the scrape: a decision
+// is kept by the set's raw bytes, which an exporter repeats for a GPU in every family.
 package tenancy
