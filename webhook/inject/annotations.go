@@ -13,28 +13,30 @@ const (
 	// NamespaceInjectEnabled is the value of LabelInject on a Namespace that enables injection.
 	NamespaceInjectEnabled = "enabled"
 
-	AnnotationInject             = Prefix + "inject"
-	AnnotationStatus             = Prefix + "status"
-	AnnotationPort               = Prefix + "port"
-	AnnotationProxyPort          = Prefix + "proxy-port"
-	AnnotationEndpointsPort      = Prefix + "proxy-endpoints-port"
-	AnnotationUpstreamScheme     = Prefix + "upstream-scheme"
-	AnnotationAuthz              = Prefix + "authz"
-	AnnotationAllowedClients     = Prefix + "allowed-clients"
-	AnnotationAllowedGroups      = Prefix + "allowed-groups"
-	AnnotationResourceAttributes = Prefix + "resource-attributes"
-	AnnotationClientCA           = Prefix + "client-ca"
-	AnnotationTokenAudiences     = Prefix + "token-audiences"
-	AnnotationTokenVerification  = Prefix + "token-verification"
-	AnnotationAllowPaths         = Prefix + "allow-paths"
-	AnnotationIgnorePaths        = Prefix + "ignore-paths"
-	AnnotationTLSSecret          = Prefix + "tls-secret"
-	AnnotationIssuer             = Prefix + "issuer"
-	AnnotationDNSNames           = Prefix + "dns-names"
-	AnnotationPortMode           = Prefix + "port-mode"
-	AnnotationPreset             = Prefix + "preset"
-	AnnotationUpstreamListen     = Prefix + "upstream-listen"
-	AnnotationUpstreamPort       = Prefix + "upstream-port"
+	AnnotationInject                 = Prefix + "inject"
+	AnnotationStatus                 = Prefix + "status"
+	AnnotationPort                   = Prefix + "port"
+	AnnotationProxyPort              = Prefix + "proxy-port"
+	AnnotationEndpointsPort          = Prefix + "proxy-endpoints-port"
+	AnnotationUpstreamScheme         = Prefix + "upstream-scheme"
+	AnnotationAuthz                  = Prefix + "authz"
+	AnnotationAllowedClients         = Prefix + "allowed-clients"
+	AnnotationAllowedGroups          = Prefix + "allowed-groups"
+	AnnotationResourceAttributes     = Prefix + "resource-attributes"
+	AnnotationTenancy                = Prefix + "tenancy"
+	AnnotationTenancyNamespaceLabels = Prefix + "tenancy-namespace-labels"
+	AnnotationClientCA               = Prefix + "client-ca"
+	AnnotationTokenAudiences         = Prefix + "token-audiences"
+	AnnotationTokenVerification      = Prefix + "token-verification"
+	AnnotationAllowPaths             = Prefix + "allow-paths"
+	AnnotationIgnorePaths            = Prefix + "ignore-paths"
+	AnnotationTLSSecret              = Prefix + "tls-secret"
+	AnnotationIssuer                 = Prefix + "issuer"
+	AnnotationDNSNames               = Prefix + "dns-names"
+	AnnotationPortMode               = Prefix + "port-mode"
+	AnnotationPreset                 = Prefix + "preset"
+	AnnotationUpstreamListen         = Prefix + "upstream-listen"
+	AnnotationUpstreamPort           = Prefix + "upstream-port"
 
 	// LabelStatus carries StatusInjected too, as a label: the certificate controller's informer
 	// selects injected Pods by it. A Pod author can set it; the controller verifies the Pod.
@@ -151,6 +153,20 @@ func Annotations() []AnnotationSpec {
 			Allowed:     "comma-separated `key=value`, keys `namespace`, `apigroup`, `apiversion`, `resource`, `subresource`, `name`; `resource` required (`sar` only)",
 			Flags:       []string{"--resource-attributes"},
 			Description: "Authorize against a resource instead of the request path, e.g. `namespace=gpu,resource=services,subresource=proxy,name=dcgm-exporter`.",
+		},
+		{
+			Name:        AnnotationTenancy,
+			Allowed:     "`namespace`",
+			Default:     "off: a caller not allowed the endpoint gets 403",
+			Flags:       []string{"--tenancy"},
+			Description: "A caller that is not allowed the whole endpoint gets, instead of 403, the series whose namespace label names a namespace where it may `get pods` (a SubjectAccessReview per namespace, cached), and 403 when there is none (see [tenancy](tenancy.md)). Also with `authz: static`: the Pod's ServiceAccount then needs to create SubjectAccessReviews too.",
+		},
+		{
+			Name:        AnnotationTenancyNamespaceLabels,
+			Allowed:     "comma-separated Prometheus label names (`tenancy: namespace` only)",
+			Default:     "`namespace,exported_namespace`",
+			Flags:       []string{"--tenancy-namespace-labels"},
+			Description: "The labels that name a series' namespace, in order: the first one a series has decides; a series with none is withheld from tenants.",
 		},
 		{
 			Name:        AnnotationClientCA,

@@ -43,8 +43,11 @@ type Policy struct {
 	AllowedUsers       []string
 	AllowedGroups      []string
 	ResourceAttributes *config.ResourceAttributes
-	ClientCA           *ClientCA
-	TokenAudiences     []string
+	// Tenancy and TenancyNamespaceLabels are what a caller not allowed the endpoint may see.
+	Tenancy                config.TenancyMode
+	TenancyNamespaceLabels []string
+	ClientCA               *ClientCA
+	TokenAudiences         []string
 	// TokenVerification is how the proxy verifies ServiceAccount tokens: review or local.
 	TokenVerification config.SATokenVerification
 	AllowPaths        []string
@@ -138,6 +141,7 @@ func NewPolicy(pod *corev1.Pod, in PolicyInput) (*Policy, error) {
 	}
 
 	parseAuthz(ann, p, errs)
+	parseTenancy(ann, p, errs)
 
 	if v, ok := ann[AnnotationClientCA]; ok {
 		ca, problem := ParseClientCA(v, d)

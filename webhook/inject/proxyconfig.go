@@ -49,6 +49,10 @@ func (p *Policy) ProxyConfig() *config.Config {
 	c.Authorization.Mode = p.Authz
 	c.Authorization.Allowed = config.AllowedSubjects{Users: p.AllowedUsers, Groups: p.AllowedGroups}
 	c.Authorization.ResourceAttributes = p.ResourceAttributes
+	c.Authorization.Tenancy.Mode = p.Tenancy
+	if p.TenancyNamespaceLabels != nil {
+		c.Authorization.Tenancy.NamespaceLabels = p.TenancyNamespaceLabels
+	}
 	c.Log.Verbosity = p.Verbosity
 	return c
 }

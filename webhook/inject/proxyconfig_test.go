@@ -42,6 +42,9 @@ func TestProxyRefusalsDenied(t *testing.T) {
 		return map[string]string{AnnotationAuthz: "static", k: v}
 	}
 	one := func(k, v string) map[string]string { return map[string]string{k: v} }
+	tenancy := func(labels string) map[string]string {
+		return map[string]string{AnnotationTenancy: "namespace", AnnotationTenancyNamespaceLabels: labels}
+	}
 	const quote = "double quote in"
 	for _, tc := range []struct {
 		name       string
@@ -71,6 +74,13 @@ func TestProxyRefusalsDenied(t *testing.T) {
 		{"unknown template value", one(AnnotationResourceAttributes, "resource=services,name={{.Pod}}"), AnnotationResourceAttributes, []string{"the only template value is {{ .Value }}"}},
 		// The proxy's parser reads keys in any case: given twice is refused.
 		{"key twice in two cases", one(AnnotationResourceAttributes, "resource=pods,Resource=services"), AnnotationResourceAttributes, []string{"given twice"}},
+		// The proxy's validation of tenancy.
+		{"tenancy mode", one(AnnotationTenancy, "label"), AnnotationTenancy, []string{"unknown mode"}},
+		{"tenancy labels without tenancy", one(AnnotationTenancyNamespaceLabels, "namespace"), AnnotationTenancyNamespaceLabels, []string{"only used with " + AnnotationTenancy + "=namespace"}},
+		{"tenancy label not a label name", tenancy("k8s-namespace"), AnnotationTenancyNamespaceLabels, []string{`the proxy would refuse to start: --tenancy-namespace-labels: Invalid value: "k8s-namespace": must be a Prometheus label name`}},
+		{"tenancy label twice", tenancy("namespace,namespace"), AnnotationTenancyNamespaceLabels, []string{`Duplicate value: "namespace"`}},
+		{"tenancy empty label", tenancy("namespace,"), AnnotationTenancyNamespaceLabels, []string{"empty item"}},
+		{"tenancy quoted label", tenancy(`"namespace"`), AnnotationTenancyNamespaceLabels, []string{quote}},
 
 		{"plain paths", one(AnnotationAllowPaths, "/metrics,/debug/*"), "", nil},
 		{"pattern syntax", one(AnnotationIgnorePaths, `/a\*,/[a-z]?,/]`), "", nil},
@@ -80,6 +90,9 @@ func TestProxyRefusalsDenied(t *testing.T) {
 		{"attributes", one(AnnotationResourceAttributes, "namespace=gpu,resource=services,subresource=proxy"), "", nil},
 		{"attribute template", one(AnnotationResourceAttributes, "resource=services,name={{.Value}}"), "", nil},
 		{"attribute key in capitals", one(AnnotationResourceAttributes, "Resource=services"), "", nil},
+		{"tenancy", one(AnnotationTenancy, "namespace"), "", nil},
+		{"tenancy under static", map[string]string{AnnotationAuthz: "static", AnnotationAllowedGroups: "system:monitoring", AnnotationTenancy: "namespace"}, "", nil},
+		{"tenancy label", tenancy("kubernetes_namespace"), "", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := checkPolicy(t, tc.ann)
@@ -191,27 +204,29 @@ func TestProxyConfig(t *testing.T) {
 func TestEveryAnnotationRoundTrip(t *testing.T) {
 	listen := "arg:--listen={host}:{port}"
 	cases := map[string]map[string]string{
-		AnnotationInject:             {AnnotationInject: "true"},
-		AnnotationPort:               {AnnotationPort: "http"},
-		AnnotationPortMode:           {AnnotationPortMode: "takeover", AnnotationUpstreamListen: listen},
-		AnnotationPreset:             {AnnotationPreset: "node-exporter"},
-		AnnotationUpstreamListen:     {AnnotationUpstreamListen: "env:LISTEN_ADDR={host}:{port}"},
-		AnnotationUpstreamPort:       {AnnotationUpstreamListen: listen, AnnotationUpstreamPort: "19090"},
-		AnnotationProxyPort:          {AnnotationProxyPort: "9443"},
-		AnnotationEndpointsPort:      {AnnotationEndpointsPort: "9444"},
-		AnnotationUpstreamScheme:     {AnnotationUpstreamScheme: "https"},
-		AnnotationAuthz:              {AnnotationAuthz: "static", AnnotationAllowedGroups: "system:monitoring"},
-		AnnotationAllowedClients:     {AnnotationAuthz: "static", AnnotationAllowedClients: "system:serviceaccount:monitoring:prometheus,o'brien"},
-		AnnotationAllowedGroups:      {AnnotationAuthz: "static", AnnotationAllowedGroups: "system:monitoring,team a"},
-		AnnotationResourceAttributes: {AnnotationResourceAttributes: "namespace=gpu,resource=services,subresource=proxy,name=dcgm-exporter"},
-		AnnotationClientCA:           {AnnotationClientCA: "scrapers"},
-		AnnotationTokenAudiences:     {AnnotationTokenAudiences: "rbac-proxy,https://kubernetes.default.svc"},
-		AnnotationTokenVerification:  {AnnotationTokenVerification: "local"},
-		AnnotationAllowPaths:         {AnnotationAllowPaths: `/metrics,/debug/*,/a\*`},
-		AnnotationIgnorePaths:        {AnnotationIgnorePaths: "/healthz,/[a-z]?"},
-		AnnotationTLSSecret:          {AnnotationTLSSecret: "web-tls"},
-		AnnotationIssuer:             {AnnotationIssuer: "ClusterIssuer/rbac-proxy-ca"},
-		AnnotationDNSNames:           {AnnotationDNSNames: "web.team.svc,*.web.team.svc"},
+		AnnotationInject:                 {AnnotationInject: "true"},
+		AnnotationPort:                   {AnnotationPort: "http"},
+		AnnotationPortMode:               {AnnotationPortMode: "takeover", AnnotationUpstreamListen: listen},
+		AnnotationPreset:                 {AnnotationPreset: "node-exporter"},
+		AnnotationUpstreamListen:         {AnnotationUpstreamListen: "env:LISTEN_ADDR={host}:{port}"},
+		AnnotationUpstreamPort:           {AnnotationUpstreamListen: listen, AnnotationUpstreamPort: "19090"},
+		AnnotationProxyPort:              {AnnotationProxyPort: "9443"},
+		AnnotationEndpointsPort:          {AnnotationEndpointsPort: "9444"},
+		AnnotationUpstreamScheme:         {AnnotationUpstreamScheme: "https"},
+		AnnotationAuthz:                  {AnnotationAuthz: "static", AnnotationAllowedGroups: "system:monitoring"},
+		AnnotationAllowedClients:         {AnnotationAuthz: "static", AnnotationAllowedClients: "system:serviceaccount:monitoring:prometheus,o'brien"},
+		AnnotationAllowedGroups:          {AnnotationAuthz: "static", AnnotationAllowedGroups: "system:monitoring,team a"},
+		AnnotationResourceAttributes:     {AnnotationResourceAttributes: "namespace=gpu,resource=services,subresource=proxy,name=dcgm-exporter"},
+		AnnotationTenancy:                {AnnotationTenancy: "namespace"},
+		AnnotationTenancyNamespaceLabels: {AnnotationTenancy: "namespace", AnnotationTenancyNamespaceLabels: "exported_namespace,namespace"},
+		AnnotationClientCA:               {AnnotationClientCA: "scrapers"},
+		AnnotationTokenAudiences:         {AnnotationTokenAudiences: "rbac-proxy,https://kubernetes.default.svc"},
+		AnnotationTokenVerification:      {AnnotationTokenVerification: "local"},
+		AnnotationAllowPaths:             {AnnotationAllowPaths: `/metrics,/debug/*,/a\*`},
+		AnnotationIgnorePaths:            {AnnotationIgnorePaths: "/healthz,/[a-z]?"},
+		AnnotationTLSSecret:              {AnnotationTLSSecret: "web-tls"},
+		AnnotationIssuer:                 {AnnotationIssuer: "ClusterIssuer/rbac-proxy-ca"},
+		AnnotationDNSNames:               {AnnotationDNSNames: "web.team.svc,*.web.team.svc"},
 	}
 	d := testDefaults()
 	d.Verbosity = 3
