@@ -16,7 +16,8 @@ import (
 // proxyHandler is the request path, in one direction: request hygiene
 // (upgrades, the cleaned path, allow and ignore paths, ambiguous rewrite
 // values, client-sent identity headers) → identity (authn) → decision
-// (authz, every attribute the request needs) → upstream, which answers.
+// (authz, every attribute the request needs) → upstream, which answers; or,
+// with --tenancy, a denied GET → the upstream's exposition, filtered.
 type proxyHandler struct {
 	paths    config.PathPolicy
 	headers  headerPolicy
@@ -25,6 +26,7 @@ type proxyHandler struct {
 	attrs    *review.Attributes
 	authz    authorizer.Authorizer
 	upstream http.Handler
+	tenants  *tenantPath // nil: --tenancy is off
 	metrics  *metrics
 	log      logr.Logger
 }
@@ -60,7 +62,16 @@ func (h *proxyHandler) serve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !h.decide(w, r, u, path) {
+	allowed, denial := h.decide(w, r, u, path)
+	if !allowed {
+		if denial == "" {
+			return // answered
+		}
+		if !h.tenants.serves(r) {
+			http.Error(w, denial, http.StatusForbidden)
+			return
+		}
+		h.tenants.serve(w, h.headers.withIdentity(r, u), u, denial)
 		return
 	}
 	// Set in the ReverseProxy's Rewrite, after hop-by-hop headers are removed.
@@ -138,16 +149,19 @@ func (h *proxyHandler) identify(w http.ResponseWriter, r *http.Request, path str
 	return resp.User, true
 }
 
-// decide authorizes every attribute the request needs; one that is not
-// allowed refuses it (403), as does a review that could not be made: an
-// identity we cannot vouch for is refused, never let through.
-func (h *proxyHandler) decide(w http.ResponseWriter, r *http.Request, u user.Info, path string) bool {
+// decide authorizes every attribute the request needs. A review that could
+// not be made refuses the request (403), as does a request without the
+// rewrite value it needs (400): an identity we cannot vouch for is refused,
+// never let through. An attribute that is not allowed denies it: denial is
+// then the 403's message, which the caller sends unless it serves the
+// request as a tenant. allowed false and denial "" mean w was answered.
+func (h *proxyHandler) decide(w http.ResponseWriter, r *http.Request, u user.Info, path string) (allowed bool, denial string) {
 	attrs := h.attrs.Build(u, r, path)
 	if len(attrs) == 0 {
 		h.metrics.authz.WithLabelValues("denied").Inc()
 		h.log.V(2).Info("request without a rewrite value refused", "user", u.GetName(), "path", path)
 		http.Error(w, "Bad Request. The request or configuration is malformed.", http.StatusBadRequest)
-		return false
+		return false, ""
 	}
 	for i := range attrs {
 		a := &attrs[i]
@@ -156,17 +170,16 @@ func (h *proxyHandler) decide(w http.ResponseWriter, r *http.Request, u user.Inf
 			h.metrics.authz.WithLabelValues("error").Inc()
 			h.log.Error(err, "authorization failed", "user", u.GetName(), "attributes", review.Describe(a))
 			http.Error(w, fmt.Sprintf("Forbidden: authorization could not be checked (user=%s, %s)", u.GetName(), review.Describe(a)), http.StatusForbidden)
-			return false
+			return false, ""
 		}
 		if d != authorizer.DecisionAllow {
 			h.metrics.authz.WithLabelValues("denied").Inc()
 			h.log.V(2).Info("forbidden", "user", u.GetName(), "attributes", review.Describe(a), "reason", reason)
-			http.Error(w, fmt.Sprintf("Forbidden (user=%s, %s)", u.GetName(), review.Describe(a)), http.StatusForbidden)
-			return false
+			return false, fmt.Sprintf("Forbidden (user=%s, %s)", u.GetName(), review.Describe(a))
 		}
 	}
 	h.metrics.authz.WithLabelValues("allowed").Inc()
-	return true
+	return true, ""
 }
 
 // statusWriter records the status code of a response. It has no Flush of

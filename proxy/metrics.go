@@ -21,6 +21,7 @@ type metrics struct {
 	upstreamTimeouts prometheus.Counter
 	certReloads      *prometheus.CounterVec // file, result
 	openConns        *prometheus.GaugeVec   // listener
+	tenants          *prometheus.CounterVec // result
 
 	// Pre-resolved children for the hot path.
 	codes map[int]prometheus.Counter
@@ -54,9 +55,13 @@ func newMetrics() *metrics {
 			Name: "rbac_proxy_open_connections",
 			Help: "Client connections open now, by listener (proxy, endpoints, insecure); see --max-connections.",
 		}, []string{"listener"}),
+		tenants: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rbac_proxy_tenant_scrapes_total",
+			Help: "Requests denied the whole endpoint and served as a tenant (--tenancy), by result: served (filtered), nothing_visible (403), error (a namespace's review could not be made: 403), unfiltered (the upstream's answer cannot be filtered: 502), aborted (an error once the response had begun).",
+		}, []string{"result"}),
 		codes: map[int]prometheus.Counter{},
 	}
-	m.registry.MustRegister(m.requests, m.authz, m.upstreamLatency, m.upstreamTimeouts, m.certReloads, m.openConns,
+	m.registry.MustRegister(m.requests, m.authz, m.upstreamLatency, m.upstreamTimeouts, m.certReloads, m.openConns, m.tenants,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, code := range []int{200, 400, 401, 403, 404, 500, 502, 504} {
 		m.codes[code] = m.requests.WithLabelValues(strconv.Itoa(code))

@@ -91,10 +91,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tenants != nil {
-		// Refused until the handler serves tenants: a tenant would get 403 and nobody see why.
-		return nil, errors.New("--tenancy=namespace: this build does not serve tenants yet")
-	}
 	attrs, err := review.NewAttributes(cfg.Authorization)
 	if err != nil {
 		return nil, err
@@ -107,7 +103,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	upstream := newUpstreamHandler(cfg.Upstream, timedTransport{next: transport, m: s.metrics}, s.metrics, lg.WithName("upstream"))
 
-	s.handler = &proxyHandler{
+	h := &proxyHandler{
 		paths:    cfg.Paths,
 		headers:  newHeaderPolicy(cfg.Authentication.Header),
 		upgrades: newUpgradePolicy(cfg.Upstream.AllowedUpgrades),
@@ -118,6 +114,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		metrics:  s.metrics,
 		log:      lg.WithName("request"),
 	}
+	if tenants != nil {
+		h.tenants = &tenantPath{upstream: upstream, tenants: tenants, labels: cfg.Authorization.Tenancy.NamespaceLabels, metrics: s.metrics, log: lg.WithName("tenant")}
+	}
+	s.handler = h
 	return s, nil
 }
 

@@ -64,6 +64,7 @@ func newUpstreamHandler(u config.UpstreamConfig, transport http.RoundTripper, m 
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			switch {
+			case errors.Is(err, errAnswered): // a tenant's response, filtered
 			case context.Cause(r.Context()) == errUpstreamTimeout:
 				m.upstreamTimeouts.Inc()
 				log.V(2).Info("upstream timed out", "path", r.URL.Path, "error", err.Error())
@@ -98,14 +99,28 @@ type exchange struct {
 	deadline *time.Timer // nil: unbounded
 	cork     *corkConn   // nil: never corked (see corkFor)
 	corked   bool
+	// filter answers a tenant from the upstream's response (tenant.go);
+	// nil for every other caller, whose response is the upstream's.
+	filter func(*http.Response)
 }
+
+// errAnswered is what ModifyResponse returns once the filter has answered
+// the caller itself: the ReverseProxy then closes the upstream's body and
+// writes nothing.
+var errAnswered = errors.New("answered by the tenancy filter")
 
 type exchangeKey struct{}
 
 func (h *upstreamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, nil)
+}
+
+// serve is ServeHTTP, the upstream's response handed to filter when it is
+// not nil.
+func (h *upstreamHandler) serve(w http.ResponseWriter, r *http.Request, filter func(*http.Response)) {
 	setForwarded(w) // from here on, error statuses are the upstream's answers
 	ctx, cancel := context.WithCancelCause(r.Context())
-	ex := &exchange{ctx: ctx, cork: corkFor(r)}
+	ex := &exchange{ctx: ctx, cork: corkFor(r), filter: filter}
 	if d := exchangeTimeout(r.Header, h.timeout); d > 0 {
 		// The timer only cancels the context: nothing but this goroutine
 		// ever touches the ResponseWriter.
@@ -130,6 +145,15 @@ func (h *upstreamHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // respond is the ReverseProxy's ModifyResponse.
 func (ex *exchange) respond(resp *http.Response) error {
+	if ex.filter != nil {
+		// Before anything else: a tenant gets what the filter reads, a
+		// switch of protocols included (refused: it is not a 200).
+		if ex.deadline != nil && resp.Body != http.NoBody {
+			resp.Body = &boundedBody{ReadCloser: resp.Body, ctx: ex.ctx}
+		}
+		ex.filter(resp)
+		return errAnswered
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// An upgraded connection lasts as long as both ends keep it: the
 		// deadline bounded the wait for the switch, not the tunnel.
