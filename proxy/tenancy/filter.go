@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/textparse"
@@ -63,9 +64,34 @@ type filter struct {
 	carried int // how many of buf's first entries are meta's lines
 }
 
+// buffers are a scrape's reader and chunk buffers, kept between scrapes:
+// allocating some 100 KiB a scrape cost more in GC than the copying saves.
+type buffers struct {
+	br        *bufio.Reader
+	buf, obuf []byte
+}
+
+var bufferPool = sync.Pool{New: func() any {
+	return &buffers{br: bufio.NewReaderSize(nil, chunkSize), buf: make([]byte, 0, chunkSize+4<<10), obuf: make([]byte, 0, chunkSize+4<<10)}
+}}
+
 // run filters everything r yields.
 func (f *filter) run(r io.Reader) error {
-	br := bufio.NewReaderSize(r, chunkSize)
+	b := bufferPool.Get().(*buffers)
+	b.br.Reset(r)
+	br := b.br
+	f.buf, f.obuf = b.buf[:0], b.obuf[:0]
+	defer func() {
+		b.br.Reset(nil)
+		// A buffer grown by a long line goes back to its usual size.
+		if cap(f.buf) <= 4*chunkSize {
+			b.buf = f.buf
+		}
+		if cap(f.obuf) <= 4*chunkSize {
+			b.obuf = f.obuf
+		}
+		bufferPool.Put(b)
+	}()
 	for {
 		lineStart := len(f.buf)
 		var err error

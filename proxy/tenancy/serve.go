@@ -66,7 +66,6 @@ func serve(ctx context.Context, w http.ResponseWriter, res *http.Response, accep
 		vis:    newVisibility(labelNames, allow),
 		size:   size,
 		st:     labels.NewSymbolTable(),
-		buf:    make([]byte, 0, chunkSize+4<<10),
 		out: func() (io.Writer, error) {
 			h := w.Header()
 			h.Set("Content-Type", contentType)
