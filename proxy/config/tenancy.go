@@ -28,8 +28,9 @@ const (
 // metrics exposition.
 type Tenancy struct {
 	Mode TenancyMode
-	// NamespaceLabels are the labels that name a series' namespace, in order:
-	// the first one a series has decides. A series with none is withheld.
+	// NamespaceLabels are the labels that name a series' namespace: a series
+	// is visible when it has one of them and the caller may read every
+	// namespace those it has name. A series with none is withheld.
 	NamespaceLabels []string
 	// Verb, APIGroup and Resource are what a tenant must be allowed in a
 	// namespace to see its series: one SubjectAccessReview per namespace,
@@ -66,7 +67,7 @@ var tenancyFlags = []string{"tenancy", "tenancy-namespace-labels", "tenancy-verb
 // addTenancyFlags registers the --tenancy* flags.
 func (f *Flags) addTenancyFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Tenancy, "tenancy", string(TenancyOff), "What a caller gets that is not allowed the whole endpoint: \"\" refuses it (403); namespace serves it the series of the exposition whose namespace label names a namespace where it may --tenancy-verb --tenancy-resource (a SubjectAccessReview per namespace, cached), withholds every other series, and refuses it (403) when none is left. Needs the API server, also with --authz=static. Same as the config file's authorization.tenancy.mode.")
-	fs.StringSliceVar(&f.TenancyNamespaceLabels, "tenancy-namespace-labels", DefaultTenancyNamespaceLabels, "Comma-separated labels that name a series' namespace for --tenancy, in order: the first one a series has decides; a series with none is withheld.")
+	fs.StringSliceVar(&f.TenancyNamespaceLabels, "tenancy-namespace-labels", DefaultTenancyNamespaceLabels, "Comma-separated labels that name a series' namespace for --tenancy: a tenant sees a series that has one of them when it may read every namespace those it has name (a namespace and an exported_namespace that differ need both); a series with none is withheld.")
 	fs.StringVar(&f.TenancyVerb, "tenancy-verb", DefaultTenancyVerb, "The verb a tenant must be allowed on --tenancy-resource in a namespace to see its series.")
 	fs.StringVar(&f.TenancyResource, "tenancy-resource", DefaultTenancyResource, "The resource a tenant must be allowed --tenancy-verb on in a namespace to see its series: resource or resource.group, as kubectl auth can-i writes it (pods, jobs.batch).")
 }

@@ -166,7 +166,7 @@ func Annotations() []AnnotationSpec {
 			Allowed:     "comma-separated Prometheus label names (`tenancy: namespace` only)",
 			Default:     "`namespace,exported_namespace`",
 			Flags:       []string{"--tenancy-namespace-labels"},
-			Description: "The labels that name a series' namespace, in order: the first one a series has decides; a series with none is withheld from tenants.",
+			Description: "The labels that name a series' namespace: a tenant sees a series that has one of them when it may read every namespace those it has name; a series with none is withheld from tenants.",
 		},
 		{
 			Name:        AnnotationClientCA,
