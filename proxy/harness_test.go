@@ -31,11 +31,13 @@ type seenRequest struct {
 	Header                       http.Header
 }
 
-// recorder is an upstream handler that records requests.
+// recorder is an upstream handler that records requests, and answers with
+// serve, or else "upstream:" and the path.
 type recorder struct {
-	mu   sync.Mutex
-	seen []seenRequest
-	hits atomic.Int64
+	mu    sync.Mutex
+	seen  []seenRequest
+	hits  atomic.Int64
+	serve http.HandlerFunc
 }
 
 func (u *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +45,10 @@ func (u *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	u.seen = append(u.seen, seenRequest{r.Method, r.URL.Path, r.URL.RawPath, r.Proto, r.Header.Clone()})
 	u.mu.Unlock()
+	if u.serve != nil {
+		u.serve(w, r)
+		return
+	}
 	_, _ = io.WriteString(w, "upstream:"+r.URL.Path)
 }
 

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,36 +29,6 @@ var tenantGPUs = []sample.GPU{
 	{UUID: "GPU-a1", PCIBusID: "00000000:2A:00.0", Util: 92, Temp: 67, Namespace: "team-a", Pod: "train-0", Container: "pytorch"},
 	{UUID: "GPU-b0", PCIBusID: "00000000:3A:00.0", Util: 12, Temp: 41, Namespace: "team-b", Pod: "serve-7", Container: "triton"},
 	{UUID: "GPU-idle", PCIBusID: "00000000:5D:00.0", Temp: 36},
-}
-
-// exporter is an upstream that records what it was asked and answers with a handler.
-type exporter struct {
-	mu    sync.Mutex
-	seen  []*http.Request
-	serve http.HandlerFunc
-}
-
-func (x *exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x.mu.Lock()
-	x.seen = append(x.seen, r.Clone(context.Background()))
-	x.mu.Unlock()
-	x.serve(w, r)
-}
-
-func (x *exporter) last(t *testing.T) *http.Request {
-	t.Helper()
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if len(x.seen) == 0 {
-		t.Fatal("the upstream saw no request")
-	}
-	return x.seen[len(x.seen)-1]
-}
-
-func (x *exporter) count() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return len(x.seen)
 }
 
 // serving answers with body as contentType.
@@ -105,7 +74,7 @@ func (f sarFunc) Create(ctx context.Context, sar *authzv1.SubjectAccessReview, o
 }
 
 // startTenancy runs a proxy with --tenancy=namespace (unless args turn it off) in front of x.
-func startTenancy(t *testing.T, x *exporter, args ...string) (*testEnv, *fakeapi.API) {
+func startTenancy(t *testing.T, x *recorder, args ...string) (*testEnv, *fakeapi.API) {
 	t.Helper()
 	e := newTestEnv(t)
 	up := httptest.NewServer(x)
@@ -170,14 +139,14 @@ func namespacesOf(body string) map[string]int {
 }
 
 // TestTenantScrapes: the allowed caller gets the upstream's bytes as they are (no parsing,
-// protobuf and gzip included, its own Accept and Accept-Encoding forwarded); a tenant gets the
+// protobuf included, its own Accept forwarded); a tenant gets the
 // series of its namespaces only, in the format it asked for, and the HELP/TYPE of their
 // families only; a caller with no namespace gets the denial's 403; without --tenancy a tenant
 // gets 403 as before.
 func TestTenantScrapes(t *testing.T) {
 	text := sample.Exposition("node-1", tenantGPUs, sample.Text)
 	om := sample.Exposition("node-1", tenantGPUs, sample.OpenMetrics)
-	x := &exporter{serve: func(w http.ResponseWriter, r *http.Request) {
+	x := &recorder{serve: func(w http.ResponseWriter, r *http.Request) {
 		switch accept := r.Header.Get("Accept"); {
 		case strings.HasPrefix(accept, "application/vnd.google.protobuf"):
 			w.Header().Set("Content-Type", "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited")
@@ -213,7 +182,7 @@ func TestTenantScrapes(t *testing.T) {
 		{"without tenancy team-a gets 403", off, "team-a", nil, 403, nil, "Forbidden (user=team-a, verb=get path=/metrics)\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := x.count()
+			before := int(x.hits.Load())
 			got := tc.env.scrape(t, http.MethodGet, tc.token, tc.header)
 			if got.code != tc.code || got.readErr != nil {
 				t.Fatalf("status %d (read error %v), want %d: %q", got.code, got.readErr, tc.code, got.body)
@@ -235,7 +204,7 @@ func TestTenantScrapes(t *testing.T) {
 				}
 			}
 			if tc.accept == "" && tc.env == off {
-				if x.count() != before {
+				if int(x.hits.Load()) != before {
 					t.Fatal("the upstream was asked for a denied caller")
 				}
 				return
@@ -275,11 +244,11 @@ func TestTenantAttacks(t *testing.T) {
 		args     []string
 		code     int
 		want     map[string]int // series per namespace of a 200
-		check    func(t *testing.T, got scraped, seen *http.Request)
+		check    func(t *testing.T, got scraped, seen seenRequest)
 	}{
 		{name: "Accept-Encoding gzip: the upstream is asked for none, the tenant gets gzip of the filtered",
 			upstream: serving(textType, text), header: http.Header{"Accept-Encoding": {"gzip"}}, code: 200,
-			check: func(t *testing.T, got scraped, seen *http.Request) {
+			check: func(t *testing.T, got scraped, seen seenRequest) {
 				if ae := seen.Header.Values("Accept-Encoding"); len(ae) != 0 {
 					t.Errorf("the upstream was asked for %q", ae)
 				}
@@ -297,7 +266,7 @@ func TestTenantAttacks(t *testing.T) {
 			}},
 		{name: "Accept-Encoding gzip;q=0, br: identity", upstream: serving(textType, text),
 			header: http.Header{"Accept-Encoding": {"gzip;q=0, br"}}, code: 200, want: map[string]int{"team-a": 8},
-			check: func(t *testing.T, got scraped, _ *http.Request) {
+			check: func(t *testing.T, got scraped, _ seenRequest) {
 				if ce := got.header.Get("Content-Encoding"); ce != "" {
 					t.Fatalf("Content-Encoding %q", ce)
 				}
@@ -305,7 +274,7 @@ func TestTenantAttacks(t *testing.T) {
 		{name: "conditional and range headers are not forwarded", upstream: serving(textType, text),
 			header: http.Header{"Range": {"bytes=0-99"}, "If-None-Match": {`"x"`}, "If-Modified-Since": {"Tue, 01 Dec 2026 00:00:00 GMT"}},
 			code:   200, want: map[string]int{"team-a": 8},
-			check: func(t *testing.T, _ scraped, seen *http.Request) {
+			check: func(t *testing.T, _ scraped, seen seenRequest) {
 				for _, k := range []string{"Range", "If-None-Match", "If-Modified-Since"} {
 					if v := seen.Header.Get(k); v != "" {
 						t.Errorf("the upstream got %s: %s", k, v)
@@ -313,7 +282,7 @@ func TestTenantAttacks(t *testing.T) {
 				}
 			}},
 		{name: "HEAD: filtered as a GET, no body", upstream: serving(textType, text), method: http.MethodHead, code: 200,
-			check: func(t *testing.T, got scraped, seen *http.Request) {
+			check: func(t *testing.T, got scraped, seen seenRequest) {
 				if seen.Method != http.MethodGet || got.body != "" {
 					t.Fatalf("upstream saw %s, body %q", seen.Method, got.body)
 				}
@@ -368,7 +337,7 @@ func TestTenantAttacks(t *testing.T) {
 			upstream: serving(textType, `m{namespace=""} 1`+"\n")},
 		{name: "a review that fails before the response: 403, could not be checked", code: 403,
 			upstream: serving(textType, `m{namespace="broken"} 1`+"\n"+`m{namespace="team-a"} 1`+"\n"),
-			check: func(t *testing.T, got scraped, _ *http.Request) {
+			check: func(t *testing.T, got scraped, _ seenRequest) {
 				if !strings.Contains(got.body, "authorization could not be checked") {
 					t.Fatalf("body %q", got.body)
 				}
@@ -381,7 +350,7 @@ func TestTenantAttacks(t *testing.T) {
 			check:    aborted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := &exporter{serve: tc.upstream}
+			x := &recorder{serve: tc.upstream}
 			e, _ := startTenancy(t, x, tc.args...)
 			method := tc.method
 			if method == "" {
@@ -403,12 +372,12 @@ func TestTenantAttacks(t *testing.T) {
 					t.Fatalf("series per namespace %v (read error %v), want %v:\n%.500s", namespacesOf(got.body), got.readErr, tc.want, got.body)
 				}
 			}
-			if (method == http.MethodPost || tc.args != nil) && x.count() != 0 {
+			if (method == http.MethodPost || tc.args != nil) && int(x.hits.Load()) != 0 {
 				t.Fatal("the upstream was asked")
 			}
 			if tc.check != nil {
-				var seen *http.Request
-				if x.count() > 0 {
+				var seen seenRequest
+				if x.hits.Load() > 0 {
 					seen = x.last(t)
 				}
 				tc.check(t, got, seen)
@@ -418,7 +387,7 @@ func TestTenantAttacks(t *testing.T) {
 }
 
 // aborted checks that a begun response did not end as if it were whole.
-func aborted(t *testing.T, got scraped, _ *http.Request) {
+func aborted(t *testing.T, got scraped, _ seenRequest) {
 	t.Helper()
 	if got.readErr == nil {
 		t.Fatalf("the response ended cleanly after %d bytes: a partial scrape would read as whole", len(got.body))
@@ -431,7 +400,7 @@ func aborted(t *testing.T, got scraped, _ *http.Request) {
 // TestTenantReviewsCachedAcrossScrapes: after the first scrape, a tenant's scrapes make no
 // SubjectAccessReview (SARs per scrape after warm-up: 0), and neither do the allowed caller's.
 func TestTenantReviewsCachedAcrossScrapes(t *testing.T) {
-	x := &exporter{serve: serving(sample.ContentType, sample.Exposition("node-1", tenantGPUs, sample.Text))}
+	x := &recorder{serve: serving(sample.ContentType, sample.Exposition("node-1", tenantGPUs, sample.Text))}
 	e, api := startTenancy(t, x)
 	for _, token := range []string{"team-a", "both", "nobody", "cluster"} {
 		if got := e.scrape(t, http.MethodGet, token, nil); got.code != 200 && token != "nobody" {

@@ -82,11 +82,7 @@ authorization:
 	strippedRewrite := testkit.WriteFile(t, "stripped.yaml", "authorization:\n  rewrites:\n    byHttpHeader:\n      name: x_remote_user\n  resourceAttributes:\n    namespace: \"{{ .Value }}\"\n")
 	staticOnly := testkit.WriteFile(t, "static.yaml", "authorization:\n  static:\n  - user:\n      name: bob\n    path: /metrics\n")
 
-	tests := []struct {
-		name    string
-		args    []string
-		wantErr string // substring; empty: valid
-	}{
+	checkValidation(t, []validationCase{
 		{"minimal", nil, ""},
 		{"no listen address", []string{"--secure-listen-address="}, "--secure-listen-address"},
 		{"bad listen address", []string{"--secure-listen-address=8443"}, `--secure-listen-address: Invalid value: "8443"`},
@@ -167,8 +163,20 @@ authorization:
 		{"deprecated flags accepted", []string{"--logtostderr=true", "--v=10", "--tls-reload-interval=2m", "--log_dir=/tmp", "--vmodule=x=1", "--insecure-listen-address=127.0.0.1:8080"}, ""},
 		{"positional argument", []string{"extra"}, `unexpected argument "extra"`},
 		{"unknown flag", []string{"--nope"}, "unknown flag: --nope"},
-	}
-	for _, tc := range tests {
+	})
+}
+
+// validationCase is a command line after minimalArgs and the error it gets.
+type validationCase struct {
+	name    string
+	args    []string
+	wantErr string // substring; empty: valid
+}
+
+// checkValidation parses each case's command line as the proxy does and checks its error.
+func checkValidation(t *testing.T, cases []validationCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig(t, append(append([]string{}, minimalArgs...), tc.args...)...)
 			switch {

@@ -12,11 +12,7 @@ func TestTenancyValidation(t *testing.T) {
 	file := func(body string) string {
 		return "--config-file=" + testkit.WriteFile(t, "tenancy.yaml", "authorization:\n  tenancy:\n"+body)
 	}
-	for _, tc := range []struct {
-		name    string
-		args    []string
-		wantErr string // "" accepts
-	}{
+	checkValidation(t, []validationCase{
 		{"off by default, flags unchecked", []string{"--tenancy-verb=*"}, ""},
 		{"namespace with the defaults", []string{"--tenancy=namespace"}, ""},
 		{"namespace under static authorization", []string{"--tenancy=namespace", "--authz=static", "--allowed-users=prometheus"}, ""},
@@ -38,19 +34,7 @@ func TestTenancyValidation(t *testing.T) {
 		{"the config file's bad label", []string{file("    mode: namespace\n    namespaceLabels: [a-b]\n")}, `--tenancy-namespace-labels: Invalid value: "a-b"`},
 		{"the config file and a flag", []string{file("    mode: namespace\n"), "--tenancy-verb=list"}, `--tenancy-verb: Invalid value: "list": cannot be used when the config file sets authorization.tenancy`},
 		{"the config file's unknown field", []string{file("    mode: namespace\n    labels: [namespace]\n")}, `unknown field "labels"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseConfig(t, append(slices.Clone(minimalArgs), tc.args...)...)
-			switch {
-			case tc.wantErr == "" && err != nil:
-				t.Fatalf("unexpected error: %v", err)
-			case tc.wantErr != "" && err == nil:
-				t.Fatalf("no error, want one containing %q", tc.wantErr)
-			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
-				t.Fatalf("error %q does not contain %q", err, tc.wantErr)
-			}
-		})
-	}
+	})
 }
 
 // TestTenancyFlagsEqualConfigFile: the file's authorization.tenancy reads as the flags do, and
