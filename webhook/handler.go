@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
@@ -130,7 +129,7 @@ func (h *Handler) accessWarnings(ctx context.Context, pod *corev1.Pod, namespace
 	if sa == "" {
 		sa = "default"
 	}
-	missing, err := h.Access.Missing(ctx, namespace, sa, p.Authz == config.AuthzSAR)
+	missing, err := h.Access.Missing(ctx, namespace, sa, p.MakesSARs())
 	if err != nil {
 		h.Log.Error(err, "checking the ServiceAccount's access", "namespace", namespace, "serviceAccount", sa)
 		return nil

@@ -315,3 +315,24 @@ func TestRenderedArgsRemembered(t *testing.T) {
 		}
 	}
 }
+
+// TestMakesSARs: the access check asks for SubjectAccessReviews whenever the proxy makes them,
+// for tenants under authz static too.
+func TestMakesSARs(t *testing.T) {
+	for _, tc := range []struct {
+		ann  map[string]string
+		want bool
+	}{
+		{nil, true},
+		{map[string]string{AnnotationAuthz: "static", AnnotationAllowedGroups: "g"}, false},
+		{map[string]string{AnnotationAuthz: "static", AnnotationAllowedGroups: "g", AnnotationTenancy: "namespace"}, true},
+	} {
+		p, err := checkPolicy(t, tc.ann)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.MakesSARs() != tc.want {
+			t.Errorf("%v: MakesSARs = %v, want %v", tc.ann, !tc.want, tc.want)
+		}
+	}
+}

@@ -35,3 +35,9 @@ func parseTenancy(ann map[string]string, p *Policy, errs *problems) {
 	}
 	p.TenancyNamespaceLabels = labels
 }
+
+// MakesSARs reports whether the Pod's proxy makes SubjectAccessReviews: with authz sar, and for
+// tenants with authz static too.
+func (p *Policy) MakesSARs() bool {
+	return p.Authz == config.AuthzSAR || p.Tenancy != config.TenancyOff
+}
