@@ -106,17 +106,29 @@ func setForwarded(w http.ResponseWriter) {
 // transport's), even after the handler returned; from then on the
 // connection belongs to the next request, whose deadlines must not be
 // touched (and an HTTP/2 stream's writer is gone), hence the lock.
+//
+// Once at its end, the body stays there: the HTTP/1 server closes a request
+// body when the response starts, and http.Transport, having copied the
+// Content-Length, reads once more to check that nothing follows. When that
+// read comes after the close, "invalid Read on closed Body" would make the
+// Transport close the upstream connection and cut the response
+// (golang/go#40747).
 type deadlineBody struct {
 	io.ReadCloser
-	rc *http.ResponseController
+	rc  *http.ResponseController
+	eof bool // only the reader's goroutine touches it
 
 	mu   sync.Mutex
 	done bool // the handler returned, or the deadline was lifted
 }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF {
+		b.eof = true
 		b.mu.Lock()
 		if !b.done {
 			b.done = true

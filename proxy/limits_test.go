@@ -9,15 +9,19 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
 
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 	"github.com/rbac-proxy/rbac-proxy/proxy/internal/fakeapi"
 )
 
@@ -240,6 +244,77 @@ func TestBodyDeadlineSparesLongResponses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBodyEndOutlastsTheResponseStart forces the interleaving that cut
+// TestBodyDeadlineSparesLongResponses under CPU load: the response starts,
+// and the HTTP/1 server closes the request body, before http.Transport's
+// last read of the body, the one past its Content-Length. That read still
+// finds the end of the body, so the upstream connection stays open and the
+// response whole.
+func TestBodyEndOutlastsTheResponseStart(t *testing.T) {
+	more := make(chan struct{})
+	up := newUpstreamServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = fmt.Fprintf(w, "%s 0\n", b)
+		w.(http.Flusher).Flush()
+		<-more
+		_, _ = fmt.Fprintf(w, "%s 1\n", b)
+	}))
+	u := config.UpstreamConfig{URL: mustParseURL(t, up)}
+	transport, err := newUpstreamTransport(u, &reloader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := newUpstreamHandler(u, transport, newMetrics(), logr.Discard())
+	started := make(chan struct{})
+	lastRead := make(chan error, 1)
+	front := httptest.NewServer(connGuard{bodyTimeout: time.Minute, next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = &heldBody{ReadCloser: r.Body, hold: started, last: lastRead}
+		upstream.ServeHTTP(w, r)
+	})})
+	start, finish := sync.OnceFunc(func() { close(started) }), sync.OnceFunc(func() { close(more) })
+	t.Cleanup(front.Close)
+	t.Cleanup(func() { start(); finish() }) // runs first: the held read and the handler end
+
+	resp, err := front.Client().Post(front.URL+"/stream", "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start() // the headers are here: the server has closed the request body
+	if err := <-lastRead; err != io.EOF {
+		t.Errorf("the Transport's read past the body's end, after the response started: %v, want io.EOF", err)
+	}
+	finish()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != "hello 0\nhello 1\n" {
+		t.Fatalf("got %q (%v): the upstream connection was closed mid-response", b, err)
+	}
+}
+
+// heldBody holds the reads past the end of its body until hold is closed,
+// and reports the first of them on last.
+type heldBody struct {
+	io.ReadCloser
+	hold  chan struct{}
+	last  chan error
+	atEnd bool
+}
+
+func (b *heldBody) Read(p []byte) (int, error) {
+	if b.atEnd {
+		<-b.hold
+	}
+	n, err := b.ReadCloser.Read(p)
+	if b.atEnd {
+		select {
+		case b.last <- err:
+		default:
+		}
+	}
+	b.atEnd = b.atEnd || err == io.EOF
+	return n, err
 }
 
 // TestUpstreamErrorsKeepTheConnection: an error status from the upstream is
