@@ -145,6 +145,13 @@ func (h *upstreamHandler) serve(w http.ResponseWriter, r *http.Request, filter f
 
 // respond is the ReverseProxy's ModifyResponse.
 func (ex *exchange) respond(resp *http.Response) error {
+	// http.Transport may return a response that raced the deadline's cancel
+	// (over TLS the upstream sees the closing alert and answers). One without
+	// a body (http.NoBody) never reaches boundedBody, and would go out as a
+	// whole, empty 200: past the deadline every answer is a timeout.
+	if context.Cause(ex.ctx) == errUpstreamTimeout {
+		return errUpstreamTimeout
+	}
 	if ex.filter != nil {
 		// Before anything else: a tenant gets what the filter reads, a
 		// switch of protocols included (refused: it is not a 200).
