@@ -260,6 +260,10 @@ func (f *filter) visible(p textparse.Parser, series []byte) (bool, error) {
 	return ok, err
 }
 
+// metaKindLen is the length of "# HELP", "# TYPE" and "# UNIT": what tells
+// a metadata line's kind.
+const metaKindLen = len("# HELP")
+
 // metadata notes a # HELP, # TYPE or # UNIT line of family name; one of a
 // family whose series were already written is written at once.
 func (f *filter) metadata(name, line []byte) {
@@ -268,7 +272,18 @@ func (f *filter) metadata(name, line []byte) {
 		f.meta.lines = f.meta.lines[:0]
 		f.meta.written = false
 	}
-	f.meta.lines = append(f.meta.lines, bytes.Clone(line))
+	// A repeated # HELP, # TYPE or # UNIT replaces the one kept: every chunk
+	// begins with these lines again, so keeping each repeat would let an
+	// upstream make one scrape's work grow with the square of its lines.
+	kept := false
+	for i, l := range f.meta.lines {
+		if len(l) >= metaKindLen && len(line) >= metaKindLen && bytes.Equal(l[:metaKindLen], line[:metaKindLen]) {
+			f.meta.lines[i], kept = bytes.Clone(line), true
+		}
+	}
+	if !kept {
+		f.meta.lines = append(f.meta.lines, bytes.Clone(line))
+	}
 	if f.meta.written {
 		f.obuf = append(f.obuf, line...)
 	}

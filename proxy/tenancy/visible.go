@@ -70,11 +70,21 @@ func (v *visibility) visible(ctx context.Context, ls labels.Labels) (bool, error
 	return named, nil
 }
 
+// MaxNamespaces bounds the namespaces one tenant's scrape may name, and so
+// the SubjectAccessReviews it can cost: an exposition naming more fails the
+// scrape (closed) instead of spending the proxy's review budget, which the
+// whole-endpoint callers share, on one caller. A GPU node's exporter names a
+// handful.
+const MaxNamespaces = 1000
+
 // may is allow, asked once per namespace; a value that cannot name a
 // namespace is never asked about.
 func (v *visibility) may(ctx context.Context, ns string) (bool, error) {
 	if ok, seen := v.memo[ns]; seen {
 		return ok, nil
+	}
+	if len(v.memo) >= MaxNamespaces {
+		return false, fmt.Errorf("the exposition names more than %d namespaces: a tenant's scrape asks at most that many reviews", MaxNamespaces)
 	}
 	ok := false
 	if len(validation.IsDNS1123Label(ns)) == 0 {
