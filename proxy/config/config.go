@@ -166,6 +166,13 @@ type AuthorizationConfig struct {
 	Tenancy Tenancy
 }
 
+// MakesSARs reports whether any decision is a SubjectAccessReview: with
+// --authz=sar every one may be, and with --tenancy those of tenants are,
+// under --authz=static too.
+func (a AuthorizationConfig) MakesSARs() bool {
+	return a.Mode == AuthzSAR || a.Tenancy.Mode != TenancyOff
+}
+
 // AllowedSubjects allows users and groups on every served path.
 type AllowedSubjects struct {
 	Users  []string

@@ -85,7 +85,7 @@ type reviewBudget struct {
 // are reviewed per namespace; with --authz=static alone no
 // SubjectAccessReview is made and TokenReviews get it all.
 func reviewBudgets(k config.KubeAPIConfig, a config.AuthorizationConfig) (tokens, sars reviewBudget) {
-	if !needsSARs(a) {
+	if !a.MakesSARs() {
 		return reviewBudget{k.QPS, max(k.Burst, 1)}, reviewBudget{}
 	}
 	half := reviewBudget{k.QPS / 2, max(k.Burst/2, 1)}

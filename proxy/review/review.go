@@ -86,7 +86,7 @@ func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Au
 		chain = append(chain, union.NamedAuthorizer{AuthorizerName: "static", Authorizer: authorizer.AuthorizerFunc(static.Authorize)})
 	}
 	var sar *sarAuthorizer
-	if needsSARs(cfg.Authorization) {
+	if cfg.Authorization.MakesSARs() {
 		// One for both: a tenant's reviews share the cache and the budget.
 		sar = newSARAuthorizer(clients.Access, cfg.Cache, cfg.KubeAPI.Timeout, m)
 	}
@@ -104,13 +104,6 @@ func New(cfg *config.Config, opts Options) (authenticator.Request, authorizer.Au
 	return authn, authz, tenants, nil
 }
 
-// needsSARs reports whether any decision is a SubjectAccessReview: with
-// --authz=sar every one may be, and with --tenancy those of tenants are,
-// under --authz=static too.
-func needsSARs(a config.AuthorizationConfig) bool {
-	return a.Mode == config.AuthzSAR || a.Tenancy.Mode != config.TenancyOff
-}
-
 // clientsFor returns the API clients and whether bearer tokens can be
 // reviewed. With --authz=static and no --tenancy, client certificates or JWT
 // authenticators but no kubeconfig and no in-cluster configuration, no
@@ -120,7 +113,7 @@ func clientsFor(cfg *config.Config, opts Options) (Clients, bool, error) {
 	if opts.Clients != nil {
 		return *opts.Clients, true, nil
 	}
-	if !needsSARs(cfg.Authorization) && (opts.ClientCA != nil || cfg.Authentication.JWTEnabled()) &&
+	if !cfg.Authorization.MakesSARs() && (opts.ClientCA != nil || cfg.Authentication.JWTEnabled()) &&
 		cfg.KubeAPI.Kubeconfig == "" && !inClusterAvailable() {
 		if opts.Logger.GetSink() != nil && !cfg.Authentication.JWTEnabled() {
 			opts.Logger.Info("bearer tokens are refused: static authorization with client certificates and no API server configured")

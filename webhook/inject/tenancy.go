@@ -36,8 +36,8 @@ func parseTenancy(ann map[string]string, p *Policy, errs *problems) {
 	p.TenancyNamespaceLabels = labels
 }
 
-// MakesSARs reports whether the Pod's proxy makes SubjectAccessReviews: with authz sar, and for
-// tenants with authz static too.
+// MakesSARs reports whether the Pod's proxy makes SubjectAccessReviews, by the proxy's own rule
+// (config.AuthorizationConfig.MakesSARs).
 func (p *Policy) MakesSARs() bool {
-	return p.Authz == config.AuthzSAR || p.Tenancy != config.TenancyOff
+	return config.AuthorizationConfig{Mode: p.Authz, Tenancy: config.Tenancy{Mode: p.Tenancy}}.MakesSARs()
 }
