@@ -20,6 +20,11 @@ const (
 type Decision struct {
 	Verdict Verdict
 	Reason  string
+	// By is the label or annotation that decided, as "label KEY=VALUE" or "annotation
+	// KEY=VALUE"; empty when nothing asked. ByNamespace says it is the Namespace's label, not
+	// the Pod's own: check names the object that carries it.
+	By          string
+	ByNamespace bool
 }
 
 // Decide applies the opt-in rules: a Pod label or annotation rbac-proxy.io/inject ("true" or
@@ -27,14 +32,15 @@ type Decision struct {
 // alone. A bad opt-in value is an error, not a silent skip.
 func Decide(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error) {
 	if inject.IsInjected(pod) {
-		return Decision{VerdictInjected, "the Pod already has the proxy"}, nil
+		return Decision{Verdict: VerdictInjected, Reason: "the Pod already has the proxy"}, nil
 	}
-	return optIn(pod, namespaceLabels)
+	return OptIn(pod, namespaceLabels)
 }
 
-// optIn applies the opt-in rules alone, whether or not the Pod carries the proxy already: the
-// certificate controller asks it of injected Pods and of their workloads' templates.
-func optIn(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error) {
+// OptIn applies the opt-in rules alone, whether or not the Pod carries the proxy already: the
+// certificate controller asks it of injected Pods and of their workloads' templates, check of
+// templates and Pods alike.
+func OptIn(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error) {
 	var errs field.ErrorList
 	label, hasLabel := pod.Labels[inject.LabelInject]
 	ann, hasAnn := pod.Annotations[inject.AnnotationInject]
@@ -56,13 +62,19 @@ func optIn(pod *corev1.Pod, namespaceLabels map[string]string) (Decision, error)
 	if len(errs) > 0 {
 		return Decision{}, &inject.PolicyError{Errors: errs}
 	}
+	// Label and annotation agree when both are set: the label is named.
+	by := "annotation " + inject.AnnotationInject + "=" + ann
+	if hasLabel {
+		by = "label " + inject.LabelInject + "=" + label
+	}
 	switch {
 	case label == "true" || ann == "true":
-		return Decision{VerdictInject, "the Pod opts in"}, nil
+		return Decision{Verdict: VerdictInject, Reason: "the Pod opts in", By: by}, nil
 	case label == "false" || ann == "false":
-		return Decision{VerdictSkip, "the Pod opts out"}, nil
+		return Decision{Verdict: VerdictSkip, Reason: "the Pod opts out", By: by}, nil
 	case namespaceLabels[inject.LabelInject] == inject.NamespaceInjectEnabled:
-		return Decision{VerdictInject, "the Namespace enables injection"}, nil
+		return Decision{Verdict: VerdictInject, Reason: "the Namespace enables injection",
+			By: "label " + inject.LabelInject + "=" + inject.NamespaceInjectEnabled, ByNamespace: true}, nil
 	}
-	return Decision{VerdictSkip, "neither the Pod nor its Namespace asks for injection"}, nil
+	return Decision{Verdict: VerdictSkip, Reason: "neither the Pod nor its Namespace asks for injection"}, nil
 }

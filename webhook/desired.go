@@ -24,7 +24,7 @@ func DesiredFor(pod *corev1.Pod, sw *StoredWorkload, d *inject.Defaults, namespa
 	tmpl.Namespace = pod.Namespace
 	// The workload must ask for the proxy where the webhook serves it, as at admission: a label
 	// on a Pod, or on a template, is not enough in a namespace that never opted in.
-	decision, err := optIn(tmpl, namespaceLabels)
+	decision, err := OptIn(tmpl, namespaceLabels)
 	if err != nil {
 		return nil, refused("the Pod template of %s %s: %v", sw.Kind, sw.Name, err)
 	}

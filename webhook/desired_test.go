@@ -418,7 +418,7 @@ func TestUnverifiableWorkloadsAreDenied(t *testing.T) {
 			if tc.owner != nil {
 				pod.OwnerReferences = []metav1.OwnerReference{*tc.owner}
 			}
-			_, err := policyFor(pod, inject.PolicyInput{Defaults: d, Namespace: testNamespace, Workload: tc.workload})
+			_, err := PolicyFor(pod, inject.PolicyInput{Defaults: d, Namespace: testNamespace, Workload: tc.workload})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("denied: %v", err)

@@ -96,7 +96,7 @@ func (h *Handler) admit(ctx context.Context, req admission.Request) (admission.R
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err), OutcomeError
 	}
-	policy, err := policyFor(pod, inject.PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload, NamespaceLabels: nsLabels})
+	policy, err := PolicyFor(pod, inject.PolicyInput{Defaults: h.Defaults, Namespace: namespace, Workload: workload, NamespaceLabels: nsLabels})
 	if err != nil {
 		return admission.Denied(err.Error()), OutcomeDenied
 	}

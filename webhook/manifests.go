@@ -213,7 +213,7 @@ func (i *Injector) injectTemplate(js []byte, prefix string, tmpl *corev1.PodTemp
 	if decision.Verdict != VerdictInject {
 		return js, false, nil
 	}
-	policy, err := policyFor(pod, inject.PolicyInput{Defaults: i.Defaults, Namespace: namespace, Workload: w})
+	policy, err := PolicyFor(pod, inject.PolicyInput{Defaults: i.Defaults, Namespace: namespace, Workload: w})
 	if err != nil {
 		return nil, false, err
 	}

@@ -86,9 +86,9 @@ func checkVerifiable(pod *corev1.Pod, w inject.Workload) string {
 	return ""
 }
 
-// policyFor is the Pod's policy for admission and inject -f alike: inject's, for a Pod whose proxy
+// PolicyFor is the Pod's policy for admission and inject -f alike: inject's, for a Pod whose proxy
 // the certificate controller will serve.
-func policyFor(pod *corev1.Pod, in inject.PolicyInput) (*inject.Policy, error) {
+func PolicyFor(pod *corev1.Pod, in inject.PolicyInput) (*inject.Policy, error) {
 	p, err := inject.NewPolicy(pod, in)
 	if err != nil {
 		return nil, err
