@@ -140,7 +140,11 @@ func (h *upstreamHandler) serve(w http.ResponseWriter, r *http.Request, filter f
 			panic(p)
 		}
 	}()
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, exchangeKey{}, ex)))
+	pw := w
+	if filter != nil {
+		pw = newNoInformational(w)
+	}
+	h.proxy.ServeHTTP(pw, r.WithContext(context.WithValue(ctx, exchangeKey{}, ex)))
 }
 
 // respond is the ReverseProxy's ModifyResponse.
