@@ -20,8 +20,7 @@ type Desired struct {
 // Pod's claim to belong to someone else, and only for a Pod that runs the injector's proxy
 // serving from that Certificate's Secret. A *RefusedError says why nothing is due.
 func DesiredFor(pod *corev1.Pod, sw *StoredWorkload, d *inject.Defaults, namespaceLabels map[string]string) (*Desired, error) {
-	tmpl := &corev1.Pod{ObjectMeta: *sw.Template.ObjectMeta.DeepCopy(), Spec: sw.Template.Spec}
-	tmpl.Namespace = pod.Namespace
+	tmpl := templatePod(sw, pod.Namespace)
 	// The workload must ask for the proxy where the webhook serves it, as at admission: a label
 	// on a Pod, or on a template, is not enough in a namespace that never opted in.
 	decision, err := OptIn(tmpl, namespaceLabels)

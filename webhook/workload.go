@@ -175,7 +175,29 @@ func (v *WorkloadVerifier) Verify(ctx context.Context, pod *corev1.Pod) (*Stored
 
 // read gets the object ref names and checks that it is the one ref means (same UID).
 func (v *WorkloadVerifier) read(ctx context.Context, namespace string, kind schema.GroupKind, ref metav1.OwnerReference) (*StoredWorkload, metav1.Object, error) {
-	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
+	w, obj, err := v.get(ctx, namespace, kind, ref.Name)
+	switch {
+	case errors.Is(err, errNotController):
+		return nil, nil, refused("%s %s is not a controller the injector can verify", ref.Kind, ref.Name)
+	case apierrors.IsNotFound(err):
+		return nil, nil, refused("%s %s/%s, named as a controller, does not exist", ref.Kind, namespace, ref.Name)
+	case err != nil:
+		return nil, nil, fmt.Errorf("reading %s %s/%s: %w", ref.Kind, namespace, ref.Name, err)
+	}
+	if obj.GetUID() != ref.UID {
+		return nil, nil, refused("%s %s/%s has UID %s, not the %s its reference names", ref.Kind, namespace, ref.Name, obj.GetUID(), ref.UID)
+	}
+	if obj.GetDeletionTimestamp() != nil {
+		return nil, nil, refused("%s %s/%s is being deleted", ref.Kind, namespace, ref.Name)
+	}
+	return w, obj, nil
+}
+
+// errNotController: get was asked for a kind that is no Pod controller the injector knows.
+var errNotController = errors.New("not a Pod controller the injector can verify")
+
+// get reads the controller kind/name and its Pod template.
+func (v *WorkloadVerifier) get(ctx context.Context, namespace string, kind schema.GroupKind, name string) (*StoredWorkload, client.Object, error) {
 	var (
 		obj      client.Object
 		template func() *corev1.PodTemplateSpec
@@ -201,19 +223,10 @@ func (v *WorkloadVerifier) read(ctx context.Context, namespace string, kind sche
 		o := &batchv1.CronJob{}
 		obj, template, gvk = o, func() *corev1.PodTemplateSpec { return &o.Spec.JobTemplate.Spec.Template }, kindCronJob
 	default:
-		return nil, nil, refused("%s %s is not a controller the injector can verify", ref.Kind, ref.Name)
+		return nil, nil, errNotController
 	}
-	if err := v.API.Get(ctx, key, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil, refused("%s %s/%s, named as a controller, does not exist", ref.Kind, namespace, ref.Name)
-		}
-		return nil, nil, fmt.Errorf("reading %s %s/%s: %w", ref.Kind, namespace, ref.Name, err)
-	}
-	if obj.GetUID() != ref.UID {
-		return nil, nil, refused("%s %s/%s has UID %s, not the %s its reference names", ref.Kind, namespace, ref.Name, obj.GetUID(), ref.UID)
-	}
-	if obj.GetDeletionTimestamp() != nil {
-		return nil, nil, refused("%s %s/%s is being deleted", ref.Kind, namespace, ref.Name)
+	if err := v.API.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, obj); err != nil {
+		return nil, nil, err
 	}
 	w := inject.Workload{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: obj.GetName(), UID: obj.GetUID()}
 	return &StoredWorkload{Workload: w, Template: template()}, obj, nil
