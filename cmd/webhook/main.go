@@ -27,6 +27,10 @@ const usage = `rbac-proxy-injector injects rbac-proxy into Pods.
 Usage:
   rbac-proxy-injector serve [flags]        run the mutating admission webhook
   rbac-proxy-injector inject -f FILE|-     inject manifests offline and print them
+  rbac-proxy-injector check [POD|KIND/NAME] [-n NS|-A] [-o table|json]
+                                           report what the injector protects in a live
+                                           cluster, what it does not, and why; exit 1 on
+                                           any error finding
   rbac-proxy-injector redirect --port=P --to=Q [--exclude-uid=65532]
                                            install the nftables rules of port-mode redirect
                                            in this network namespace (the init container)
@@ -54,6 +58,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runInject(args[1:], stdin, stdout, stderr)
 	case "redirect":
 		return runRedirect(args[1:], stdout, stderr)
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "rbac-proxy-injector %s\n", version.Version)
 		return 0
@@ -67,6 +73,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // parse parses flags; done is true when the command should exit with code.
 func parse(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (code int, done bool) {
+	return parseArgs(fs, args, 0, stdout, stderr)
+}
+
+// parseArgs parses flags and up to maxArgs arguments, which fs.Args() returns.
+func parseArgs(fs *pflag.FlagSet, args []string, maxArgs int, stdout, stderr io.Writer) (code int, done bool) {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -76,7 +87,7 @@ func parse(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) (code int
 		fmt.Fprintf(stderr, "rbac-proxy-injector %s: %v (see --help)\n", fs.Name(), err)
 		return 2, true
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > maxArgs {
 		fmt.Fprintf(stderr, "rbac-proxy-injector %s: unexpected arguments %v\n", fs.Name(), fs.Args())
 		return 2, true
 	}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/check"
+)
+
+// checkOptions are the flags of `check`.
+type checkOptions struct {
+	defaults      defaultsOptions
+	kubeconfig    string
+	context       string
+	namespace     string
+	allNamespaces bool
+	output        string
+	scrapers      []string
+}
+
+func newCheckFlags(o *checkOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
+	o.defaults.addFlags(fs)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file, as kubectl reads it; empty: $KUBECONFIG, then ~/.kube/config")
+	fs.StringVar(&o.context, "context", "", "kubeconfig context; empty: the current context")
+	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace to check; empty: the context's namespace, else default")
+	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "check every namespace")
+	fs.StringVarP(&o.output, "output", "o", "table", "table or json (the check.rbac-proxy.io/v1alpha1 Report)")
+	fs.StringArrayVar(&o.scrapers, "scraper", nil, "user Prometheus scrapes as, e.g. system:serviceaccount:monitoring:prometheus (repeatable): whether each may scrape every protected workload; none: that check is not run")
+	o.defaults.checks = append(o.defaults.checks, o.checkFlags)
+	return fs
+}
+
+// checkFlags validates check's own flags, each error naming the flag and its value.
+func (o *checkOptions) checkFlags() error {
+	var errs field.ErrorList
+	if o.output != "table" && o.output != "json" {
+		errs = append(errs, field.NotSupported(field.NewPath("--output"), o.output, []string{"table", "json"}))
+	}
+	if o.allNamespaces && o.namespace != "" {
+		errs = append(errs, field.Invalid(field.NewPath("--namespace"), o.namespace, "allowed: --namespace or --all-namespaces, not both"))
+	}
+	for i, s := range o.scrapers {
+		if _, err := check.ParseScraper(s); err != nil {
+			errs = append(errs, field.Invalid(field.NewPath("--scraper").Index(i), s, err.Error()))
+		}
+	}
+	return errs.ToAggregate()
+}
+
+// clientConfig is the kubeconfig as kubectl loads it: --kubeconfig, else $KUBECONFIG, else
+// ~/.kube/config (then in-cluster), with --context and --namespace on top.
+func (o *checkOptions) clientConfig() clientcmd.ClientConfig {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = o.kubeconfig
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.context}
+	overrides.Context.Namespace = o.namespace
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+}
+
+// requestTimeout bounds each request: a check against an API server that does not answer
+// fails instead of hanging a CI job.
+const requestTimeout = 30 * time.Second
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o := &checkOptions{}
+	fs := newCheckFlags(o)
+	if code, done := parseArgs(fs, args, 1, stdout, stderr); done {
+		return code
+	}
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "rbac-proxy-injector check: "+format+"\n", a...)
+		return code
+	}
+	defaults, err := o.defaults.load(fs)
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	cc := o.clientConfig()
+	namespace, _, err := cc.Namespace()
+	if err != nil {
+		return fail(2, "kubeconfig: %v", err)
+	}
+	scope := check.Scope{AllNamespaces: o.allNamespaces}
+	if !o.allNamespaces {
+		scope.Namespaces = []string{namespace}
+	}
+	var object *check.ObjectRef
+	if fs.NArg() == 1 {
+		scope.Object = fs.Arg(0)
+		if o.allNamespaces {
+			return fail(2, "argument %q: a workload is named in one namespace; allowed: --namespace, not --all-namespaces", fs.Arg(0))
+		}
+		ref, err := check.ParseObject(fs.Arg(0), namespace)
+		if err != nil {
+			return fail(2, "argument %q: %v", fs.Arg(0), err)
+		}
+		object = &ref
+	}
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return fail(2, "kubeconfig: %v", err)
+	}
+	c, err := newCheckClient(cfg)
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	snap, err := check.Gather(ctx, c, defaults, scope)
+	if err != nil {
+		return fail(2, "reading the cluster at %s: %v", cfg.Host, err)
+	}
+	scrapers := make([]check.Scraper, len(o.scrapers))
+	for i, s := range o.scrapers {
+		scrapers[i], _ = check.ParseScraper(s)
+	}
+	report := (&check.Checker{Defaults: defaults, Scrapers: scrapers, Reviews: c}).Check(ctx, snap)
+	if object != nil {
+		ref, ok := snap.WorkloadOf(*object)
+		if !ok || !report.Filter(ref) {
+			return fail(2, "%s %s not found in namespace %s", strings.ToLower(object.Kind), object.Name, object.Namespace)
+		}
+	}
+	if o.output == "json" {
+		err = check.WriteJSON(stdout, report)
+	} else {
+		err = check.WriteTable(stdout, report)
+	}
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	if report.Summary.Errors > 0 {
+		return 1
+	}
+	return 0
+}
+
+// newCheckClient is a client without cache, with the caller's credentials.
+func newCheckClient(cfg *rest.Config) (client.Client, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.Timeout == 0 {
+		cfg.Timeout = requestTimeout
+	}
+	scheme, err := check.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, errors.Join(errors.New("connecting to the API server"), err)
+	}
+	return c, nil
+}

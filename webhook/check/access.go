@@ -1,0 +1,169 @@
+package check
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
+	"github.com/rbac-proxy/rbac-proxy/webhook"
+)
+
+// Scraper is an identity Prometheus scrapes as: a user and the groups the API server gives it.
+type Scraper struct {
+	User   string
+	Groups []string
+	// Namespace and ServiceAccount are set for a ServiceAccount's user.
+	Namespace, ServiceAccount string
+}
+
+const serviceAccountPrefix = "system:serviceaccount:"
+
+// ParseScraper reads --scraper: system:serviceaccount:NS:NAME gets the groups the API server
+// gives every ServiceAccount token, any other user system:authenticated.
+func ParseScraper(s string) (Scraper, error) {
+	if s == "" || strings.ContainsAny(s, " \t\n") {
+		return Scraper{}, fmt.Errorf("allowed: a user name without white space, e.g. %sNAMESPACE:NAME", serviceAccountPrefix)
+	}
+	rest, ok := strings.CutPrefix(s, serviceAccountPrefix)
+	if !ok {
+		return Scraper{User: s, Groups: []string{"system:authenticated"}}, nil
+	}
+	ns, name, ok := strings.Cut(rest, ":")
+	if !ok || len(validation.IsDNS1123Label(ns)) > 0 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return Scraper{}, fmt.Errorf("allowed: %sNAMESPACE:NAME with a namespace and ServiceAccount name", serviceAccountPrefix)
+	}
+	return Scraper{User: s, Namespace: ns, ServiceAccount: name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}, nil
+}
+
+// ref is what to grant rights to: the ServiceAccount, or the user.
+func (s Scraper) ref() ObjectRef {
+	if s.ServiceAccount != "" {
+		return ObjectRef{Kind: "ServiceAccount", Namespace: s.Namespace, Name: s.ServiceAccount}
+	}
+	return ObjectRef{Kind: "User", Name: s.User}
+}
+
+// subjectFlag is the kubectl create rolebinding flag that names the scraper.
+func (s Scraper) subjectFlag() string {
+	if s.ServiceAccount != "" {
+		return "--serviceaccount=" + s.Namespace + ":" + s.ServiceAccount
+	}
+	return "--user=" + s.User
+}
+
+// reviewed is whether a workload's proxy is, or is to be, running: the rules about what it
+// asks of the API server apply.
+func (x *assessed) reviewed() bool {
+	return x.policy != nil && (x.state == StateInjected || x.state == StateNotInjected || x.state == StateWouldInject)
+}
+
+// ruleProxyAccess: the Pod's ServiceAccount may create the TokenReviews (and, when the proxy
+// makes them, SubjectAccessReviews) its proxy makes: webhook.AccessChecker's own question.
+func ruleProxyAccess(a *analysis, x *assessed) {
+	if !x.reviewed() {
+		return
+	}
+	if a.c.Reviews == nil {
+		a.notChecked(CodeProxyCannotReview, x.ref.Namespace, "no SubjectAccessReviews may be created")
+		return
+	}
+	if a.access == nil {
+		a.access = &webhook.AccessChecker{Client: a.c.Reviews, TTL: time.Hour}
+	}
+	sa := x.subject.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	missing, err := a.access.Missing(a.ctx, x.ref.Namespace, sa, x.policy.MakesSARs())
+	if err != nil {
+		a.notChecked(CodeProxyCannotReview, x.ref.Namespace, reviewRefusal(err))
+		return
+	}
+	if len(missing) == 0 {
+		return
+	}
+	a.find(CodeProxyCannotReview, ObjectRef{Kind: "ServiceAccount", Namespace: x.ref.Namespace, Name: sa}, x,
+		fmt.Sprintf("ServiceAccount %s of %s %s may not create %s, so its proxy refuses every caller", sa, x.ref.Kind, x.ref.Name, strings.Join(missing, ", ")),
+		fmt.Sprintf("kubectl create clusterrolebinding rbac-proxy-%s-%s --clusterrole=system:auth-delegator --serviceaccount=%s:%s", x.ref.Namespace, sa, x.ref.Namespace, sa))
+}
+
+// reviewRefusal says why a SubjectAccessReview could not be asked.
+func reviewRefusal(err error) string {
+	if apierrors.IsForbidden(err) {
+		return "may not create subjectaccessreviews.authorization.k8s.io"
+	}
+	return err.Error()
+}
+
+// ruleScraperAccess: every --scraper may do what the proxy of a workload with authz sar asks
+// of it: get on its resource attributes, or on the path.
+func ruleScraperAccess(a *analysis, x *assessed) {
+	if !x.reviewed() || x.policy.Authz != config.AuthzSAR || len(a.c.Scrapers) == 0 || a.c.Reviews == nil {
+		return
+	}
+	p := x.policy
+	for _, s := range a.c.Scrapers {
+		spec := authorizationv1.SubjectAccessReviewSpec{User: s.User, Groups: s.Groups}
+		var asked, fix string
+		if ra := p.ResourceAttributes; ra != nil {
+			spec.ResourceAttributes = &authorizationv1.ResourceAttributes{Namespace: ra.Namespace, Verb: "get", Group: ra.APIGroup, Version: ra.APIVersion, Resource: ra.Resource, Subresource: ra.Subresource, Name: ra.Name}
+			resource := ra.Resource
+			if ra.Subresource != "" {
+				resource += "/" + ra.Subresource
+			}
+			if ra.APIGroup != "" {
+				resource += "." + ra.APIGroup
+			}
+			asked = "get " + resource
+			role := "rbac-proxy-scrape-" + strings.ReplaceAll(strings.ReplaceAll(ra.Resource, "/", "-"), ".", "-")
+			nameFlag := ""
+			if ra.Name != "" {
+				asked += " " + ra.Name
+				nameFlag = " --resource-name=" + ra.Name
+			}
+			if ra.Namespace != "" {
+				asked += " in namespace " + ra.Namespace
+				fix = fmt.Sprintf("kubectl create role %s -n %s --verb=get --resource=%s%s && kubectl create rolebinding %s -n %s --role=%s %s", role, ra.Namespace, resource, nameFlag, role, ra.Namespace, role, s.subjectFlag())
+			} else {
+				fix = fmt.Sprintf("kubectl create clusterrole %s --verb=get --resource=%s%s && kubectl create clusterrolebinding %s-%s --clusterrole=%s %s", role, resource, nameFlag, role, bindingSuffix(s), role, s.subjectFlag())
+			}
+		} else {
+			path := scrapePath(p.AllowPaths)
+			spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: path, Verb: "get"}
+			asked = "get " + path
+			fix = fmt.Sprintf("kubectl create clusterrole rbac-proxy-metrics-reader --verb=get --non-resource-url=%s && kubectl create clusterrolebinding rbac-proxy-metrics-reader-%s --clusterrole=rbac-proxy-metrics-reader %s", path, bindingSuffix(s), s.subjectFlag())
+		}
+		sar := &authorizationv1.SubjectAccessReview{Spec: spec}
+		if err := a.c.Reviews.Create(a.ctx, sar); err != nil {
+			a.notChecked(CodeScraperForbidden, x.ref.Namespace, reviewRefusal(err))
+			return
+		}
+		if sar.Status.Allowed {
+			continue
+		}
+		a.find(CodeScraperForbidden, s.ref(), x, fmt.Sprintf("%s may not %s, which the proxy of %s %s/%s asks for every scrape: it gets 403", s.User, asked, x.ref.Kind, x.ref.Namespace, x.ref.Name), fix)
+	}
+}
+
+// bindingSuffix names a binding after the scraper.
+func bindingSuffix(s Scraper) string {
+	if s.ServiceAccount != "" {
+		return s.Namespace + "-" + s.ServiceAccount
+	}
+	return strings.NewReplacer(":", "-", "@", "-", "/", "-").Replace(s.User)
+}
+
+// scrapePath is the path a scraper asks: the first allowed path when it is a literal, else
+// /metrics.
+func scrapePath(allow []string) string {
+	if len(allow) > 0 && !strings.ContainsAny(allow[0], "*?[\\") {
+		return allow[0]
+	}
+	return "/metrics"
+}

@@ -1,0 +1,333 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
+)
+
+// certificateNameAnnotation marks a Secret cert-manager fills from a Certificate.
+const certificateNameAnnotation = "cert-manager.io/certificate-name"
+
+// Gather reads what the rules need from the cluster, with the caller's rights: a read the API
+// server refuses is recorded in Snapshot.Denied, an API that is not served (prometheus-operator's
+// or cert-manager's CRDs not installed) is nothing to check. Any other error ends the run:
+// a check that silently skipped what it could not read would report a healthy cluster.
+func Gather(ctx context.Context, c client.Reader, d *inject.Defaults, scope Scope) (*Snapshot, error) {
+	g := &gatherer{c: c, d: d, snap: &Snapshot{Scope: scope}}
+	if !scope.AllNamespaces && len(scope.Namespaces) != 1 {
+		return nil, fmt.Errorf("check reads one namespace or all of them, not %d", len(scope.Namespaces))
+	}
+	if !scope.AllNamespaces {
+		g.namespace = scope.Namespaces[0]
+	}
+	if err := g.namespaces(ctx); err != nil {
+		return nil, err
+	}
+	s := g.snap
+	lists := []struct {
+		resource string
+		list     client.ObjectList
+		optional bool
+	}{
+		{"pods", &corev1.PodList{}, false},
+		{"deployments", &appsv1.DeploymentList{}, false},
+		{"statefulsets", &appsv1.StatefulSetList{}, false},
+		{"daemonsets", &appsv1.DaemonSetList{}, false},
+		{"replicasets", &appsv1.ReplicaSetList{}, false},
+		{"jobs", &batchv1.JobList{}, false},
+		{"cronjobs", &batchv1.CronJobList{}, false},
+		{"services", &corev1.ServiceList{}, false},
+		{"certificates", &cmapi.CertificateList{}, true},
+	}
+	for _, l := range lists {
+		served, err := g.list(ctx, l.resource, g.namespace, l.list)
+		if err != nil {
+			return nil, err
+		}
+		if !served && l.resource == "certificates" {
+			s.NoCertificateAPI = true
+		}
+	}
+	s.Pods = lists[0].list.(*corev1.PodList).Items
+	s.Deployments = lists[1].list.(*appsv1.DeploymentList).Items
+	s.StatefulSets = lists[2].list.(*appsv1.StatefulSetList).Items
+	s.DaemonSets = lists[3].list.(*appsv1.DaemonSetList).Items
+	s.ReplicaSets = lists[4].list.(*appsv1.ReplicaSetList).Items
+	s.Jobs = lists[5].list.(*batchv1.JobList).Items
+	s.CronJobs = lists[6].list.(*batchv1.CronJobList).Items
+	s.Services = lists[7].list.(*corev1.ServiceList).Items
+	s.Certificates = lists[8].list.(*cmapi.CertificateList).Items
+	if err := g.monitors(ctx); err != nil {
+		return nil, err
+	}
+	if scope.AllNamespaces && !g.namespacesListed {
+		g.namespacesSeen()
+	}
+	if err := g.clientCAs(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+type gatherer struct {
+	c    client.Reader
+	d    *inject.Defaults
+	snap *Snapshot
+	// namespace is the one namespace read, empty for all.
+	namespace        string
+	namespacesListed bool
+}
+
+// list lists resource in namespace (empty: all) into list. served is false when the API does
+// not exist; a refusal is recorded and returns served true.
+func (g *gatherer) list(ctx context.Context, resource, namespace string, list client.ObjectList) (served bool, err error) {
+	err = g.c.List(ctx, list, client.InNamespace(namespace))
+	return g.classify(err, resource, namespace, "list")
+}
+
+// classify sorts a read's error: nil when it is fine to go on (served false when the API is not
+// there), and records a refusal.
+func (g *gatherer) classify(err error, resource, namespace, verb string) (served bool, fatal error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsForbidden(err):
+		g.snap.Denied = append(g.snap.Denied, Denied{Resource: resource, Namespace: namespace, Reason: fmt.Sprintf("may not %s %s%s", verb, resource, in(namespace))})
+		return true, nil
+	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err) && verb == "list":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s %s%s: %w", verb, resource, in(namespace), err)
+}
+
+// in is " in namespace NS", or " in any namespace" for a cluster-wide read.
+func in(namespace string) string {
+	if namespace == "" {
+		return " in any namespace"
+	}
+	return " in namespace " + namespace
+}
+
+// namespaces reads the labels of the namespace checked, or of every namespace.
+func (g *gatherer) namespaces(ctx context.Context) error {
+	if g.namespace != "" {
+		ns := &corev1.Namespace{}
+		err := g.c.Get(ctx, types.NamespacedName{Name: g.namespace}, ns)
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("namespace %s not found", g.namespace)
+		}
+		if _, err := g.classify(err, "namespaces", "", "get"); err != nil {
+			return err
+		}
+		g.snap.Namespaces = []Namespace{{Name: g.namespace, Labels: ns.Labels, LabelsKnown: err == nil}}
+		return nil
+	}
+	var list corev1.NamespaceList
+	err := g.c.List(ctx, &list)
+	if _, err := g.classify(err, "namespaces", "", "list"); err != nil {
+		return err
+	}
+	g.namespacesListed = err == nil
+	for _, ns := range list.Items {
+		g.snap.Namespaces = append(g.snap.Namespaces, Namespace{Name: ns.Name, Labels: ns.Labels, LabelsKnown: true})
+	}
+	return nil
+}
+
+// namespacesSeen stands in for a Namespace list the caller may not read: the namespaces of the
+// objects read, labels unknown.
+func (g *gatherer) namespacesSeen() {
+	seen := map[string]bool{}
+	add := func(ns string) {
+		if ns != "" && !seen[ns] {
+			seen[ns] = true
+			g.snap.Namespaces = append(g.snap.Namespaces, Namespace{Name: ns})
+		}
+	}
+	for _, p := range g.snap.Pods {
+		add(p.Namespace)
+	}
+	for _, w := range g.snap.Deployments {
+		add(w.Namespace)
+	}
+	for _, w := range g.snap.StatefulSets {
+		add(w.Namespace)
+	}
+	for _, w := range g.snap.DaemonSets {
+		add(w.Namespace)
+	}
+	for _, w := range g.snap.Jobs {
+		add(w.Namespace)
+	}
+	for _, w := range g.snap.CronJobs {
+		add(w.Namespace)
+	}
+	sort.Slice(g.snap.Namespaces, func(i, j int) bool { return g.snap.Namespaces[i].Name < g.snap.Namespaces[j].Name })
+}
+
+// monitors reads ServiceMonitors and PodMonitors: of every namespace, since one in another
+// namespace (a monitoring namespace) may select the Services and Pods checked; with one
+// namespace checked and no right to read them all, those of that namespace alone, and the
+// others are recorded as refused.
+func (g *gatherer) monitors(ctx context.Context) error {
+	for _, m := range []struct {
+		resource string
+		list     client.ObjectList
+	}{
+		{"servicemonitors", &monitoringv1.ServiceMonitorList{}},
+		{"podmonitors", &monitoringv1.PodMonitorList{}},
+	} {
+		err := g.c.List(ctx, m.list)
+		if apierrors.IsForbidden(err) && g.namespace != "" {
+			g.snap.Denied = append(g.snap.Denied, Denied{Resource: m.resource + otherNamespaces, Namespace: g.namespace,
+				Reason: "may not list " + m.resource + " in other namespaces, where one could select this namespace's Services or Pods"})
+			err = g.c.List(ctx, m.list, client.InNamespace(g.namespace))
+			if _, err := g.classify(err, m.resource, g.namespace, "list"); err != nil {
+				return err
+			}
+		} else if _, err := g.classify(err, m.resource, "", "list"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// otherNamespaces marks the refusal to read monitors outside the one namespace checked.
+const otherNamespaces = " of other namespaces"
+
+// clientCAs reads the client CA bundles the Pods and templates name, and where there are any,
+// the ca.crt of the namespace's serving Secrets. Of a Secret only the ca.crt key is kept.
+func (g *gatherer) clientCAs(ctx context.Context) error {
+	s := g.snap
+	type bundleKey struct {
+		namespace string
+		source    inject.ClientCASource
+		name, key string
+	}
+	wanted := map[bundleKey]bool{}
+	tlsSecrets := map[string]map[string]bool{}
+	note := func(namespace string, m *metav1.ObjectMeta) {
+		v, ok := m.Annotations[inject.AnnotationClientCA]
+		if !ok {
+			return
+		}
+		ca, problem := inject.ParseClientCA(v, g.d)
+		if problem != "" {
+			return
+		}
+		wanted[bundleKey{namespace, ca.Source, ca.Name, ca.Key}] = true
+		if tlsSecrets[namespace] == nil {
+			tlsSecrets[namespace] = map[string]bool{}
+		}
+		if name := m.Annotations[inject.AnnotationTLSSecret]; name != "" {
+			tlsSecrets[namespace][name] = true
+		}
+	}
+	for i := range s.Pods {
+		note(s.Pods[i].Namespace, &s.Pods[i].ObjectMeta)
+	}
+	for _, t := range templates(s) {
+		note(t.namespace, &t.template.ObjectMeta)
+	}
+	keys := make([]ClientCABundle, 0, len(wanted))
+	for k := range wanted {
+		keys = append(keys, ClientCABundle{Namespace: k.namespace, Source: k.source, Name: k.name, Key: k.key})
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		return a.Namespace+"/"+string(a.Source)+"/"+a.Name+"/"+a.Key < b.Namespace+"/"+string(b.Source)+"/"+b.Name+"/"+b.Key
+	})
+	for _, k := range keys {
+		var err error
+		key := types.NamespacedName{Namespace: k.Namespace, Name: k.Name}
+		resource := "configmaps"
+		if k.Source == inject.ClientCASecret {
+			resource = "secrets"
+			var sec corev1.Secret
+			if err = g.c.Get(ctx, key, &sec); err == nil {
+				k.PEM, k.Found = sec.Data[k.Key]
+			}
+		} else {
+			var cm corev1.ConfigMap
+			if err = g.c.Get(ctx, key, &cm); err == nil {
+				var v string
+				v, k.Found = cm.Data[k.Key]
+				k.PEM = []byte(v)
+			}
+		}
+		if apierrors.IsNotFound(err) {
+			s.ClientCAs = append(s.ClientCAs, k)
+			continue
+		}
+		if _, err := g.classify(err, resource, k.Namespace, "get"); err != nil {
+			return err
+		}
+		if err == nil {
+			s.ClientCAs = append(s.ClientCAs, k)
+		}
+	}
+	namespaces := make([]string, 0, len(tlsSecrets))
+	for ns := range tlsSecrets {
+		namespaces = append(namespaces, ns)
+	}
+	sort.Strings(namespaces)
+	for _, ns := range namespaces {
+		if err := g.servingCAs(ctx, ns, tlsSecrets[ns]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// servingCAs reads the ca.crt of the namespace's cert-manager Secrets, and of the Secrets named
+// in extra: their names from a metadata list, so that no other Secret's data is ever fetched.
+func (g *gatherer) servingCAs(ctx context.Context, namespace string, extra map[string]bool) error {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("SecretList"))
+	err := g.c.List(ctx, list, client.InNamespace(namespace))
+	if _, err := g.classify(err, "secrets", namespace, "list"); err != nil || g.snap.denied("secrets", namespace) {
+		return err
+	}
+	names := map[string]string{}
+	for name := range extra {
+		names[name] = ""
+	}
+	for _, m := range list.Items {
+		if cert, ok := m.Annotations[certificateNameAnnotation]; ok {
+			names[m.Name] = cert
+		}
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, name := range sorted {
+		var sec corev1.Secret
+		err := g.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &sec)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if _, err := g.classify(err, "secrets", namespace, "get"); err != nil {
+			return err
+		}
+		if ca := sec.Data[inject.CAKey]; err == nil && len(ca) > 0 {
+			g.snap.ServingCAs = append(g.snap.ServingCAs, ServingCA{Namespace: namespace, Secret: name, Certificate: names[name], CA: ca})
+		}
+	}
+	return nil
+}

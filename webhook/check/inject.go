@@ -1,0 +1,197 @@
+package check
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
+)
+
+// assessed is a workload and what the webhook does with it: its decision and policy, computed
+// by the webhook's own functions from the workload's Pod template (a bare Pod's own metadata
+// and spec), as the certificate controller reads them.
+type assessed struct {
+	*workload
+	// subject is the template as a Pod, in the workload's namespace.
+	subject   *corev1.Pod
+	nsLabels  map[string]string
+	nsKnown   bool
+	decision  webhook.Decision
+	decideErr error
+	policy    *inject.Policy
+	policyErr error
+	state     InjectionState
+	reason    string
+	injected  int
+}
+
+func (a *analysis) assess(w *workload) *assessed {
+	x := &assessed{workload: w}
+	x.nsLabels, x.nsKnown = a.snap.namespaceLabels(w.ref.Namespace)
+	if w.template != nil {
+		x.subject = &corev1.Pod{ObjectMeta: *w.template.ObjectMeta.DeepCopy(), Spec: *w.template.Spec.DeepCopy()}
+		x.subject.Namespace = w.ref.Namespace
+	} else {
+		x.subject = w.pods[0]
+	}
+	for _, p := range w.pods {
+		if inject.IsInjected(p) {
+			x.injected++
+		}
+	}
+	x.decision, x.decideErr = webhook.OptIn(x.subject, x.nsLabels)
+	if x.decideErr == nil && x.decision.Verdict == webhook.VerdictInject && !inject.IsInjected(x.subject) {
+		// An injected Pod standing for its workload is the render's output, not its input: its
+		// policy is not computed again.
+		x.policy, x.policyErr = webhook.PolicyFor(x.subject, inject.PolicyInput{
+			Defaults: a.c.Defaults, Namespace: w.ref.Namespace, Workload: w.injectWorkload(), NamespaceLabels: x.nsLabels,
+		})
+	}
+	switch {
+	case x.decideErr != nil:
+		x.state, x.reason = StateInvalid, problemsOf(x.decideErr)
+	case x.policyErr != nil:
+		x.state, x.reason = StateInvalid, problemsOf(x.policyErr)
+	case x.decision.Verdict != webhook.VerdictInject:
+		x.state, x.reason = StateSkipped, x.decision.Reason
+		if !x.nsKnown && x.decision.By == "" {
+			x.reason = "the Pod template does not ask for injection, and its Namespace's labels could not be read"
+		}
+	case len(w.pods) == 0:
+		x.state, x.reason = StateWouldInject, x.decision.Reason+"; no Pods yet"
+	case x.injected < len(w.pods):
+		x.state, x.reason = StateNotInjected, x.decision.Reason
+	default:
+		x.state, x.reason = StateInjected, x.decision.Reason
+	}
+	return x
+}
+
+// protected reports whether the workload's Pods run (or are to run) the proxy.
+func (x *assessed) protected() bool {
+	return x.state == StateInjected || x.state == StateNotInjected && x.injected > 0
+}
+
+// decidedBy names the label or annotation that decided on the object that carries it.
+func (x *assessed) decidedBy(d webhook.Decision, pod *corev1.Pod) string {
+	switch {
+	case d.By == "":
+		return ""
+	case d.ByNamespace:
+		return "Namespace " + x.ref.Namespace + " " + d.By
+	case pod == nil && x.template != nil:
+		return x.ref.Kind + " " + x.ref.Name + " template " + d.By
+	case pod == nil:
+		pod = x.subject
+	}
+	return "Pod " + pod.Name + " " + d.By
+}
+
+// problemsOf is a policy error's message without the prefix the API server's denial carries.
+func problemsOf(err error) string {
+	return strings.TrimPrefix(err.Error(), "rbac-proxy: ")
+}
+
+// ruleInjection: InvalidPolicy for a workload the webhook would deny, NotInjected for its Pods
+// that ask for the proxy and run without it.
+func ruleInjection(a *analysis, x *assessed) {
+	if err := errors.Join(x.decideErr, x.policyErr); err != nil {
+		a.find(CodeInvalidPolicy, x.ref, x, fmt.Sprintf("%s %s asks for the proxy and the webhook denies its Pods: %s", x.ref.Kind, x.ref.Name, problemsOf(err)), x.policyFix(err))
+	}
+	var missing []string
+	var why webhook.Decision
+	var first *corev1.Pod
+	for _, p := range x.pods {
+		d, err := webhook.Decide(p, x.nsLabels)
+		if err != nil || d.Verdict != webhook.VerdictInject {
+			continue
+		}
+		if first == nil {
+			first, why = p, d
+		}
+		missing = append(missing, p.Name)
+	}
+	if len(missing) == 0 {
+		return
+	}
+	what := "Pod " + missing[0] + " runs"
+	if x.ref.Kind != "Pod" {
+		what = fmt.Sprintf("%d of %d Pods (%s) run", len(missing), len(x.pods), shortList(missing))
+	}
+	by := x.decidedBy(why, first)
+	if by != "" {
+		by = " (" + by + ")"
+	}
+	a.find(CodeNotInjected, x.ref, x, fmt.Sprintf("%s without the proxy: %s%s; created while the webhook was down or before the namespace was labelled", what, strings.ToLower(why.Reason[:1])+why.Reason[1:], by), x.restartFix(missing))
+}
+
+// policyFix names the first annotation to change and what it allows.
+func (x *assessed) policyFix(err error) string {
+	var pe *inject.PolicyError
+	if !errors.As(err, &pe) || len(pe.Errors) == 0 {
+		return "fix the " + inject.Prefix + " annotations of the Pod template"
+	}
+	fe := pe.Errors[0]
+	path := fe.Field
+	if x.templatePath != "" {
+		path = x.templatePath + "." + path
+	}
+	_, allowed, ok := strings.Cut(fe.Detail, "; allowed: ")
+	if !ok {
+		return "change " + path
+	}
+	return "change " + path + " (allowed: " + allowed + ")"
+}
+
+// restartFix is how the workload's Pods get the proxy: a rollout restart, or new Pods.
+func (x *assessed) restartFix(pods []string) string {
+	switch x.ref.Kind {
+	case "Deployment", "StatefulSet", "DaemonSet":
+		return "kubectl rollout restart " + strings.ToLower(x.ref.Kind) + "/" + x.ref.Name + " -n " + x.ref.Namespace
+	case "Pod":
+		return "kubectl delete pod " + x.ref.Name + " -n " + x.ref.Namespace + ", then create it again"
+	}
+	return "kubectl delete pod " + strings.Join(pods, " ") + " -n " + x.ref.Namespace + " (its " + x.ref.Kind + " makes new ones)"
+}
+
+// shortList names up to three items, and how many more.
+func shortList(items []string) string {
+	if len(items) <= 3 {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:3], ", ") + " and " + strconv.Itoa(len(items)-3) + " more"
+}
+
+// report is the workload as the report shows it.
+func (x *assessed) report() Workload {
+	w := Workload{ObjectRef: x.ref, Pods: len(x.pods), Injected: x.injected,
+		Injection: Injection{State: x.state, DecidedBy: x.decidedBy(x.decision, nil), Reason: x.reason}}
+	if p := x.policy; p != nil && x.state != StateSkipped && x.state != StateInvalid {
+		w.Policy = policyView(p, x.subject.Annotations[inject.AnnotationClientCA])
+	}
+	return w
+}
+
+// policyView is the part of the policy the report shows.
+func policyView(p *inject.Policy, clientCA string) *Policy {
+	v := &Policy{
+		Mode: string(p.Mode), Port: p.Target.Name, ProxyPort: p.ProxyPort, Preset: p.Preset,
+		Authz: string(p.Authz), Tenancy: string(p.Tenancy), TokenVerification: string(p.TokenVerification),
+		TokenAudiences: p.TokenAudiences, TLSSecret: p.TLS.SecretName, Image: p.Image,
+	}
+	if v.Port == "" {
+		v.Port = strconv.Itoa(int(p.Target.Number))
+	}
+	if p.ClientCA != nil {
+		v.ClientCA = clientCA
+	}
+	if c := p.TLS.Certificate; c != nil {
+		v.Certificate, v.Issuer, v.DNSNames = c.Name, c.Issuer.String(), c.DNSNames
+	}
+	return v
+}

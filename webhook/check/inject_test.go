@@ -1,0 +1,184 @@
+package check
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
+)
+
+// TestInjection: each workload's state, what decided it, and the NotInjected and InvalidPolicy
+// findings, over hand-built snapshots.
+func TestInjection(t *testing.T) {
+	d := testDefaults(t)
+	type want struct {
+		state     InjectionState
+		decidedBy string
+		mode      string
+		findings  []string
+		fix       string
+		unchecked []Code
+	}
+	for _, tc := range []struct {
+		name  string
+		build func() *Snapshot
+		want  want
+	}{{
+		name: "namespace label, Pod created before it",
+		build: func() *Snapshot {
+			dep, rs := deployment("dcgm", appTemplate(nil, nil))
+			return snapshotOf(namespace(enabledNS), dep, rs, podOf(t, d, dep, rs, "a", false, ""))
+		},
+		want: want{state: StateNotInjected, decidedBy: "Namespace gpu label rbac-proxy.io/inject=enabled", mode: "rename",
+			findings: []string{"NotInjected Deployment/dcgm"}, fix: "kubectl rollout restart deployment/dcgm -n gpu"},
+	}, {
+		name: "opted in and injected",
+		build: func() *Snapshot {
+			dep, rs := deployment("dcgm", appTemplate(nil, optInAnnotation))
+			return snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""))
+		},
+		want: want{state: StateInjected, decidedBy: "Deployment dcgm template annotation rbac-proxy.io/inject=true", mode: "rename", findings: []string{}},
+	}, {
+		name: "one of two Pods injected",
+		build: func() *Snapshot {
+			dep, rs := deployment("dcgm", appTemplate(map[string]string{inject.LabelInject: "true"}, nil))
+			return snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""), podOf(t, d, dep, rs, "b", false, ""))
+		},
+		want: want{state: StateNotInjected, decidedBy: "Deployment dcgm template label rbac-proxy.io/inject=true", mode: "rename",
+			findings: []string{"NotInjected Deployment/dcgm"}, fix: "kubectl rollout restart deployment/dcgm -n gpu"},
+	}, {
+		name: "nothing asks",
+		build: func() *Snapshot {
+			dep, rs := deployment("app", appTemplate(nil, nil))
+			return snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", false, ""))
+		},
+		want: want{state: StateSkipped, findings: []string{}},
+	}, {
+		name: "opted out in an enabled namespace",
+		build: func() *Snapshot {
+			dep, rs := deployment("app", appTemplate(nil, map[string]string{inject.AnnotationInject: "false"}))
+			return snapshotOf(namespace(enabledNS), dep, rs, podOf(t, d, dep, rs, "a", false, ""))
+		},
+		want: want{state: StateSkipped, decidedBy: "Deployment app template annotation rbac-proxy.io/inject=false", findings: []string{}},
+	}, {
+		name: "annotations the webhook refuses",
+		build: func() *Snapshot {
+			dep, rs := deployment("dcgm", appTemplate(nil, map[string]string{inject.AnnotationInject: "true", inject.AnnotationPort: "nope"}))
+			return snapshotOf(namespace(nil), dep, rs)
+		},
+		want: want{state: StateInvalid, decidedBy: "Deployment dcgm template annotation rbac-proxy.io/inject=true",
+			findings: []string{"InvalidPolicy Deployment/dcgm"}, fix: "change spec.template.metadata.annotations[rbac-proxy.io/port]"},
+	}, {
+		name: "scaled to zero",
+		build: func() *Snapshot {
+			dep, rs := deployment("dcgm", appTemplate(nil, optInAnnotation))
+			return snapshotOf(namespace(nil), dep, rs)
+		},
+		want: want{state: StateWouldInject, decidedBy: "Deployment dcgm template annotation rbac-proxy.io/inject=true", mode: "rename", findings: []string{}},
+	}, {
+		name: "a bare Pod that opts in",
+		build: func() *Snapshot {
+			tmpl := appTemplate(nil, optInAnnotation)
+			pod := &corev1.Pod{ObjectMeta: tmpl.ObjectMeta, Spec: tmpl.Spec}
+			pod.Namespace, pod.Name = testNS, "solo"
+			return snapshotOf(namespace(nil), pod)
+		},
+		want: want{state: StateNotInjected, decidedBy: "Pod solo annotation rbac-proxy.io/inject=true", mode: "rename",
+			findings: []string{"NotInjected Pod/solo"}, fix: "kubectl delete pod solo -n gpu, then create it again"},
+	}, {
+		name: "namespace labels unreadable",
+		build: func() *Snapshot {
+			dep, rs := deployment("app", appTemplate(nil, nil))
+			s := snapshotOf(Namespace{Name: testNS}, dep, rs, podOf(t, d, dep, rs, "a", false, ""))
+			s.Denied = []Denied{{Resource: "namespaces", Reason: "may not get namespaces"}}
+			return s
+		},
+		want: want{state: StateSkipped, findings: []string{}, unchecked: []Code{CodeNotInjected}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, d, tc.build())
+			if len(r.Workloads) != 1 {
+				t.Fatalf("workloads %+v, want one", r.Workloads)
+			}
+			w := r.Workloads[0]
+			mode := ""
+			if w.Policy != nil {
+				mode = w.Policy.Mode
+			}
+			if w.Injection.State != tc.want.state || w.Injection.DecidedBy != tc.want.decidedBy || mode != tc.want.mode {
+				t.Errorf("workload %+v (mode %q), want state %s decided by %q, mode %q", w.Injection, mode, tc.want.state, tc.want.decidedBy, tc.want.mode)
+			}
+			if got := findingKeys(r); !slices.Equal(got, tc.want.findings) {
+				t.Errorf("findings %v, want %v", got, tc.want.findings)
+			}
+			if tc.want.fix != "" && (len(r.Findings) == 0 || !strings.HasPrefix(r.Findings[0].Fix, tc.want.fix)) {
+				t.Errorf("fix %+v, want it to start %q", r.Findings, tc.want.fix)
+			}
+			var unchecked []Code
+			for _, u := range r.Unchecked {
+				if u.Check != CodeScraperForbidden {
+					unchecked = append(unchecked, u.Check)
+				}
+			}
+			if !slices.Equal(unchecked, tc.want.unchecked) {
+				t.Errorf("unchecked %+v, want %v", r.Unchecked, tc.want.unchecked)
+			}
+		})
+	}
+}
+
+// TestWorkloadOwners: Pods are grouped under the workload their verified owners lead to; an
+// owner reference whose UID does not match the object is not followed.
+func TestWorkloadOwners(t *testing.T) {
+	d := testDefaults(t)
+	dep, rs := deployment("dcgm", appTemplate(nil, nil))
+	good := podOf(t, d, dep, rs, "a", false, "")
+	forged := podOf(t, d, dep, rs, "b", false, "")
+	forged.OwnerReferences[0].UID = "someone-else"
+	got := []string{}
+	for _, w := range workloads(snapshotOf(namespace(nil), dep, rs, good, forged)) {
+		got = append(got, w.ref.Kind+"/"+w.ref.Name+":"+strings.Join(podNames(w.pods), ","))
+	}
+	want := []string{"Deployment/dcgm:dcgm-rs-a", "ReplicaSet/dcgm-rs:dcgm-rs-b"}
+	if !slices.Equal(got, want) {
+		t.Errorf("workloads %v, want %v", got, want)
+	}
+}
+
+func podNames(pods []*corev1.Pod) []string {
+	var out []string
+	for _, p := range pods {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// TestParseObject: kubectl's spellings of the kinds, and what is refused.
+func TestParseObject(t *testing.T) {
+	for _, tc := range []struct {
+		arg, kind, name, err string
+	}{
+		{arg: "dcgm-abc", kind: "Pod", name: "dcgm-abc"},
+		{arg: "deploy/dcgm", kind: "Deployment", name: "dcgm"},
+		{arg: "DaemonSet/dcgm", kind: "DaemonSet", name: "dcgm"},
+		{arg: "sts/db", kind: "StatefulSet", name: "db"},
+		{arg: "cronjobs/nightly", kind: "CronJob", name: "nightly"},
+		{arg: "service/dcgm", err: `unknown kind "service"`},
+		{arg: "deploy/", err: "is not KIND/NAME"},
+		{arg: "deploy/a/b", err: "is not KIND/NAME"},
+	} {
+		ref, err := ParseObject(tc.arg, testNS)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%s: error %v, want %q", tc.arg, err, tc.err)
+		case tc.err == "" && (err != nil || ref != ObjectRef{Kind: tc.kind, Namespace: testNS, Name: tc.name}):
+			t.Errorf("%s: %+v %v, want %s/%s", tc.arg, ref, err, tc.kind, tc.name)
+		}
+	}
+}
+
+var _ = metav1.ObjectMeta{}
