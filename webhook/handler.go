@@ -153,27 +153,37 @@ func (h *Handler) serviceWarnings(ctx context.Context, pod *corev1.Pod, namespac
 		return nil
 	}
 	var out []string
-	for _, svc := range list.Items {
-		sel := svc.Spec.Selector
-		if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(pod.Labels)) {
+	for i := range list.Items {
+		svc := &list.Items[i]
+		if _, ok := AppPortByNumber(svc, pod.Labels, p); !ok {
 			continue
 		}
-		for _, sp := range svc.Spec.Ports {
-			tp := sp.TargetPort
-			byNumber := tp.Type == intstr.Int && tp.IntVal == p.Target.Number ||
-				tp.Type == intstr.Int && tp.IntVal == 0 && sp.Port == p.Target.Number
-			if !byNumber || sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
-				continue
-			}
-			fix := "target the port name " + p.Target.ProxyPortName
-			if p.Target.Name == "" {
-				fix = fmt.Sprintf("target port %d", p.ProxyPort)
-			}
-			out = append(out, fmt.Sprintf("rbac-proxy: Service %s targets port %d by number and reaches the app, bypassing the proxy; %s, or set %s=takeover", svc.Name, p.Target.Number, fix, inject.AnnotationPortMode))
-			break
+		fix := "target the port name " + p.Target.ProxyPortName
+		if p.Target.Name == "" {
+			fix = fmt.Sprintf("target port %d", p.ProxyPort)
 		}
+		out = append(out, fmt.Sprintf("rbac-proxy: Service %s targets port %d by number and reaches the app, bypassing the proxy; %s, or set %s=takeover", svc.Name, p.Target.Number, fix, inject.AnnotationPortMode))
 	}
 	return out
+}
+
+// AppPortByNumber returns the index of the first port of svc that reaches the protected port by
+// number on Pods labelled podLabels, which in rename mode is the app's, past the proxy; ok is
+// false when it has none.
+func AppPortByNumber(svc *corev1.Service, podLabels map[string]string, p *inject.Policy) (index int, ok bool) {
+	sel := svc.Spec.Selector
+	if len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(podLabels)) {
+		return 0, false
+	}
+	for i, sp := range svc.Spec.Ports {
+		tp := sp.TargetPort
+		byNumber := tp.Type == intstr.Int && tp.IntVal == p.Target.Number ||
+			tp.Type == intstr.Int && tp.IntVal == 0 && sp.Port == p.Target.Number
+		if byNumber && (sp.Protocol == "" || sp.Protocol == corev1.ProtocolTCP) {
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // namespaceLabels reads the Namespace's labels from the cache, asking the API server only when

@@ -55,7 +55,7 @@ func parseMode(spec *corev1.PodSpec, ann map[string]string, p *Policy, targetOK 
 		}
 	}
 	if !presetSet && !listenSet && container != nil {
-		if pr := detectPreset(container); pr != nil {
+		if pr := DetectPreset(container); pr != nil {
 			p.Preset, p.Listen = pr.Name, pr.Listen
 		}
 	}

@@ -100,8 +100,9 @@ func imageName(image string) string {
 	return image
 }
 
-// detectPreset recognizes a container by its image name, then by env or args it already has.
-func detectPreset(c *corev1.Container) *Preset {
+// DetectPreset recognizes a container by its image name, then by env or args it already has:
+// takeover mode moves it, check reports it running unprotected.
+func DetectPreset(c *corev1.Container) *Preset {
 	name := imageName(c.Image)
 	for i := range builtinPresets {
 		for _, img := range builtinPresets[i].Images {
@@ -133,7 +134,7 @@ func detectPreset(c *corev1.Container) *Preset {
 }
 
 // builtinPresets is Presets() built once, read (never changed, never handed out) by
-// detectPreset so that a Pod no preset recognizes costs no allocation.
+// DetectPreset so that a Pod no preset recognizes costs no allocation.
 var builtinPresets = Presets()
 
 // freshPreset returns the i-th preset from a fresh Presets(): the caller may keep or change it

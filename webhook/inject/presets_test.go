@@ -21,7 +21,7 @@ func TestPresetDetection(t *testing.T) {
 		{corev1.Container{Image: "registry.example:5000/node-exporter-tools/other:1"}, "node-exporter"},
 	} {
 		got := ""
-		if p := detectPreset(&tc.c); p != nil {
+		if p := DetectPreset(&tc.c); p != nil {
 			got = p.Name
 		}
 		if got != tc.want {
