@@ -57,16 +57,10 @@ func (s Scraper) subjectFlag() string {
 	return "--user=" + s.User
 }
 
-// reviewed is whether a workload's proxy is, or is to be, running: the rules about what it
-// asks of the API server apply.
-func (x *assessed) reviewed() bool {
-	return x.policy != nil && (x.state == StateInjected || x.state == StateNotInjected || x.state == StateWouldInject)
-}
-
 // ruleProxyAccess: the Pod's ServiceAccount may create the TokenReviews (and, when the proxy
 // makes them, SubjectAccessReviews) its proxy makes: webhook.AccessChecker's own question.
 func ruleProxyAccess(a *analysis, x *assessed) {
-	if !x.reviewed() {
+	if !x.protected() {
 		return
 	}
 	if a.c.Reviews == nil {
@@ -104,7 +98,7 @@ func reviewRefusal(err error) string {
 // ruleScraperAccess: every --scraper may do what the proxy of a workload with authz sar asks
 // of it: get on its resource attributes, or on the path.
 func ruleScraperAccess(a *analysis, x *assessed) {
-	if !x.reviewed() || x.policy.Authz != config.AuthzSAR || len(a.c.Scrapers) == 0 || a.c.Reviews == nil {
+	if !x.protected() || x.policy.Authz != config.AuthzSAR || len(a.c.Scrapers) == 0 || a.c.Reviews == nil {
 		return
 	}
 	p := x.policy

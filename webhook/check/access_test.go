@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -82,7 +83,7 @@ func TestAccess(t *testing.T) {
 				ann[k] = v
 			}
 			dep, rs := deployment("dcgm", appTemplate(nil, ann))
-			s := snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""))
+			s := snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""), certificate("dcgm", cmmeta.ConditionTrue, "Ready"))
 			r := (&Checker{Defaults: d, Scrapers: []Scraper{prometheus}, Reviews: reviews(tc.allow)}).Check(context.Background(), s)
 			if got := findingKeys(r); !slices.Equal(got, tc.findings) {
 				t.Fatalf("findings %v, want %v: %+v", got, tc.findings, r.Findings)

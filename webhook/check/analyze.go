@@ -37,8 +37,14 @@ type analysis struct {
 // rules run in this order on every workload; each is one file's concern.
 var rules = []func(*analysis, *assessed){
 	ruleInjection,
+	ruleStaleProxy,
+	ruleExporters,
+	ruleServices,
+	ruleMonitors,
 	ruleProxyAccess,
 	ruleScraperAccess,
+	ruleCertificate,
+	ruleClientCA,
 }
 
 // Check runs every rule and returns the report, sorted, with its summary.

@@ -130,8 +130,10 @@ func (g *gatherer) namespaces(ctx context.Context) error {
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("namespace %s not found", g.namespace)
 		}
-		if _, err := g.classify(err, "namespaces", "", "get"); err != nil {
-			return err
+		if apierrors.IsForbidden(err) {
+			g.snap.Denied = append(g.snap.Denied, Denied{Resource: "namespaces", Reason: "may not get namespace " + g.namespace})
+		} else if err != nil {
+			return fmt.Errorf("get namespace %s: %w", g.namespace, err)
 		}
 		g.snap.Namespaces = []Namespace{{Name: g.namespace, Labels: ns.Labels, LabelsKnown: err == nil}}
 		return nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -107,6 +110,12 @@ func snapshotOf(ns Namespace, objs ...any) *Snapshot {
 			s.Pods = append(s.Pods, *o)
 		case *corev1.Service:
 			s.Services = append(s.Services, *o)
+		case *cmapi.Certificate:
+			s.Certificates = append(s.Certificates, *o)
+		case *monitoringv1.ServiceMonitor:
+			s.ServiceMonitors = append(s.ServiceMonitors, *o)
+		case *monitoringv1.PodMonitor:
+			s.PodMonitors = append(s.PodMonitors, *o)
 		default:
 			panic("snapshotOf: unknown object")
 		}
@@ -142,4 +151,13 @@ func findingKeys(r *Report) []string {
 		out = append(out, string(f.Code)+" "+f.Object.Kind+"/"+f.Object.Name)
 	}
 	return out
+}
+
+// certificate is the Certificate of a Deployment, Ready or not.
+func certificate(deployment string, ready cmmeta.ConditionStatus, reason string) *cmapi.Certificate {
+	c := &cmapi.Certificate{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "rbac-proxy-deployment-" + deployment}}
+	if ready != "" {
+		c.Status.Conditions = []cmapi.CertificateCondition{{Type: cmapi.CertificateConditionReady, Status: ready, Reason: reason, Message: "details"}}
+	}
+	return c
 }

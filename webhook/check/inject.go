@@ -72,9 +72,11 @@ func (a *analysis) assess(w *workload) *assessed {
 	return x
 }
 
-// protected reports whether the workload's Pods run (or are to run) the proxy.
+// protected reports whether Pods of the workload run the proxy, with the policy its template
+// gives them: the rules about a running proxy (its rights, its scrapes, its certificates)
+// apply.
 func (x *assessed) protected() bool {
-	return x.state == StateInjected || x.state == StateNotInjected && x.injected > 0
+	return x.policy != nil && x.injected > 0 && (x.state == StateInjected || x.state == StateNotInjected)
 }
 
 // decidedBy names the label or annotation that decided on the object that carries it.
@@ -119,10 +121,7 @@ func ruleInjection(a *analysis, x *assessed) {
 	if len(missing) == 0 {
 		return
 	}
-	what := "Pod " + missing[0] + " runs"
-	if x.ref.Kind != "Pod" {
-		what = fmt.Sprintf("%d of %d Pods (%s) run", len(missing), len(x.pods), shortList(missing))
-	}
+	what := x.podsPhrase(missing) + " " + verb(missing, "runs", "run")
 	by := x.decidedBy(why, first)
 	if by != "" {
 		by = " (" + by + ")"

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -39,14 +40,14 @@ func TestInjection(t *testing.T) {
 		name: "opted in and injected",
 		build: func() *Snapshot {
 			dep, rs := deployment("dcgm", appTemplate(nil, optInAnnotation))
-			return snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""))
+			return snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""), certificate("dcgm", cmmeta.ConditionTrue, "Ready"))
 		},
 		want: want{state: StateInjected, decidedBy: "Deployment dcgm template annotation rbac-proxy.io/inject=true", mode: "rename", findings: []string{}},
 	}, {
 		name: "one of two Pods injected",
 		build: func() *Snapshot {
 			dep, rs := deployment("dcgm", appTemplate(map[string]string{inject.LabelInject: "true"}, nil))
-			return snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""), podOf(t, d, dep, rs, "b", false, ""))
+			return snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""), podOf(t, d, dep, rs, "b", false, ""), certificate("dcgm", cmmeta.ConditionTrue, "Ready"))
 		},
 		want: want{state: StateNotInjected, decidedBy: "Deployment dcgm template label rbac-proxy.io/inject=true", mode: "rename",
 			findings: []string{"NotInjected Deployment/dcgm"}, fix: "kubectl rollout restart deployment/dcgm -n gpu"},
@@ -56,7 +57,7 @@ func TestInjection(t *testing.T) {
 			dep, rs := deployment("app", appTemplate(nil, nil))
 			return snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", false, ""))
 		},
-		want: want{state: StateSkipped, findings: []string{}},
+		want: want{state: StateSkipped, findings: []string{"UnprotectedMetricsPort Deployment/app"}},
 	}, {
 		name: "opted out in an enabled namespace",
 		build: func() *Snapshot {
@@ -97,7 +98,7 @@ func TestInjection(t *testing.T) {
 			s.Denied = []Denied{{Resource: "namespaces", Reason: "may not get namespaces"}}
 			return s
 		},
-		want: want{state: StateSkipped, findings: []string{}, unchecked: []Code{CodeNotInjected}},
+		want: want{state: StateSkipped, findings: []string{"UnprotectedMetricsPort Deployment/app"}, unchecked: []Code{CodeNotInjected}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, d, tc.build())

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
+
 	"github.com/rbac-proxy/rbac-proxy/internal/golden"
 )
 
@@ -20,7 +22,7 @@ func sampleSnapshot(t *testing.T, reversed bool) *Snapshot {
 	skipped, srs := deployment("web", appTemplate(nil, map[string]string{"rbac-proxy.io/inject": "false"}))
 	s := snapshotOf(namespace(enabledNS),
 		notInjected, nrs, podOf(t, d, notInjected, nrs, "a", false, ""), podOf(t, d, notInjected, nrs, "b", false, ""),
-		injected, irs, podOf(t, d, injected, irs, "a", true, ""),
+		injected, irs, podOf(t, d, injected, irs, "a", true, ""), certificate("node-exporter", cmmeta.ConditionTrue, "Ready"),
 		skipped, srs, podOf(t, d, skipped, srs, "a", false, ""))
 	if reversed {
 		slices.Reverse(s.Pods)

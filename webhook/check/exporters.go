@@ -1,0 +1,95 @@
+package check
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook"
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
+)
+
+// ruleExporters: Pods without the proxy that run a known exporter (the presets' own
+// detection), or that have a port named metrics, in any namespace. A Pod that asks for the
+// proxy is NotInjected's, not reported twice; one that opts out is reported only for a known
+// exporter.
+func ruleExporters(a *analysis, x *assessed) {
+	var exporters, ports []string
+	presets := map[string]bool{}
+	var preset []string
+	for _, p := range x.pods {
+		if inject.IsInjected(p) {
+			continue
+		}
+		d, err := webhook.Decide(p, x.nsLabels)
+		if err == nil && d.Verdict == webhook.VerdictInject {
+			continue
+		}
+		// An explicit opt-out is the operator's choice for a port named metrics; a known
+		// exporter is reported all the same.
+		optedOut := err == nil && d.By != "" && !d.ByNamespace
+		if name := exporterOf(p); name != "" {
+			exporters = append(exporters, p.Name)
+			if !presets[name] {
+				presets[name] = true
+				preset = append(preset, name)
+			}
+			continue
+		}
+		if hasMetricsPort(p) && !optedOut {
+			ports = append(ports, p.Name)
+		}
+	}
+	if len(exporters) > 0 {
+		a.find(CodeUnprotectedExporter, x.ref, x, fmt.Sprintf("%s %s (%s) with no proxy in front", x.podsPhrase(exporters), verb(exporters, "runs", "run"), strings.Join(preset, ", ")), x.optInFix(exporters))
+	}
+	if len(ports) > 0 {
+		a.find(CodeUnprotectedMetricsPort, x.ref, x, fmt.Sprintf("%s %s a port named %s with no proxy in front", x.podsPhrase(ports), verb(ports, "has", "have"), inject.DefaultPortName), x.optInFix(ports))
+	}
+}
+
+// exporterOf names the preset that recognizes one of the Pod's containers, empty for none.
+func exporterOf(p *corev1.Pod) string {
+	for i := range p.Spec.Containers {
+		if pr := inject.DetectPreset(&p.Spec.Containers[i]); pr != nil {
+			return pr.Name
+		}
+	}
+	return ""
+}
+
+func hasMetricsPort(p *corev1.Pod) bool {
+	for _, c := range p.Spec.Containers {
+		for _, port := range c.Ports {
+			if port.Name == inject.DefaultPortName {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// podsPhrase is "Pod P" for a bare Pod, "N of M Pods (P, Q)" for a workload's.
+func (x *assessed) podsPhrase(pods []string) string {
+	if x.ref.Kind == "Pod" {
+		return "Pod " + pods[0]
+	}
+	return fmt.Sprintf("%d of %d Pods (%s)", len(pods), len(x.pods), shortList(pods))
+}
+
+func verb(items []string, one, many string) string {
+	if len(items) == 1 {
+		return one
+	}
+	return many
+}
+
+// optInFix is how the workload asks for the proxy and gets it.
+func (x *assessed) optInFix(pods []string) string {
+	where := "metadata.annotations"
+	if x.templatePath != "" {
+		where = x.templatePath + "." + where
+	}
+	return fmt.Sprintf("kubectl label namespace %s %s=%s, or set %s: \"true\" in %s; then %s", x.ref.Namespace, inject.LabelInject, inject.NamespaceInjectEnabled, inject.AnnotationInject, where, x.restartFix(pods))
+}

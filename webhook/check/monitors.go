@@ -1,0 +1,192 @@
+package check
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
+)
+
+// scrape is what a ServiceMonitor or PodMonitor endpoint says of how it scrapes.
+type scrape struct {
+	scheme      string
+	ca          bool
+	credentials bool
+	// scrapeClass may carry credentials the monitor does not show (prometheus-operator takes a
+	// credentials file only from one), so without it only scheme and CA are judged.
+	scrapeClass bool
+}
+
+// problems are what keeps the scrape from working through the proxy.
+func (s scrape) problems(i int, list string) []string {
+	var out []string
+	if s.scheme != "https" {
+		scheme := s.scheme
+		if scheme == "" {
+			scheme = "http, the default"
+		}
+		out = append(out, fmt.Sprintf("%s[%d].scheme is %s, not https", list, i, scheme))
+	}
+	if !s.ca {
+		out = append(out, fmt.Sprintf("%s[%d].tlsConfig has no ca", list, i))
+	}
+	if !s.credentials && !s.scrapeClass {
+		out = append(out, fmt.Sprintf("%s[%d] has no credentials (authorization, or a tlsConfig cert and key)", list, i))
+	}
+	return out
+}
+
+func safeTLS(t *monitoringv1.SafeTLSConfig) (ca, cert bool) {
+	if t == nil {
+		return false, false
+	}
+	return t.CA.Secret != nil || t.CA.ConfigMap != nil, (t.Cert.Secret != nil || t.Cert.ConfigMap != nil) && t.KeySecret != nil
+}
+
+func serviceMonitorScrape(ep *monitoringv1.Endpoint, class *string) scrape {
+	s := scrape{scheme: ep.Scheme.String(), scrapeClass: class != nil && *class != ""}
+	var cert bool
+	if t := ep.TLSConfig; t != nil {
+		s.ca, cert = safeTLS(&t.SafeTLSConfig)
+		s.ca = s.ca || t.CAFile != ""
+		cert = cert || t.CertFile != "" && t.KeyFile != ""
+	}
+	s.credentials = cert || ep.Authorization != nil || ep.BearerTokenSecret != nil || ep.BearerTokenFile != "" || ep.OAuth2 != nil
+	return s
+}
+
+func podMonitorScrape(ep *monitoringv1.PodMetricsEndpoint, class *string) scrape {
+	s := scrape{scheme: ep.Scheme.String(), scrapeClass: class != nil && *class != ""}
+	var cert bool
+	s.ca, cert = safeTLS(ep.TLSConfig)
+	s.credentials = cert || ep.Authorization != nil || ep.BearerTokenSecret != nil || ep.OAuth2 != nil
+	return s
+}
+
+// selects reports whether a monitor in monitorNS with these selectors picks objects labelled l
+// in namespace ns.
+func selects(monitorNS string, nsSel monitoringv1.NamespaceSelector, sel *metav1.LabelSelector, ns string, l map[string]string) bool {
+	switch {
+	case nsSel.Any:
+	case len(nsSel.MatchNames) > 0:
+		if !slices.Contains(nsSel.MatchNames, ns) {
+			return false
+		}
+	case monitorNS != ns:
+		return false
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	return err == nil && s.Matches(labels.Set(l))
+}
+
+// toProxy reports whether a port (by name or number) reaches the proxy: the port it listens on,
+// or in redirect mode the app's port, which is redirected to it.
+func toProxy(p *inject.Policy, name string, number int32) bool {
+	redirect := p.Mode == inject.PortModeRedirect
+	if name != "" {
+		return name == p.Target.ProxyPortName || redirect && name == p.Target.Name
+	}
+	return number == p.ProxyPort || redirect && number == p.Target.Number
+}
+
+func intOrString(v intstr.IntOrString) (string, int32) {
+	if v.Type == intstr.String {
+		return v.StrVal, 0
+	}
+	return "", v.IntVal
+}
+
+// ruleMonitors: every ServiceMonitor endpoint (through a Service that selects the workload's
+// Pods and leads to the proxy) and PodMonitor endpoint that scrapes the protected port uses
+// https, a CA, and credentials.
+func ruleMonitors(a *analysis, x *assessed) {
+	if !x.protected() {
+		return
+	}
+	p := x.policy
+	ns, podLabels := x.ref.Namespace, x.subject.Labels
+	fix := fmt.Sprintf("rbac-proxy-injector scrape-config %s/%s -n %s", strings.ToLower(x.ref.Kind), x.ref.Name, ns)
+	report := func(kind string, m *metav1.ObjectMeta, problems []string) {
+		if len(problems) == 0 {
+			return
+		}
+		a.find(CodePlainHTTPScrape, ObjectRef{Kind: kind, Namespace: m.Namespace, Name: m.Name}, x,
+			fmt.Sprintf("%s %s scrapes the proxy of %s %s/%s but %s", kind, m.Name, x.ref.Kind, ns, x.ref.Name, strings.Join(problems, "; ")), fix)
+	}
+	for i := range a.snap.ServiceMonitors {
+		sm := &a.snap.ServiceMonitors[i]
+		var problems []string
+		for j := range a.snap.Services {
+			svc := &a.snap.Services[j]
+			sel := svc.Spec.Selector
+			if svc.Namespace != ns || len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(podLabels)) ||
+				!selects(sm.Namespace, sm.Spec.NamespaceSelector, &sm.Spec.Selector, ns, svc.Labels) {
+				continue
+			}
+			for k := range sm.Spec.Endpoints {
+				ep := &sm.Spec.Endpoints[k]
+				if !endpointToProxy(p, svc, ep) {
+					continue
+				}
+				for _, pr := range serviceMonitorScrape(ep, sm.Spec.ScrapeClassName).problems(k, "endpoints") {
+					if !slices.Contains(problems, pr) {
+						problems = append(problems, pr)
+					}
+				}
+			}
+		}
+		report("ServiceMonitor", &sm.ObjectMeta, problems)
+	}
+	for i := range a.snap.PodMonitors {
+		pm := &a.snap.PodMonitors[i]
+		if !selects(pm.Namespace, pm.Spec.NamespaceSelector, &pm.Spec.Selector, ns, podLabels) {
+			continue
+		}
+		var problems []string
+		for k := range pm.Spec.PodMetricsEndpoints {
+			ep := &pm.Spec.PodMetricsEndpoints[k]
+			var hits bool
+			switch {
+			case ep.Port != nil:
+				hits = toProxy(p, *ep.Port, 0)
+			case ep.PortNumber != nil:
+				hits = toProxy(p, "", *ep.PortNumber)
+			case ep.TargetPort != nil:
+				name, number := intOrString(*ep.TargetPort)
+				hits = toProxy(p, name, number)
+			}
+			if hits {
+				problems = append(problems, podMonitorScrape(ep, pm.Spec.ScrapeClassName).problems(k, "podMetricsEndpoints")...)
+			}
+		}
+		report("PodMonitor", &pm.ObjectMeta, problems)
+	}
+}
+
+// endpointToProxy reports whether a ServiceMonitor endpoint scrapes, through svc, the proxy.
+func endpointToProxy(p *inject.Policy, svc *corev1.Service, ep *monitoringv1.Endpoint) bool {
+	if ep.Port == "" && ep.TargetPort != nil {
+		name, number := intOrString(*ep.TargetPort)
+		return toProxy(p, name, number)
+	}
+	for _, sp := range svc.Spec.Ports {
+		if ep.Port != "" && sp.Name != ep.Port {
+			continue
+		}
+		name, number := intOrString(sp.TargetPort)
+		if name == "" && number == 0 {
+			number = sp.Port
+		}
+		if toProxy(p, name, number) {
+			return true
+		}
+	}
+	return false
+}
