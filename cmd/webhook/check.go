@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/rbac-proxy/rbac-proxy/webhook"
 	"github.com/rbac-proxy/rbac-proxy/webhook/check"
 )
 
@@ -101,11 +102,11 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if o.allNamespaces {
 			return fail(2, "argument %q: a workload is named in one namespace; allowed: --namespace, not --all-namespaces", fs.Arg(0))
 		}
-		ref, err := check.ParseObject(fs.Arg(0), namespace)
+		kind, name, err := webhook.ParseWorkloadArg(fs.Arg(0))
 		if err != nil {
-			return fail(2, "argument %q: %v", fs.Arg(0), err)
+			return fail(2, "argument %v", err)
 		}
-		object = &ref
+		object = &check.ObjectRef{Kind: kind.Kind, Namespace: namespace, Name: name}
 	}
 	cfg, err := cc.ClientConfig()
 	if err != nil {

@@ -21,6 +21,9 @@ type assessed struct {
 	subject   *corev1.Pod
 	nsLabels  map[string]string
 	nsKnown   bool
+	// nsAssumed: the Namespace's labels are unknown and taken to enable injection, since the
+	// workload's Pods carry the proxy and nothing else of it asks.
+	nsAssumed bool
 	decision  webhook.Decision
 	decideErr error
 	policy    *inject.Policy
@@ -44,19 +47,38 @@ func (a *analysis) assess(w *workload) *assessed {
 			x.injected++
 		}
 	}
-	x.decision, x.decideErr = webhook.OptIn(x.subject, x.nsLabels)
-	if x.decideErr == nil && x.decision.Verdict == webhook.VerdictInject && !inject.IsInjected(x.subject) {
+	nsLabels := x.nsLabels
+	if d, err := webhook.OptIn(x.subject, nsLabels); !x.nsKnown && err == nil && d.By == "" && x.injected > 0 {
+		// The Namespace's labels are unknown, the workload does not ask itself, and its Pods
+		// carry the proxy: its Namespace's label is what asked.
+		nsLabels, x.nsAssumed = map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled}, true
+	}
+	if inject.IsInjected(x.subject) {
 		// An injected Pod standing for its workload is the render's output, not its input: its
 		// policy is not computed again.
-		x.policy, x.policyErr = webhook.PolicyFor(x.subject, inject.PolicyInput{
-			Defaults: a.c.Defaults, Namespace: w.ref.Namespace, Workload: w.injectWorkload(), NamespaceLabels: x.nsLabels,
-		})
+		x.decision, x.decideErr = webhook.OptIn(x.subject, nsLabels)
+	} else {
+		tmpl := w.template
+		if tmpl == nil {
+			tmpl = &corev1.PodTemplateSpec{ObjectMeta: x.subject.ObjectMeta, Spec: x.subject.Spec}
+		}
+		sw := &webhook.StoredWorkload{Workload: w.injectWorkload(), Template: tmpl}
+		x.decision, x.policy, x.policyErr = webhook.WorkloadPolicy(sw, w.ref.Namespace, a.c.Defaults, nsLabels)
+		if x.policyErr != nil && x.decision.Verdict == "" {
+			// No decision: the opt-in itself is refused.
+			x.decideErr, x.policyErr = x.policyErr, nil
+		}
 	}
 	switch {
 	case x.decideErr != nil:
 		x.state, x.reason = StateInvalid, problemsOf(x.decideErr)
 	case x.policyErr != nil:
 		x.state, x.reason = StateInvalid, problemsOf(x.policyErr)
+	case x.nsAssumed:
+		x.state, x.reason = StateInjected, "its Pods carry the proxy, so its Namespace asks for it (the Namespace's labels could not be read)"
+		if x.injected < len(w.pods) {
+			x.state = StateNotInjected
+		}
 	case x.decision.Verdict != webhook.VerdictInject:
 		x.state, x.reason = StateSkipped, x.decision.Reason
 		if !x.nsKnown && x.decision.By == "" {
@@ -169,7 +191,10 @@ func shortList(items []string) string {
 // report is the workload as the report shows it.
 func (x *assessed) report() Workload {
 	w := Workload{ObjectRef: x.ref, Pods: len(x.pods), Injected: x.injected,
-		Injection: Injection{State: x.state, DecidedBy: x.decidedBy(x.decision, nil), Reason: x.reason}}
+		Injection: Injection{State: x.state, Reason: x.reason}}
+	if !x.nsAssumed {
+		w.Injection.DecidedBy = x.decidedBy(x.decision, nil)
+	}
 	if p := x.policy; p != nil && x.state != StateSkipped && x.state != StateInvalid {
 		w.Policy = policyView(p, x.subject.Annotations[inject.AnnotationClientCA])
 	}

@@ -7,7 +7,6 @@ import (
 
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
@@ -99,6 +98,15 @@ func TestInjection(t *testing.T) {
 			return s
 		},
 		want: want{state: StateSkipped, findings: []string{"UnprotectedMetricsPort Deployment/app"}, unchecked: []Code{CodeNotInjected}},
+	}, {
+		name: "namespace labels unreadable, its Pods injected",
+		build: func() *Snapshot {
+			dep, rs := deployment("dcgm", appTemplate(nil, nil))
+			s := snapshotOf(Namespace{Name: testNS}, dep, rs, podOf(t, d, dep, rs, "a", true, ""), certificate("dcgm", cmmeta.ConditionFalse, "Failed"))
+			s.Denied = []Denied{{Resource: "namespaces", Reason: "may not get namespace gpu"}}
+			return s
+		},
+		want: want{state: StateInjected, mode: "rename", findings: []string{"CertificateNotReady Certificate/rbac-proxy-deployment-dcgm"}, unchecked: []Code{CodeNotInjected}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, d, tc.build())
@@ -158,28 +166,3 @@ func podNames(pods []*corev1.Pod) []string {
 	return out
 }
 
-// TestParseObject: kubectl's spellings of the kinds, and what is refused.
-func TestParseObject(t *testing.T) {
-	for _, tc := range []struct {
-		arg, kind, name, err string
-	}{
-		{arg: "dcgm-abc", kind: "Pod", name: "dcgm-abc"},
-		{arg: "deploy/dcgm", kind: "Deployment", name: "dcgm"},
-		{arg: "DaemonSet/dcgm", kind: "DaemonSet", name: "dcgm"},
-		{arg: "sts/db", kind: "StatefulSet", name: "db"},
-		{arg: "cronjobs/nightly", kind: "CronJob", name: "nightly"},
-		{arg: "service/dcgm", err: `unknown kind "service"`},
-		{arg: "deploy/", err: "is not KIND/NAME"},
-		{arg: "deploy/a/b", err: "is not KIND/NAME"},
-	} {
-		ref, err := ParseObject(tc.arg, testNS)
-		switch {
-		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
-			t.Errorf("%s: error %v, want %q", tc.arg, err, tc.err)
-		case tc.err == "" && (err != nil || ref != ObjectRef{Kind: tc.kind, Namespace: testNS, Name: tc.name}):
-			t.Errorf("%s: %+v %v, want %s/%s", tc.arg, ref, err, tc.kind, tc.name)
-		}
-	}
-}
-
-var _ = metav1.ObjectMeta{}

@@ -1,9 +1,7 @@
 package check
 
 import (
-	"fmt"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -159,36 +157,6 @@ func lessRef(a, b ObjectRef) bool {
 		return a.Kind < b.Kind
 	}
 	return a.Name < b.Name
-}
-
-// kindNames are the KIND spellings of check's argument, as kubectl takes them.
-var kindNames = map[string]string{
-	"pod": "Pod", "pods": "Pod", "po": "Pod",
-	"deployment": "Deployment", "deployments": "Deployment", "deploy": "Deployment",
-	"statefulset": "StatefulSet", "statefulsets": "StatefulSet", "sts": "StatefulSet",
-	"daemonset": "DaemonSet", "daemonsets": "DaemonSet", "ds": "DaemonSet",
-	"replicaset": "ReplicaSet", "replicasets": "ReplicaSet", "rs": "ReplicaSet",
-	"job": "Job", "jobs": "Job",
-	"cronjob": "CronJob", "cronjobs": "CronJob", "cj": "CronJob",
-}
-
-// ObjectKinds are the kinds check's argument names, as the error lists them.
-const ObjectKinds = "pod, deployment, statefulset, daemonset, replicaset, job, cronjob (or po, deploy, sts, ds, rs, cj)"
-
-// ParseObject parses POD or KIND/NAME into the kind as the API spells it and the name.
-func ParseObject(arg, namespace string) (ObjectRef, error) {
-	kind, name, ok := strings.Cut(arg, "/")
-	if !ok {
-		kind, name = "pod", arg
-	}
-	k, known := kindNames[strings.ToLower(kind)]
-	switch {
-	case !known:
-		return ObjectRef{}, fmt.Errorf("unknown kind %q; allowed: %s", kind, ObjectKinds)
-	case name == "" || strings.Contains(name, "/"):
-		return ObjectRef{}, fmt.Errorf("%q is not KIND/NAME", arg)
-	}
-	return ObjectRef{Kind: k, Namespace: namespace, Name: name}, nil
 }
 
 // WorkloadOf returns the workload that ref is, or that the Pod ref names belongs to.
