@@ -18,9 +18,9 @@ import (
 type assessed struct {
 	*workload
 	// subject is the template as a Pod, in the workload's namespace.
-	subject   *corev1.Pod
-	nsLabels  map[string]string
-	nsKnown   bool
+	subject  *corev1.Pod
+	nsLabels map[string]string
+	nsKnown  bool
 	// nsAssumed: the Namespace's labels are unknown and taken to enable injection, since the
 	// workload's Pods carry the proxy and nothing else of it asks.
 	nsAssumed bool

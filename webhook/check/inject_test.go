@@ -165,4 +165,3 @@ func podNames(pods []*corev1.Pod) []string {
 	}
 	return out
 }
-
