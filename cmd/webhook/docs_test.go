@@ -131,6 +131,7 @@ func TestWebhookDoc(t *testing.T) {
 	checkSection(t, webhookDoc, "SERVE FLAGS", flagsTable(newServeFlags(&serveOptions{})))
 	checkSection(t, webhookDoc, "SETTINGS", settingsTable())
 	checkSection(t, webhookDoc, "INJECT FLAGS", flagsTable(newInjectFlags(&injectOptions{})))
+	checkSection(t, webhookDoc, "CHECK FLAGS", flagsTable(newCheckFlags(&checkOptions{})))
 	checkSection(t, webhookDoc, "REDIRECT FLAGS", flagsTable(newRedirectFlags(&redirectOptions{})))
 	defaults := webhook.DefaultConfig(docImage)
 	defaults.AllowedIssuers = emptyList(defaults.AllowedIssuers).([]string)

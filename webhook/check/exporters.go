@@ -70,9 +70,9 @@ func hasMetricsPort(p *corev1.Pod) bool {
 	return false
 }
 
-// podsPhrase is "Pod P" for a bare Pod, "N of M Pods (P, Q)" for a workload's.
+// podsPhrase is "Pod P" for one Pod, "N of M Pods (P, Q)" for more of a workload's.
 func (x *assessed) podsPhrase(pods []string) string {
-	if x.ref.Kind == "Pod" {
+	if len(pods) == 1 {
 		return "Pod " + pods[0]
 	}
 	return fmt.Sprintf("%d of %d Pods (%s)", len(pods), len(x.pods), shortList(pods))

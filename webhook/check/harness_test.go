@@ -63,7 +63,7 @@ func deployment(name string, tmpl corev1.PodTemplateSpec) (*appsv1.Deployment, *
 		Spec:       appsv1.DeploymentSpec{Replicas: ptr.To[int32](1), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}}, Template: tmpl},
 	}
 	rs := &appsv1.ReplicaSet{
-		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name + "-rs", UID: types.UID("uid-rs-" + name),
+		ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name + "-7d4b9c8f6", UID: types.UID("uid-rs-" + name),
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: name, UID: d.UID, Controller: ptr.To(true)}}},
 		Spec: appsv1.ReplicaSetSpec{Template: tmpl},
 	}

@@ -152,7 +152,7 @@ func TestWorkloadOwners(t *testing.T) {
 	for _, w := range workloads(snapshotOf(namespace(nil), dep, rs, good, forged)) {
 		got = append(got, w.ref.Kind+"/"+w.ref.Name+":"+strings.Join(podNames(w.pods), ","))
 	}
-	want := []string{"Deployment/dcgm:dcgm-rs-a", "ReplicaSet/dcgm-rs:dcgm-rs-b"}
+	want := []string{"Deployment/dcgm:dcgm-7d4b9c8f6-a", "ReplicaSet/dcgm-7d4b9c8f6:dcgm-7d4b9c8f6-b"}
 	if !slices.Equal(got, want) {
 		t.Errorf("workloads %v, want %v", got, want)
 	}
