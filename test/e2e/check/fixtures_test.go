@@ -97,7 +97,7 @@ func TestFailureModesAreInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: c.gpu, Name: inject.CertificateName(inject.Workload{Kind: "Deployment", Name: clientCA})}
+	key := client.ObjectKey{Namespace: c.gpu, Name: certificateName(clientCA)}
 	if err := c.client.Get(ctx, key, secret); err != nil {
 		t.Fatal(err)
 	}

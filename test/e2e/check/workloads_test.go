@@ -95,7 +95,7 @@ func serviceMonitor(ns, name string, endpoint monitoringv1.Endpoint) *monitoring
 // healthyEndpoint scrapes a protected workload as it must be: https, the serving CA, the
 // Certificate's name, a bearer token.
 func healthyEndpoint(ns, name string) monitoringv1.Endpoint {
-	secret := inject.CertificateName(inject.Workload{Kind: "Deployment", Name: name})
+	secret := certificateName(name)
 	return monitoringv1.Endpoint{
 		Port:   "metrics",
 		Scheme: ptr.To(monitoringv1.SchemeHTTPS),
@@ -115,6 +115,11 @@ func healthyEndpoint(ns, name string) monitoringv1.Endpoint {
 			},
 		},
 	}
+}
+
+// certificateName is the Certificate (and Secret) the injector makes for Deployment name.
+func certificateName(name string) string {
+	return inject.CertificateName(inject.Workload{Kind: "Deployment", Name: name})
 }
 
 // createLate creates the late workload in its namespace before anything labels it.
@@ -145,7 +150,7 @@ func (c *cluster) createStale(ctx context.Context) error {
 	if err := c.waitPods(ctx, c.gpu, stale, 1); err != nil {
 		return err
 	}
-	name := inject.CertificateName(inject.Workload{Kind: "Deployment", Name: stale})
+	name := certificateName(stale)
 	return framework.Eventually(ctx, time.Minute, "Certificate "+name, func(ctx context.Context) (bool, error) {
 		err := c.client.Get(ctx, client.ObjectKey{Namespace: c.gpu, Name: name}, &cmapi.Certificate{})
 		return err == nil, client.IgnoreNotFound(err)
@@ -227,7 +232,7 @@ func (c *cluster) waitPods(ctx context.Context, ns, name string, n int) error {
 
 // waitCertificate waits until the Certificate of gpu's Deployment name has the Ready status want.
 func (c *cluster) waitCertificate(ctx context.Context, name string, want cmmeta.ConditionStatus) error {
-	key := client.ObjectKey{Namespace: c.gpu, Name: inject.CertificateName(inject.Workload{Kind: "Deployment", Name: name})}
+	key := client.ObjectKey{Namespace: c.gpu, Name: certificateName(name)}
 	return framework.Eventually(ctx, 2*time.Minute, fmt.Sprintf("Certificate %s Ready=%s", key, want), func(ctx context.Context) (bool, error) {
 		cert := &cmapi.Certificate{}
 		if err := c.client.Get(ctx, key, cert); err != nil {
@@ -261,7 +266,7 @@ func (c *cluster) waitReplicaFailure(ctx context.Context, name string) error {
 // createServingCAConfigMap copies the ca.crt of healthy's serving Secret into the ConfigMap
 // clientca's proxy trusts for client certificates.
 func (c *cluster) createServingCAConfigMap(ctx context.Context) error {
-	key := client.ObjectKey{Namespace: c.gpu, Name: inject.CertificateName(inject.Workload{Kind: "Deployment", Name: healthy})}
+	key := client.ObjectKey{Namespace: c.gpu, Name: certificateName(healthy)}
 	secret := &corev1.Secret{}
 	err := framework.Eventually(ctx, 2*time.Minute, "Secret "+key.String()+" with ca.crt", func(ctx context.Context) (bool, error) {
 		err := c.client.Get(ctx, key, secret)
