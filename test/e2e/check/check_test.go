@@ -3,6 +3,8 @@ package check
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -27,16 +29,19 @@ func TestCheckFindsEachFailureMode(t *testing.T) {
 		t.Errorf("the cluster admin could not check %+v", rep.Unchecked)
 	}
 	for _, f := range findings(rep) {
-		if f.Workload == deploymentRef(c.gpu, healthy) {
+		if f.Workload == workloadRef(c.gpu, healthy) {
 			t.Errorf("a finding on the healthy workload: %s", f)
 		}
 	}
 	assertWorkloads(t, rep, map[webhookcheck.ObjectRef]webhookcheck.InjectionState{
-		deploymentRef(c.gpu, healthy): webhookcheck.StateInjected,
-		deploymentRef(c.gpu, stale):   webhookcheck.StateInjected,
-		deploymentRef(c.gpu, invalid): webhookcheck.StateInvalid,
-		deploymentRef(c.late, late):   webhookcheck.StateNotInjected,
-		deploymentRef(c.plain, dcgm):  webhookcheck.StateSkipped,
+		workloadRef(c.gpu, healthy): webhookcheck.StateInjected,
+		workloadRef(c.gpu, stale):   webhookcheck.StateInjected,
+		workloadRef(c.gpu, invalid): webhookcheck.StateInvalid,
+		workloadRef(c.late, late):   webhookcheck.StateNotInjected,
+		workloadRef(c.plain, dcgm):  webhookcheck.StateSkipped,
+		// A StatefulSet, and a Pod without a controller.
+		workloadRef(c.gpu, noReview):  webhookcheck.StateInjected,
+		workloadRef(c.plain, metrics): webhookcheck.StateSkipped,
 	})
 
 	if again := c.check(t, cp.KubeconfigPath, args...); !bytes.Equal(first.stdout, again.stdout) {
@@ -78,15 +83,51 @@ func TestCheckHealthyWorkload(t *testing.T) {
 	if len(rep.Findings) != 0 || len(rep.Unchecked) != 0 {
 		t.Errorf("check %q found %v, could not check %+v", args, findings(rep), rep.Unchecked)
 	}
-	if len(rep.Workloads) != 1 || rep.Workloads[0].ObjectRef != deploymentRef(c.gpu, healthy) {
+	if len(rep.Workloads) != 1 || rep.Workloads[0].ObjectRef != workloadRef(c.gpu, healthy) {
 		t.Fatalf("check %q reported workloads %+v, want deployment %s/%s alone", args, rep.Workloads, c.gpu, healthy)
 	}
 	w := rep.Workloads[0]
 	if w.Injection.State != webhookcheck.StateInjected || w.Pods != 1 || w.Injected != 1 || w.Policy == nil {
 		t.Fatalf("healthy: %+v", w)
 	}
-	if w.Policy.Mode != "rename" || w.Policy.Image != c.proxyImage || w.Policy.Certificate == "" {
+	if want := "Namespace " + c.gpu + " label rbac-proxy.io/inject=enabled"; w.Injection.DecidedBy != want {
+		t.Errorf("healthy was decided by %q, want %q", w.Injection.DecidedBy, want)
+	}
+	if w.Policy.Mode != "rename" || w.Policy.Port != "metrics" || w.Policy.Image != c.proxyImage || w.Policy.Certificate != certificateName(healthy) {
 		t.Errorf("healthy's policy: %+v", *w.Policy)
+	}
+}
+
+// What check cannot run is exit status 2, with the reason on stderr: a bad argument, a cluster
+// that does not answer.
+func TestCheckUsageAndUnreachableCluster(t *testing.T) {
+	c := setup(t)
+	unreachable := filepath.Join(t.TempDir(), "kubeconfig")
+	err := os.WriteFile(unreachable, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: x}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, kubeconfig string
+		args             []string
+	}{
+		{"unknown kind", cp.KubeconfigPath, []string{"replicationcontroller/x", "-n", c.gpu}},
+		{"unknown output", cp.KubeconfigPath, []string{"-n", c.gpu, "-o", "yaml"}},
+		{"bad setting", cp.KubeconfigPath, []string{"-n", c.gpu, "--proxy-port=0"}},
+		{"unreachable cluster", unreachable, []string{"-n", c.gpu}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.check(t, tc.kubeconfig, tc.args...)
+			if r.code != 2 || len(bytes.TrimSpace(r.stderr)) == 0 {
+				t.Errorf("check %q exited %d with stderr %q, want 2 and the reason", tc.args, r.code, r.stderr)
+			}
+		})
 	}
 }
 

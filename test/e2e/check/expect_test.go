@@ -23,8 +23,9 @@ func (f finding) String() string {
 	return s
 }
 
-func deploymentRef(ns, name string) webhookcheck.ObjectRef {
-	return webhookcheck.ObjectRef{Kind: "Deployment", Namespace: ns, Name: name}
+// workloadRef names the workload name of namespace ns.
+func workloadRef(ns, name string) webhookcheck.ObjectRef {
+	return webhookcheck.ObjectRef{Kind: kindOf(name), Namespace: ns, Name: name}
 }
 
 // onWorkload is a finding whose object to change is the workload itself.
@@ -41,19 +42,20 @@ var pending = map[webhookcheck.Code]bool{webhookcheck.CodePlainHTTPScrape: true}
 func (c *cluster) wantFindings() []finding {
 	gpu := c.gpu
 	return []finding{
-		onWorkload(webhookcheck.CodeNotInjected, deploymentRef(c.late, late)),
-		onWorkload(webhookcheck.CodeStaleProxy, deploymentRef(gpu, stale)),
-		{webhookcheck.CodePlainHTTPScrape, webhookcheck.ObjectRef{Kind: "ServiceMonitor", Namespace: gpu, Name: plainHTTP}, deploymentRef(gpu, plainHTTP)},
-		{webhookcheck.CodeServiceTargetsAppPort, webhookcheck.ObjectRef{Kind: "Service", Namespace: gpu, Name: byPort}, deploymentRef(gpu, byPort)},
+		onWorkload(webhookcheck.CodeNotInjected, workloadRef(c.late, late)),
+		onWorkload(webhookcheck.CodeStaleProxy, workloadRef(gpu, stale)),
+		{webhookcheck.CodePlainHTTPScrape, webhookcheck.ObjectRef{Kind: "ServiceMonitor", Namespace: gpu, Name: plainHTTP}, workloadRef(gpu, plainHTTP)},
+		{webhookcheck.CodePlainHTTPScrape, webhookcheck.ObjectRef{Kind: "PodMonitor", Namespace: gpu, Name: podMon}, workloadRef(gpu, podMon)},
+		{webhookcheck.CodeServiceTargetsAppPort, webhookcheck.ObjectRef{Kind: "Service", Namespace: gpu, Name: byPort}, workloadRef(gpu, byPort)},
 		// The ServiceAccount gets the binding; the scraper the rights.
-		{webhookcheck.CodeProxyCannotReview, webhookcheck.ObjectRef{Kind: "ServiceAccount", Namespace: gpu, Name: noReview}, deploymentRef(gpu, noReview)},
-		{webhookcheck.CodeScraperForbidden, webhookcheck.ObjectRef{Kind: "ServiceAccount", Namespace: c.monitoring, Name: scraperSA}, deploymentRef(gpu, forbidden)},
-		{webhookcheck.CodeCertificateNotReady, webhookcheck.ObjectRef{Kind: "Certificate", Namespace: gpu, Name: certificateName(noCert)}, deploymentRef(gpu, noCert)},
-		onWorkload(webhookcheck.CodeClientCATrustsServingCA, deploymentRef(gpu, clientCA)),
-		onWorkload(webhookcheck.CodeInvalidPolicy, deploymentRef(gpu, invalid)),
-		onWorkload(webhookcheck.CodeUnprotectedExporter, deploymentRef(c.plain, dcgm)),
-		onWorkload(webhookcheck.CodeUnprotectedMetricsPort, deploymentRef(c.plain, metrics)),
+		{webhookcheck.CodeProxyCannotReview, webhookcheck.ObjectRef{Kind: "ServiceAccount", Namespace: gpu, Name: noReview}, workloadRef(gpu, noReview)},
+		{webhookcheck.CodeScraperForbidden, webhookcheck.ObjectRef{Kind: "ServiceAccount", Namespace: c.monitoring, Name: scraperSA}, workloadRef(gpu, forbidden)},
+		{webhookcheck.CodeCertificateNotReady, webhookcheck.ObjectRef{Kind: "Certificate", Namespace: gpu, Name: certificateName(noCert)}, workloadRef(gpu, noCert)},
+		onWorkload(webhookcheck.CodeClientCATrustsServingCA, workloadRef(gpu, clientCA)),
+		onWorkload(webhookcheck.CodeInvalidPolicy, workloadRef(gpu, invalid)),
+		onWorkload(webhookcheck.CodeUnprotectedExporter, workloadRef(c.plain, dcgm)),
+		onWorkload(webhookcheck.CodeUnprotectedMetricsPort, workloadRef(c.plain, metrics)),
 		// The chart's own webhook serves its metrics port in plain http, unprotected.
-		onWorkload(webhookcheck.CodeUnprotectedMetricsPort, deploymentRef(framework.ReleaseNamespace, framework.ReleaseFullname)),
+		onWorkload(webhookcheck.CodeUnprotectedMetricsPort, webhookcheck.ObjectRef{Kind: "Deployment", Namespace: framework.ReleaseNamespace, Name: framework.ReleaseFullname}),
 	}
 }

@@ -33,7 +33,7 @@ func TestFailureModesAreInPlace(t *testing.T) {
 		}
 		return ""
 	}
-	for _, name := range []string{healthy, plainHTTP, byPort, noReview, forbidden, noCert, clientCA} {
+	for _, name := range []string{healthy, plainHTTP, podMon, byPort, noReview, forbidden, noCert, clientCA} {
 		if got := proxyImage(pod(c.gpu, name)); got != c.proxyImage {
 			t.Errorf("%s's Pod runs the proxy %q, want the upgraded injector's %q", name, got, c.proxyImage)
 		}

@@ -3,6 +3,7 @@ package check
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -55,6 +56,13 @@ func TestCheckAsNamespaceViewer(t *testing.T) {
 	}
 	if got := slices.Sorted(maps.Keys(unchecked)); !slices.Equal(got, wantUnchecked) {
 		t.Errorf("the viewer's check could not check %v, want %v; unchecked: %+v", got, wantUnchecked, rep.Unchecked)
+	}
+
+	table := c.check(t, kubeconfig, "-n", c.gpu, "--scraper", c.scraper)
+	for _, u := range rep.Unchecked {
+		if !strings.Contains(string(table.stdout), u.Reason) {
+			t.Errorf("the table's NOT CHECKED section does not say %q:\n%s", u.Reason, table.stdout)
+		}
 	}
 
 	admin := c.check(t, cp.KubeconfigPath, args...).report(t)

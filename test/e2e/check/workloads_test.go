@@ -45,7 +45,19 @@ const (
 	late      = "late"      // created before its namespace was labelled: NotInjected
 	dcgm      = "dcgm-exporter"
 	metrics   = "metrics-app" // a port named metrics, no preset image: UnprotectedMetricsPort
+	podMon    = "podmon"      // a PodMonitor scraping it in plain http: PlainHTTPScrape
 )
+
+// kinds are the workloads that are not Deployments: check reads every kind the injector serves.
+var kinds = map[string]string{noReview: "StatefulSet", metrics: "Pod"}
+
+// kindOf is the kind of the workload name.
+func kindOf(name string) string {
+	if k, ok := kinds[name]; ok {
+		return k
+	}
+	return "Deployment"
+}
 
 // deployment is a one-replica Deployment of an app with a port named metrics, running as the
 // exporter ServiceAccount.
@@ -92,6 +104,17 @@ func serviceMonitor(ns, name string, endpoint monitoringv1.Endpoint) *monitoring
 	}
 }
 
+// podMonitor scrapes the workload's Pods on port metrics, in plain http.
+func podMonitor(ns, name string) *monitoringv1.PodMonitor {
+	return &monitoringv1.PodMonitor{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: monitoringv1.PodMonitorSpec{
+			Selector:            metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{Port: ptr.To("metrics")}},
+		},
+	}
+}
+
 // healthyEndpoint scrapes a protected workload as it must be: https, the serving CA, the
 // Certificate's name, a bearer token.
 func healthyEndpoint(ns, name string) monitoringv1.Endpoint {
@@ -117,9 +140,9 @@ func healthyEndpoint(ns, name string) monitoringv1.Endpoint {
 	}
 }
 
-// certificateName is the Certificate (and Secret) the injector makes for Deployment name.
+// certificateName is the Certificate (and Secret) the injector makes for the workload name.
 func certificateName(name string) string {
-	return inject.CertificateName(inject.Workload{Kind: "Deployment", Name: name})
+	return inject.CertificateName(inject.Workload{Kind: kindOf(name), Name: name})
 }
 
 // createLate creates the late workload in its namespace before anything labels it.
@@ -169,7 +192,8 @@ func (c *cluster) createWorkloads(ctx context.Context) error {
 			serviceMonitor(gpu, plainHTTP, monitoringv1.Endpoint{Port: "metrics", Path: "/metrics"})},
 		{deployment(gpu, byPort, nil), service(gpu, byPort, intstr.FromInt32(appPort))},
 		{&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: gpu, Name: noReview}},
-			withServiceAccount(deployment(gpu, noReview, nil), noReview)},
+			statefulSet(withServiceAccount(deployment(gpu, noReview, nil), noReview))},
+		{deployment(gpu, podMon, nil), podMonitor(gpu, podMon)},
 		{deployment(gpu, forbidden, map[string]string{
 			inject.AnnotationResourceAttributes: "namespace=" + gpu + ",resource=services,subresource=proxy,name=" + forbidden,
 		})},
@@ -178,13 +202,28 @@ func (c *cluster) createWorkloads(ctx context.Context) error {
 		{deployment(gpu, invalid, map[string]string{inject.AnnotationAuthz: "rbac"})},
 		// Unprotected workloads need no ServiceAccount of their own.
 		{withServiceAccount(withImage(deployment(c.plain, dcgm, nil), dcgmImage, dcgmPort), "default")},
-		{withServiceAccount(deployment(c.plain, metrics, nil), "default")},
+		{pod(withServiceAccount(deployment(c.plain, metrics, nil), "default"))},
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, objs := range sets {
 		g.Go(func() error { return c.create(gctx, objs...) })
 	}
 	return g.Wait()
+}
+
+// statefulSet is d as a StatefulSet.
+func statefulSet(d *appsv1.Deployment) *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{
+		ObjectMeta: d.ObjectMeta,
+		Spec:       appsv1.StatefulSetSpec{Replicas: d.Spec.Replicas, Selector: d.Spec.Selector, Template: d.Spec.Template},
+	}
+}
+
+// pod is d's Pod, without a controller.
+func pod(d *appsv1.Deployment) *corev1.Pod {
+	t := d.Spec.Template
+	t.ObjectMeta.Namespace, t.ObjectMeta.Name = d.Namespace, d.Name
+	return &corev1.Pod{ObjectMeta: t.ObjectMeta, Spec: t.Spec}
 }
 
 func withServiceAccount(d *appsv1.Deployment, sa string) *appsv1.Deployment {
@@ -205,12 +244,12 @@ func withImage(d *appsv1.Deployment, image string, port int32) *appsv1.Deploymen
 func (c *cluster) waitSettled(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range []struct{ ns, name string }{
-		{c.gpu, healthy}, {c.gpu, plainHTTP}, {c.gpu, byPort}, {c.gpu, noReview}, {c.gpu, forbidden},
+		{c.gpu, healthy}, {c.gpu, plainHTTP}, {c.gpu, podMon}, {c.gpu, byPort}, {c.gpu, noReview}, {c.gpu, forbidden},
 		{c.gpu, noCert}, {c.gpu, clientCA}, {c.plain, dcgm}, {c.plain, metrics},
 	} {
 		g.Go(func() error { return c.waitPods(gctx, w.ns, w.name, 1) })
 	}
-	for _, name := range []string{healthy, stale, plainHTTP, byPort, noReview, forbidden, clientCA} {
+	for _, name := range []string{healthy, stale, plainHTTP, podMon, byPort, noReview, forbidden, clientCA} {
 		g.Go(func() error { return c.waitCertificate(gctx, name, cmmeta.ConditionTrue) })
 	}
 	g.Go(func() error { return c.waitCertificate(gctx, noCert, cmmeta.ConditionFalse) })
@@ -230,7 +269,7 @@ func (c *cluster) waitPods(ctx context.Context, ns, name string, n int) error {
 	})
 }
 
-// waitCertificate waits until the Certificate of gpu's Deployment name has the Ready status want.
+// waitCertificate waits until the Certificate of gpu's workload name has the Ready status want.
 func (c *cluster) waitCertificate(ctx context.Context, name string, want cmmeta.ConditionStatus) error {
 	key := client.ObjectKey{Namespace: c.gpu, Name: certificateName(name)}
 	return framework.Eventually(ctx, 2*time.Minute, fmt.Sprintf("Certificate %s Ready=%s", key, want), func(ctx context.Context) (bool, error) {
