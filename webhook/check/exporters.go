@@ -12,8 +12,8 @@ import (
 
 // ruleExporters: Pods without the proxy that run a known exporter (the presets' own
 // detection), or that have a port named metrics, in any namespace. A Pod that asks for the
-// proxy is NotInjected's, not reported twice; one that opts out is reported only for a known
-// exporter.
+// proxy is NotInjected's, not reported twice; one that opts out, or in a namespace the
+// webhook leaves out, is reported only for a known exporter.
 func ruleExporters(a *analysis, x *assessed) {
 	var exporters, ports []string
 	presets := map[string]bool{}
@@ -23,7 +23,7 @@ func ruleExporters(a *analysis, x *assessed) {
 			continue
 		}
 		d, err := webhook.Decide(p, x.nsLabels)
-		if err == nil && d.Verdict == webhook.VerdictInject {
+		if err == nil && d.Verdict == webhook.VerdictInject && !x.excluded {
 			continue
 		}
 		// An explicit opt-out is the operator's choice for a port named metrics; a known
@@ -37,12 +37,12 @@ func ruleExporters(a *analysis, x *assessed) {
 			}
 			continue
 		}
-		if hasMetricsPort(p) && !optedOut {
+		if hasMetricsPort(p) && !optedOut && !x.excluded {
 			ports = append(ports, p.Name)
 		}
 	}
 	if len(exporters) > 0 {
-		a.find(CodeUnprotectedExporter, x.ref, x, fmt.Sprintf("%s %s (%s) with no proxy in front", x.podsPhrase(exporters), verb(exporters, "runs", "run"), strings.Join(preset, ", ")), x.optInFix(exporters))
+		a.find(CodeUnprotectedExporter, x.ref, x, fmt.Sprintf("%s %s %s with no proxy in front", x.podsPhrase(exporters), verb(exporters, "runs", "run"), strings.Join(preset, ", ")), x.optInFix(exporters))
 	}
 	if len(ports) > 0 {
 		a.find(CodeUnprotectedMetricsPort, x.ref, x, fmt.Sprintf("%s %s a port named %s with no proxy in front", x.podsPhrase(ports), verb(ports, "has", "have"), inject.DefaultPortName), x.optInFix(ports))
@@ -87,6 +87,9 @@ func verb(items []string, one, many string) string {
 
 // optInFix is how the workload asks for the proxy and gets it.
 func (x *assessed) optInFix(pods []string) string {
+	if x.excluded {
+		return "run it in a namespace the injector's webhook serves: it leaves " + x.ref.Namespace + " out"
+	}
 	where := "metadata.annotations"
 	if x.templatePath != "" {
 		where = x.templatePath + "." + where

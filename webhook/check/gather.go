@@ -7,6 +7,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -80,7 +81,30 @@ func Gather(ctx context.Context, c client.Reader, d *inject.Defaults, scope Scop
 	if err := g.clientCAs(ctx); err != nil {
 		return nil, err
 	}
+	if err := g.excluded(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// excluded reads the injector's webhook configurations for the namespaces they leave out.
+func (g *gatherer) excluded(ctx context.Context) error {
+	var list admissionregistrationv1.MutatingWebhookConfigurationList
+	err := g.c.List(ctx, &list)
+	if apierrors.IsForbidden(err) {
+		g.snap.Denied = append(g.snap.Denied, Denied{Resource: "mutatingwebhookconfigurations", Namespace: g.namespace,
+			Reason: "may not list mutatingwebhookconfigurations, so the namespaces the injector's webhook leaves out are not known (their Pods are checked as if it served them)"})
+		return nil
+	}
+	if _, err := g.classify(err, "mutatingwebhookconfigurations", "", "list"); err != nil {
+		return err
+	}
+	names := make([]string, len(g.snap.Namespaces))
+	for i, ns := range g.snap.Namespaces {
+		names[i] = ns.Name
+	}
+	g.snap.Excluded = excludedNamespaces(list.Items, names)
+	return nil
 }
 
 type gatherer struct {
@@ -186,12 +210,14 @@ func (g *gatherer) namespacesSeen() {
 // namespace checked and no right to read them all, those of that namespace alone, and the
 // others are recorded as refused.
 func (g *gatherer) monitors(ctx context.Context) error {
+	sms, pms := &monitoringv1.ServiceMonitorList{}, &monitoringv1.PodMonitorList{}
+	defer func() { g.snap.ServiceMonitors, g.snap.PodMonitors = sms.Items, pms.Items }()
 	for _, m := range []struct {
 		resource string
 		list     client.ObjectList
 	}{
-		{"servicemonitors", &monitoringv1.ServiceMonitorList{}},
-		{"podmonitors", &monitoringv1.PodMonitorList{}},
+		{"servicemonitors", sms},
+		{"podmonitors", pms},
 	} {
 		err := g.c.List(ctx, m.list)
 		if apierrors.IsForbidden(err) && g.namespace != "" {

@@ -9,6 +9,7 @@ import (
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -58,7 +59,10 @@ func TestGatherRights(t *testing.T) {
 	dep, rs := deployment("dcgm", appTemplate(nil, optInAnnotation))
 	pod := podOf(t, d, dep, rs, "a", false, "")
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}
-	objs := []client.Object{ns, dep, rs, pod}
+	sm := &monitoringv1.ServiceMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: "monitoring", Name: "dcgm"}}
+	pm := &monitoringv1.PodMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "dcgm"}}
+	webhooks := chartWebhooks("kube-system", "rbac-proxy")
+	objs := []client.Object{ns, dep, rs, pod, sm, pm, &webhooks[1]}
 	noMatch := &meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "monitoring.coreos.com", Kind: "ServiceMonitor"}}
 	for _, tc := range []struct {
 		name      string
@@ -66,11 +70,14 @@ func TestGatherRights(t *testing.T) {
 		denied    []string
 		unchecked []Code
 		noCertAPI bool
-		fatal     string
+		// monitors are the ServiceMonitors and PodMonitors read.
+		monitors []string
+		fatal    string
 	}{{
 		name:      "everything readable",
 		fail:      func(any, string) error { return nil },
 		unchecked: []Code{CodeScraperForbidden},
+		monitors:  []string{"ServiceMonitor monitoring/dcgm", "PodMonitor gpu/dcgm"},
 	}, {
 		name: "namespace-scoped viewer",
 		fail: func(obj any, namespace string) error {
@@ -81,11 +88,14 @@ func TestGatherRights(t *testing.T) {
 				if namespace == "" {
 					return forbidden("monitors")
 				}
+			case *admissionregistrationv1.MutatingWebhookConfigurationList:
+				return forbidden("mutatingwebhookconfigurations")
 			}
 			return nil
 		},
-		denied:    []string{"namespaces ", "servicemonitors of other namespaces gpu", "podmonitors of other namespaces gpu"},
+		denied:    []string{"namespaces ", "servicemonitors of other namespaces gpu", "podmonitors of other namespaces gpu", "mutatingwebhookconfigurations gpu"},
 		unchecked: []Code{CodeNotInjected, CodePlainHTTPScrape, CodeScraperForbidden},
+		monitors:  []string{"PodMonitor gpu/dcgm"},
 	}, {
 		name: "no prometheus-operator, no cert-manager",
 		fail: func(obj any, namespace string) error {
@@ -106,6 +116,7 @@ func TestGatherRights(t *testing.T) {
 			return nil
 		},
 		denied:    []string{"pods gpu"},
+		monitors:  []string{"ServiceMonitor monitoring/dcgm", "PodMonitor gpu/dcgm"},
 		unchecked: []Code{CodeNotInjected, CodeScraperForbidden, CodeStaleProxy, CodeUnprotectedExporter, CodeUnprotectedMetricsPort},
 	}, {
 		name: "API server failing",
@@ -134,6 +145,16 @@ func TestGatherRights(t *testing.T) {
 			}
 			if !slices.Equal(denied, append([]string{}, tc.denied...)) {
 				t.Errorf("denied %q, want %q", denied, tc.denied)
+			}
+			monitors := []string{}
+			for _, m := range snap.ServiceMonitors {
+				monitors = append(monitors, "ServiceMonitor "+m.Namespace+"/"+m.Name)
+			}
+			for _, m := range snap.PodMonitors {
+				monitors = append(monitors, "PodMonitor "+m.Namespace+"/"+m.Name)
+			}
+			if !slices.Equal(monitors, append([]string{}, tc.monitors...)) {
+				t.Errorf("monitors %q, want %q", monitors, tc.monitors)
 			}
 			if snap.NoCertificateAPI != tc.noCertAPI {
 				t.Errorf("NoCertificateAPI %v, want %v", snap.NoCertificateAPI, tc.noCertAPI)

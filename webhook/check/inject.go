@@ -3,6 +3,7 @@ package check
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,8 @@ type assessed struct {
 	subject  *corev1.Pod
 	nsLabels map[string]string
 	nsKnown  bool
+	// excluded: the injector's webhooks leave the namespace out.
+	excluded bool
 	// nsAssumed: the Namespace's labels are unknown and taken to enable injection, since the
 	// workload's Pods carry the proxy and nothing else of it asks.
 	nsAssumed bool
@@ -36,6 +39,7 @@ type assessed struct {
 func (a *analysis) assess(w *workload) *assessed {
 	x := &assessed{workload: w}
 	x.nsLabels, x.nsKnown = a.snap.namespaceLabels(w.ref.Namespace)
+	x.excluded = slices.Contains(a.snap.Excluded, w.ref.Namespace)
 	if w.template != nil {
 		x.subject = &corev1.Pod{ObjectMeta: *w.template.ObjectMeta.DeepCopy(), Spec: *w.template.Spec.DeepCopy()}
 		x.subject.Namespace = w.ref.Namespace
@@ -70,6 +74,8 @@ func (a *analysis) assess(w *workload) *assessed {
 		}
 	}
 	switch {
+	case x.excluded:
+		x.state, x.reason, x.policy, x.policyErr, x.decideErr = StateSkipped, "the injector's webhook leaves namespace "+w.ref.Namespace+" out", nil, nil, nil
 	case x.decideErr != nil:
 		x.state, x.reason = StateInvalid, problemsOf(x.decideErr)
 	case x.policyErr != nil:
@@ -124,6 +130,9 @@ func problemsOf(err error) string {
 // ruleInjection: InvalidPolicy for a workload the webhook would deny, NotInjected for its Pods
 // that ask for the proxy and run without it.
 func ruleInjection(a *analysis, x *assessed) {
+	if x.excluded {
+		return
+	}
 	if err := errors.Join(x.decideErr, x.policyErr); err != nil {
 		a.find(CodeInvalidPolicy, x.ref, x, fmt.Sprintf("%s %s asks for the proxy and the webhook denies its Pods: %s", x.ref.Kind, x.ref.Name, problemsOf(err)), x.policyFix(err))
 	}

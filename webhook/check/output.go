@@ -12,12 +12,11 @@ import (
 // WriteJSON writes the report as check -o json prints it: one object, indented two spaces, with
 // a trailing newline.
 func WriteJSON(w io.Writer, r *Report) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// A fix is a shell command: its && stays as written.
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r)
 }
 
 // WriteTable writes the report as check -o table prints it, kubectl-like: WORKLOADS, FINDINGS

@@ -93,3 +93,15 @@ func TestTable(t *testing.T) {
 		t.Errorf("last line is not the counts:\n%s", out)
 	}
 }
+
+// TestJSONKeepsCommands: a fix is a shell command, printed as written (no \u0026 for &).
+func TestJSONKeepsCommands(t *testing.T) {
+	r := &Report{Findings: []Finding{{Fix: "kubectl create role x && kubectl create rolebinding x <y>"}}}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"fix": "kubectl create role x && kubectl create rolebinding x <y>"`) {
+		t.Errorf("the command is not as written:\n%s", b.String())
+	}
+}

@@ -103,7 +103,7 @@ func TestRules(t *testing.T) {
 			return []any{dep, rs, podOf(t, d, dep, rs, "a", false, "")}
 		},
 		findings: []string{"UnprotectedExporter Deployment/gpu-exporter"},
-		message:  "Pod gpu-exporter-7d4b9c8f6-a runs (dcgm-exporter) with no proxy in front",
+		message:  "Pod gpu-exporter-7d4b9c8f6-a runs dcgm-exporter with no proxy in front",
 		fix:      `kubectl label namespace gpu rbac-proxy.io/inject=enabled, or set rbac-proxy.io/inject: "true" in spec.template.metadata.annotations; then kubectl rollout restart deployment/gpu-exporter -n gpu`,
 	}, {
 		name: "known exporter that opted out",

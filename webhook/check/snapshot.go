@@ -37,6 +37,10 @@ type Snapshot struct {
 	// ClientCAs are the bundles the workloads' rbac-proxy.io/client-ca annotations name.
 	ClientCAs []ClientCABundle
 
+	// Excluded are the namespaces checked that the injector's webhooks leave out by name: it
+	// never sees their Pods.
+	Excluded []string
+
 	// Denied are the reads the caller had no right to (or that failed for another reason the
 	// run survives): what depends on them is reported as unchecked.
 	Denied []Denied
