@@ -62,10 +62,16 @@ func (o *checkOptions) checkFlags() error {
 // clientConfig is the kubeconfig as kubectl loads it: --kubeconfig, else $KUBECONFIG, else
 // ~/.kube/config (then in-cluster), with --context and --namespace on top.
 func (o *checkOptions) clientConfig() clientcmd.ClientConfig {
+	return kubeClientConfig(o.kubeconfig, o.context, o.namespace)
+}
+
+// kubeClientConfig is the kubeconfig as kubectl loads it: the file kubeconfig, else $KUBECONFIG,
+// else ~/.kube/config (then in-cluster), with the context and namespace on top when not empty.
+func kubeClientConfig(kubeconfig, context, namespace string) clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.kubeconfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: o.context}
-	overrides.Context.Namespace = o.namespace
+	rules.ExplicitPath = kubeconfig
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
+	overrides.Context.Namespace = namespace
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 }
 

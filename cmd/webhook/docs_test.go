@@ -133,6 +133,7 @@ func TestWebhookDoc(t *testing.T) {
 	checkSection(t, webhookDoc, "INJECT FLAGS", flagsTable(newInjectFlags(&injectOptions{})))
 	checkSection(t, webhookDoc, "CHECK FLAGS", flagsTable(newCheckFlags(&checkOptions{})))
 	checkSection(t, webhookDoc, "REDIRECT FLAGS", flagsTable(newRedirectFlags(&redirectOptions{})))
+	checkSection(t, webhookDoc, "SCRAPE-CONFIG FLAGS", flagsTable(newScrapeConfigFlags(&scrapeConfigOptions{})))
 	defaults := webhook.DefaultConfig(docImage)
 	defaults.AllowedIssuers = emptyList(defaults.AllowedIssuers).([]string)
 	defaults.AllowedDNSSuffixes = emptyList(defaults.AllowedDNSSuffixes).([]string)

@@ -31,6 +31,9 @@ Usage:
                                            report what the injector protects in a live
                                            cluster, what it does not, and why; exit 1 on
                                            any error finding
+  rbac-proxy-injector scrape-config KIND/NAME [-n NS] [--auth token|cert] [-o servicemonitor|podmonitor|prometheus]
+                                           print the ServiceMonitor, PodMonitor or scrape_config that
+                                           scrapes the protected workload through its proxy
   rbac-proxy-injector redirect --port=P --to=Q [--exclude-uid=65532]
                                            install the nftables rules of port-mode redirect
                                            in this network namespace (the init container)
@@ -60,6 +63,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runRedirect(args[1:], stdout, stderr)
 	case "check":
 		return runCheck(ctx, args[1:], stdout, stderr)
+	case "scrape-config":
+		return runScrapeConfig(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "rbac-proxy-injector %s\n", version.Version)
 		return 0

@@ -1,0 +1,54 @@
+package scrapeconfig
+
+import (
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
+)
+
+// Where a Prometheus finds the files of a plain scrape_config and of the scrape class: Secrets
+// where prometheus-operator mounts those its Prometheus' spec.secrets names, tokens in a folder
+// per audience.
+const (
+	SecretsDir = "/etc/prometheus/secrets"
+	TokensDir  = "/var/run/secrets/rbac-proxy"
+	// ownTokenFile is the Pod's own ServiceAccount token, which the API server mounts.
+	ownTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+)
+
+// SecretFile is where key of Secret name is.
+func SecretFile(name, key string) string { return SecretsDir + "/" + name + "/" + key }
+
+// CAFile is where the serving CA is.
+func (s *Scrape) CAFile() string { return SecretFile(s.CASecret, inject.CAKey) }
+
+// TokenName names the scrape class, the projected volume and its folder of the token of the
+// Scrape's audience.
+func (s *Scrape) TokenName() string {
+	if s.Audience == "" {
+		return "rbac-proxy-token"
+	}
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r - 'A' + 'a'
+		}
+		return '-'
+	}, "rbac-proxy-"+strings.TrimPrefix(s.Audience, inject.LocalAudiencePrefix))
+	if len(name) > validation.DNS1123LabelMaxLength {
+		name = name[:validation.DNS1123LabelMaxLength]
+	}
+	return strings.Trim(name, "-")
+}
+
+// TokenFile is where the token is: a projected one of the audience, or Prometheus' own.
+func (s *Scrape) TokenFile() string {
+	if s.Audience == "" {
+		return ownTokenFile
+	}
+	return TokensDir + "/" + s.TokenName() + "/token"
+}

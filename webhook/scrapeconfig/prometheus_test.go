@@ -1,0 +1,147 @@
+package scrapeconfig
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/model"
+	promconfig "github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/discovery"
+	_ "github.com/prometheus/prometheus/discovery/kubernetes" // kubernetes_sd_configs, for Load
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/relabel"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
+)
+
+// loadPrometheus prints the scrape_config as scrape-config does and loads it with Prometheus'
+// own parser, strict about unknown keys.
+func loadPrometheus(t *testing.T, s *Scrape, targets Targets) (string, *promconfig.ScrapeConfig) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := s.Write(&b, Options{Output: OutputPrometheus, Targets: targets}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := promconfig.Load("scrape_configs:\n"+b.String(), nil)
+	if err != nil {
+		t.Fatalf("Prometheus refuses the scrape_config: %v\n%s", err, b.String())
+	}
+	if len(cfg.ScrapeConfigs) != 1 {
+		t.Fatalf("%d scrape configs, want 1:\n%s", len(cfg.ScrapeConfigs), b.String())
+	}
+	return b.String(), cfg.ScrapeConfigs[0]
+}
+
+// TestScrapeConfigLoads: the plain scrape_config of every mode, credential and target source
+// is one Prometheus loads, and says what the Scrape says.
+func TestScrapeConfigLoads(t *testing.T) {
+	for _, mode := range []string{"takeover", "redirect", "rename"} {
+		for _, auth := range Auths() {
+			for _, targets := range TargetsModes() {
+				t.Run(fmt.Sprintf("%s/%s/%s", mode, auth, targets), func(t *testing.T) {
+					s, pod := scrapeOf(t, mode, auth)
+					text, sc := loadPrometheus(t, s, targets)
+					hc := sc.HTTPClientConfig
+					if sc.JobName != s.JobName() || sc.Scheme != "https" || sc.MetricsPath != s.Path {
+						t.Errorf("job %s %s %s, want %s https %s", sc.JobName, sc.Scheme, sc.MetricsPath, s.JobName(), s.Path)
+					}
+					if hc.TLSConfig.CAFile != SecretFile(secret, "ca.crt") || hc.TLSConfig.ServerName != s.ServerName || hc.TLSConfig.InsecureSkipVerify {
+						t.Errorf("tls_config %+v", hc.TLSConfig)
+					}
+					switch auth {
+					case AuthToken:
+						if a := hc.Authorization; a == nil || a.Type != "Bearer" || a.CredentialsFile != TokensDir+"/rbac-proxy-gpu/token" || hc.TLSConfig.CertFile != "" {
+							t.Errorf("authorization %+v, cert %q; want a Bearer credentials_file and no certificate", a, hc.TLSConfig.CertFile)
+						}
+					case AuthCert:
+						if hc.Authorization != nil || hc.TLSConfig.CertFile != SecretFile("prometheus-tls", "tls.crt") || hc.TLSConfig.KeyFile != SecretFile("prometheus-tls", "tls.key") {
+							t.Errorf("authorization %+v, tls_config %+v; want the client certificate alone", hc.Authorization, hc.TLSConfig)
+						}
+					}
+					if hc.BearerTokenFile != "" || strings.Contains(text, "bearer_token") {
+						t.Errorf("the deprecated bearer_token_file is used:\n%s", text)
+					}
+					addrs := discovered(t, pod, sc, targets)
+					want := []string{net.JoinHostPort("10.0.0.10", strconv.Itoa(int(s.Port.Number)))}
+					if strings.Join(addrs, ",") != strings.Join(want, ",") {
+						t.Errorf("scrapes %v, want %v:\n%s", addrs, want, text)
+					}
+				})
+			}
+		}
+	}
+}
+
+// scrapeOf describes the exporter's Deployment in the port mode with one injected Pod, which
+// it returns too.
+func scrapeOf(t *testing.T, mode string, auth Auth) (*Scrape, *corev1.Pod) {
+	t.Helper()
+	image, ann := "dcgm-exporter", with(local)
+	switch mode {
+	case "redirect":
+		ann[inject.AnnotationPortMode] = "redirect"
+	case "rename":
+		image = "generic"
+	}
+	c := cluster{tmpl: exporter(image, ann), pods: 1, dnsNames: []string{"dcgm-exporter.gpu.svc"},
+		services: []corev1.Service{service("metrics", serviceLabels, "metrics", intstr.FromString("metrics"))}}
+	s, _, err := describe(t, c, auth, "prometheus-tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, renderPod(t, testDefaults(t), c.tmpl, 0)
+}
+
+// discovered are the addresses Prometheus scrapes: the static targets, or the targets
+// Kubernetes discovery makes of the injected Pod (one per container port, init containers'
+// too) that survive the loaded relabelling.
+func discovered(t *testing.T, pod *corev1.Pod, sc *promconfig.ScrapeConfig, targets Targets) []string {
+	t.Helper()
+	var addrs []string
+	check := func(ls labels.Labels) {
+		addrs = append(addrs, ls.Get(model.AddressLabel))
+		if ls.Get("namespace") != testNS || ls.Get("pod") != pod.Name {
+			t.Errorf("target labels %s, want namespace %s and pod %s", ls, testNS, pod.Name)
+		}
+	}
+	if targets == TargetsStatic {
+		for _, sd := range sc.ServiceDiscoveryConfigs {
+			static, ok := sd.(discovery.StaticConfig)
+			if !ok {
+				t.Fatalf("a %T with --targets static", sd)
+			}
+			for _, g := range static {
+				for _, target := range g.Targets {
+					check(labels.FromMap(map[string]string{model.AddressLabel: string(target[model.AddressLabel]),
+						"namespace": string(g.Labels["namespace"]), "pod": string(g.Labels["pod"])}))
+				}
+			}
+		}
+		return addrs
+	}
+	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
+		for _, ctr := range cs {
+			for _, p := range ctr.Ports {
+				b := labels.NewBuilder(labels.EmptyLabels())
+				b.Set(model.AddressLabel, net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(p.ContainerPort))))
+				b.Set(metaNamespace, pod.Namespace)
+				b.Set(metaPodName, pod.Name)
+				b.Set(metaPodPhase, string(pod.Status.Phase))
+				b.Set(metaPortNumber, strconv.Itoa(int(p.ContainerPort)))
+				for k, v := range pod.Labels {
+					b.Set(metaPodLabel+invalidLabelChars.ReplaceAllString(k, "_"), v)
+				}
+				if relabel.ProcessBuilder(b, sc.RelabelConfigs...) {
+					check(b.Labels())
+				}
+			}
+		}
+	}
+	return addrs
+}

@@ -1,0 +1,187 @@
+package scrapeconfig
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
+)
+
+// local is the exporter's usual policy: tokens verified by the proxy (audience rbac-proxy:gpu)
+// and client certificates of the scrapers' CA.
+var local = map[string]string{
+	inject.AnnotationTokenVerification: "local",
+	inject.AnnotationClientCA:          string(inject.ClientCAScrapers),
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+var serviceLabels = map[string]string{"app.kubernetes.io/name": "exporter"}
+
+const secret = "rbac-proxy-deployment-dcgm-exporter"
+
+func TestDescribe(t *testing.T) {
+	fqdn := []string{"dcgm-exporter", "dcgm-exporter.gpu", "dcgm-exporter.gpu.svc", "dcgm-exporter.gpu.svc.cluster.local", "metrics.gpu.svc"}
+	for _, tc := range []struct {
+		name       string
+		c          cluster
+		auth       Auth
+		clientCert string
+		want       Scrape
+		output     Output
+		// err is a substring of Describe's or Gather's error; warning of a warning.
+		err, warning string
+	}{
+		{
+			name: "takeover, token of the proxy's own audience, through the Service",
+			c: cluster{tmpl: exporter("dcgm-exporter", local), pods: 2, dnsNames: fqdn,
+				services: []corev1.Service{service("metrics", serviceLabels, "metrics", intstr.FromString("metrics"))}},
+			auth: AuthToken,
+			want: Scrape{Port: PodPort{"metrics", 9400}, Service: &ServicePort{Service: "metrics", Labels: serviceLabels, Port: "metrics"},
+				ServerName: "metrics.gpu.svc", Audience: "rbac-proxy:gpu",
+				Targets: []Target{{"dcgm-exporter-abc-0", "10.0.0.10"}, {"dcgm-exporter-abc-1", "10.0.0.11"}}},
+			output: OutputServiceMonitor,
+		},
+		{
+			name: "takeover, client certificate",
+			c:    cluster{tmpl: exporter("dcgm-exporter", local), pods: 1, dnsNames: fqdn},
+			auth: AuthCert, clientCert: "prometheus-tls",
+			want: Scrape{Port: PodPort{"metrics", 9400}, ServerName: "dcgm-exporter.gpu.svc", ClientCertSecret: "prometheus-tls",
+				Targets: []Target{{"dcgm-exporter-abc-0", "10.0.0.10"}}},
+			output: OutputPodMonitor,
+		},
+		{
+			name: "rename: the proxy took the port's name, a Service by number reaches the app",
+			c: cluster{tmpl: exporter("generic", local), pods: 1, dnsNames: fqdn, services: []corev1.Service{
+				service("by-number", serviceLabels, "metrics", intstr.FromInt32(9090)),
+				service("by-name", serviceLabels, "web", intstr.FromString("metrics")),
+			}},
+			auth: AuthToken,
+			want: Scrape{Port: PodPort{"metrics", 8443}, Service: &ServicePort{Service: "by-name", Labels: serviceLabels, Port: "web"},
+				ServerName: "dcgm-exporter.gpu.svc", Audience: "rbac-proxy:gpu", Targets: []Target{{"dcgm-exporter-abc-0", "10.0.0.10"}}},
+			output: OutputServiceMonitor,
+		},
+		{
+			name: "redirect: the app's port, which the Service names, goes to the proxy",
+			c: cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationPortMode, "redirect")), pods: 1, dnsNames: fqdn,
+				services: []corev1.Service{service("unlabelled", nil, "", intstr.FromInt32(9400))}},
+			auth: AuthToken,
+			want: Scrape{Port: PodPort{"metrics", 9400}, Service: &ServicePort{Service: "unlabelled"},
+				ServerName: "dcgm-exporter.gpu.svc", Audience: "rbac-proxy:gpu", Targets: []Target{{"dcgm-exporter-abc-0", "10.0.0.10"}}},
+			// A ServiceMonitor cannot select a Service without labels.
+			output: OutputPodMonitor,
+		},
+		{
+			name: "review mode: the API server's own token, a path of allow-paths, no Certificate yet",
+			c:    cluster{tmpl: exporter("dcgm-exporter", map[string]string{inject.AnnotationAllowPaths: "/gpu/metrics,/health"})},
+			auth: AuthToken,
+			want: Scrape{Port: PodPort{"metrics", 9400}, Path: "/gpu/metrics", ServerName: "dcgm-exporter.gpu.svc"},
+			// The injector's names, with a warning.
+			warning: "does not exist yet",
+			output:  OutputPodMonitor,
+		},
+		{
+			name: "an allow-paths pattern that takes /metrics",
+			c:    cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationAllowPaths, "/metric*")), dnsNames: fqdn},
+			auth: AuthToken,
+			want: Scrape{Port: PodPort{"metrics", 9400}, ServerName: "dcgm-exporter.gpu.svc", Audience: "rbac-proxy:gpu"},
+			// Pods that are not there yet are no warning.
+			output: OutputPodMonitor,
+		},
+		{
+			name: "allow-paths of patterns only",
+			c:    cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationAllowPaths, "/gpu/*")), dnsNames: fqdn},
+			auth: AuthToken,
+			err:  "rbac-proxy.io/allow-paths /gpu/* allows no /metrics and names only patterns",
+		},
+		{
+			name: "cert mode where the proxy trusts no client certificate",
+			c:    cluster{tmpl: exporter("dcgm-exporter", nil), dnsNames: fqdn},
+			auth: AuthCert, clientCert: "prometheus-tls",
+			err: "the proxy of deployment/dcgm-exporter trusts no client certificate (rbac-proxy.io/client-ca is not set)",
+		},
+		{
+			name: "a workload that opts out",
+			c:    cluster{tmpl: exporter("dcgm-exporter", map[string]string{inject.AnnotationInject: "false"})},
+			auth: AuthToken,
+			err:  "deployment/dcgm-exporter in namespace gpu is not protected by rbac-proxy: the Pod opts out; rbac-proxy-injector check deployment/dcgm-exporter -n gpu",
+		},
+		{
+			name: "a workload the webhook refuses",
+			c:    cluster{tmpl: exporter("dcgm-exporter", map[string]string{inject.AnnotationPortMode: "sideways"})},
+			auth: AuthToken,
+			err:  "the webhook, with these settings, refuses the Pods of deployment/dcgm-exporter in namespace gpu: rbac-proxy: rbac-proxy.io/port-mode",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, warnings, err := describe(t, tc.c, tc.auth, tc.clientCert)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v; want an error with %q", err, tc.err)
+				}
+				var np *NotProtectedError
+				if strings.Contains(tc.err, "not protected") != errors.As(err, &np) {
+					t.Errorf("%v: a *NotProtectedError is %t", err, errors.As(err, &np))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(warnings, "\n"); !strings.Contains(got, tc.warning) || tc.warning == "" && got != "" {
+				t.Errorf("warnings %q, want one with %q", got, tc.warning)
+			}
+			want := tc.want
+			want.Namespace, want.Workload, want.PodLabels = testNS, s.Workload, tc.c.tmpl.Labels
+			want.CASecret, want.Auth = secret, tc.auth
+			if want.Path == "" {
+				want.Path = "/metrics"
+			}
+			if diff := cmp.Diff(&want, s); diff != "" {
+				t.Errorf("-want +got:\n%s", diff)
+			}
+			if s.Workload.Kind != "Deployment" || s.Workload.Name != "dcgm-exporter" {
+				t.Errorf("workload %+v", s.Workload)
+			}
+			if got := s.DefaultOutput(); got != tc.output {
+				t.Errorf("default output %s, want %s", got, tc.output)
+			}
+		})
+	}
+}
+
+// TestDescribeWarnsOfUnprotectedPods: Pods of the workload without the proxy are a warning
+// that names the check command, and no target.
+func TestDescribeWarnsOfUnprotectedPods(t *testing.T) {
+	plain := exporter("dcgm-exporter", local)
+	c := cluster{tmpl: exporter("dcgm-exporter", local), pods: 1}
+	pod := &corev1.Pod{ObjectMeta: *plain.ObjectMeta.DeepCopy(), Spec: plain.Spec}
+	pod.Namespace, pod.Name = testNS, "before-the-webhook"
+	pod.Status.Phase, pod.Status.PodIP = "Running", "10.0.0.99"
+	c.extra = append(c.extra, pod)
+	s, warnings, err := describe(t, c, AuthToken, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "1 of the 2 Pods of deployment/dcgm-exporter run without the proxy: rbac-proxy-injector check deployment/dcgm-exporter -n gpu"
+	if len(warnings) != 2 || warnings[1] != want {
+		t.Errorf("warnings %q, want the Certificate's and %q", warnings, want)
+	}
+	if len(s.Targets) != 1 || s.Targets[0].Pod == "before-the-webhook" {
+		t.Errorf("targets %v, want only the injected Pod", s.Targets)
+	}
+}
