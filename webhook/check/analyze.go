@@ -106,7 +106,6 @@ var readsFor = map[string][]Code{
 	"certificates":                      {CodeCertificateNotReady},
 	"secrets":                           {CodeClientCATrustsServingCA},
 	"configmaps":                        {CodeClientCATrustsServingCA},
-	"mutatingwebhookconfigurations":     {CodeNotInjected},
 }
 
 // deniedReads turns each refused read into the checks it keeps from running.

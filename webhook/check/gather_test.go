@@ -93,7 +93,7 @@ func TestGatherRights(t *testing.T) {
 			}
 			return nil
 		},
-		denied:    []string{"namespaces ", "servicemonitors of other namespaces gpu", "podmonitors of other namespaces gpu", "mutatingwebhookconfigurations gpu"},
+		denied:    []string{"namespaces ", "servicemonitors of other namespaces gpu", "podmonitors of other namespaces gpu"},
 		unchecked: []Code{CodeNotInjected, CodePlainHTTPScrape, CodeScraperForbidden},
 		monitors:  []string{"PodMonitor gpu/dcgm"},
 	}, {
