@@ -31,9 +31,12 @@ type assessed struct {
 	decideErr error
 	policy    *inject.Policy
 	policyErr error
-	state     InjectionState
-	reason    string
-	injected  int
+	// runningErr says why the policy of an injected Pod standing for its workload could not be
+	// read from its proxy.
+	runningErr error
+	state      InjectionState
+	reason     string
+	injected   int
 }
 
 func (a *analysis) assess(w *workload) *assessed {
@@ -59,8 +62,11 @@ func (a *analysis) assess(w *workload) *assessed {
 	}
 	if inject.IsInjected(x.subject) {
 		// An injected Pod standing for its workload is the render's output, not its input: its
-		// policy is not computed again.
+		// policy is the one its proxy runs with.
 		x.decision, x.decideErr = webhook.OptIn(x.subject, nsLabels)
+		if x.decideErr == nil && (x.decision.Verdict == webhook.VerdictInject || x.nsAssumed) {
+			x.policy, x.runningErr = runningPolicy(x.subject, inject.PolicyInput{Defaults: a.c.Defaults, Namespace: w.ref.Namespace, Workload: w.injectWorkload(), NamespaceLabels: nsLabels})
+		}
 	} else {
 		tmpl := w.template
 		if tmpl == nil {
@@ -71,6 +77,11 @@ func (a *analysis) assess(w *workload) *assessed {
 		if x.policyErr != nil && x.decision.Verdict == "" {
 			// No decision: the opt-in itself is refused.
 			x.decideErr, x.policyErr = x.policyErr, nil
+		}
+	}
+	if x.runningErr != nil {
+		for _, code := range runningProxyCodes {
+			a.notChecked(code, w.ref.Namespace, fmt.Sprintf("the policy the proxy of %s %s runs with could not be read: %v", w.ref.Kind, w.ref.Name, x.runningErr))
 		}
 	}
 	switch {
@@ -99,6 +110,9 @@ func (a *analysis) assess(w *workload) *assessed {
 	}
 	return x
 }
+
+// runningProxyCodes are the rules about a running proxy, which apply to protected workloads.
+var runningProxyCodes = []Code{CodePlainHTTPScrape, CodeServiceTargetsAppPort, CodeProxyCannotReview, CodeScraperForbidden, CodeCertificateNotReady, CodeClientCATrustsServingCA}
 
 // protected reports whether Pods of the workload run the proxy, with the policy its template
 // gives them: the rules about a running proxy (its rights, its scrapes, its certificates)
