@@ -2,17 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook"
 	"github.com/rbac-proxy/rbac-proxy/webhook/check"
@@ -21,9 +16,7 @@ import (
 // checkOptions are the flags of `check`.
 type checkOptions struct {
 	defaults      defaultsOptions
-	kubeconfig    string
-	context       string
-	namespace     string
+	cluster       clusterOptions
 	allNamespaces bool
 	output        string
 	scrapers      []string
@@ -32,9 +25,7 @@ type checkOptions struct {
 func newCheckFlags(o *checkOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 	o.defaults.addFlags(fs)
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file, as kubectl reads it; empty: $KUBECONFIG, then ~/.kube/config")
-	fs.StringVar(&o.context, "context", "", "kubeconfig context; empty: the current context")
-	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace to check; empty: the context's namespace, else default")
+	o.cluster.addFlags(fs, "namespace to check; empty: the context's namespace, else default")
 	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "check every namespace")
 	fs.StringVarP(&o.output, "output", "o", "table", "table or json (the check.rbac-proxy.io/v1alpha1 Report)")
 	fs.StringArrayVar(&o.scrapers, "scraper", nil, "user Prometheus scrapes as, e.g. system:serviceaccount:monitoring:prometheus (repeatable): whether each may scrape every protected workload; none: that check is not run")
@@ -48,8 +39,8 @@ func (o *checkOptions) checkFlags() error {
 	if o.output != "table" && o.output != "json" {
 		errs = append(errs, field.NotSupported(field.NewPath("--output"), o.output, []string{"table", "json"}))
 	}
-	if o.allNamespaces && o.namespace != "" {
-		errs = append(errs, field.Invalid(field.NewPath("--namespace"), o.namespace, "allowed: --namespace or --all-namespaces, not both"))
+	if o.allNamespaces && o.cluster.namespace != "" {
+		errs = append(errs, field.Invalid(field.NewPath("--namespace"), o.cluster.namespace, "allowed: --namespace or --all-namespaces, not both"))
 	}
 	for i, s := range o.scrapers {
 		if _, err := check.ParseScraper(s); err != nil {
@@ -58,26 +49,6 @@ func (o *checkOptions) checkFlags() error {
 	}
 	return errs.ToAggregate()
 }
-
-// clientConfig is the kubeconfig as kubectl loads it: --kubeconfig, else $KUBECONFIG, else
-// ~/.kube/config (then in-cluster), with --context and --namespace on top.
-func (o *checkOptions) clientConfig() clientcmd.ClientConfig {
-	return kubeClientConfig(o.kubeconfig, o.context, o.namespace)
-}
-
-// kubeClientConfig is the kubeconfig as kubectl loads it: the file kubeconfig, else $KUBECONFIG,
-// else ~/.kube/config (then in-cluster), with the context and namespace on top when not empty.
-func kubeClientConfig(kubeconfig, context, namespace string) clientcmd.ClientConfig {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
-	overrides.Context.Namespace = namespace
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
-}
-
-// requestTimeout bounds each request: a check against an API server that does not answer
-// fails instead of hanging a CI job.
-const requestTimeout = 30 * time.Second
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o := &checkOptions{}
@@ -93,7 +64,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(2, "%v", err)
 	}
-	cc := o.clientConfig()
+	cc := o.cluster.clientConfig()
 	namespace, _, err := cc.Namespace()
 	if err != nil {
 		return fail(2, "kubeconfig: %v", err)
@@ -118,7 +89,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(2, "kubeconfig: %v", err)
 	}
-	c, err := newCheckClient(cfg)
+	c, err := newClusterClient(cfg)
 	if err != nil {
 		return fail(2, "%v", err)
 	}
@@ -149,21 +120,4 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
-}
-
-// newCheckClient is a client without cache, with the caller's credentials.
-func newCheckClient(cfg *rest.Config) (client.Client, error) {
-	cfg = rest.CopyConfig(cfg)
-	if cfg.Timeout == 0 {
-		cfg.Timeout = requestTimeout
-	}
-	scheme, err := check.NewScheme()
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, errors.Join(errors.New("connecting to the API server"), err)
-	}
-	return c, nil
 }

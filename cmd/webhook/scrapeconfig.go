@@ -19,9 +19,7 @@ import (
 // scrapeConfigOptions are the flags of `scrape-config`.
 type scrapeConfigOptions struct {
 	defaults            defaultsOptions
-	kubeconfig          string
-	context             string
-	namespace           string
+	cluster             clusterOptions
 	auth                string
 	output              string
 	prometheusNamespace string
@@ -34,9 +32,7 @@ type scrapeConfigOptions struct {
 func newScrapeConfigFlags(o *scrapeConfigOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("scrape-config", pflag.ContinueOnError)
 	o.defaults.addFlags(fs)
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file, as kubectl reads it; empty: $KUBECONFIG, then ~/.kube/config")
-	fs.StringVar(&o.context, "context", "", "kubeconfig context; empty: the current context")
-	fs.StringVarP(&o.namespace, "namespace", "n", "", "the workload's namespace; empty: the context's namespace, else default")
+	o.cluster.addFlags(fs, "the workload's namespace; empty: the context's namespace, else default")
 	fs.StringVar(&o.auth, "auth", string(scrapeconfig.AuthToken), "how Prometheus authenticates: token (a projected ServiceAccount token of the audience the proxy requires) or cert (a client certificate from the scrapers' CA)")
 	fs.StringVarP(&o.output, "output", "o", "", "servicemonitor, podmonitor or prometheus (a plain scrape_configs item); empty: servicemonitor when a labelled Service leads to the proxy, else podmonitor")
 	fs.StringVar(&o.prometheusNamespace, "prometheus-namespace", "monitoring", "namespace of the prometheus-operator Prometheus that takes the token's scrape class (token mode)")
@@ -102,7 +98,7 @@ func runScrapeConfig(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(2, err)
 	}
-	cc := kubeClientConfig(o.kubeconfig, o.context, o.namespace)
+	cc := o.cluster.clientConfig()
 	namespace, _, err := cc.Namespace()
 	if err != nil {
 		return fail(2, fmt.Errorf("kubeconfig: %w", err))
@@ -111,7 +107,7 @@ func runScrapeConfig(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(2, fmt.Errorf("kubeconfig: %w", err))
 	}
-	api, err := newCheckClient(cfg)
+	api, err := newClusterClient(cfg)
 	if err != nil {
 		return fail(2, err)
 	}

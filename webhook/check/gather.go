@@ -3,6 +3,8 @@ package check
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -187,20 +189,8 @@ func (g *gatherer) namespacesSeen() {
 	for _, p := range g.snap.Pods {
 		add(p.Namespace)
 	}
-	for _, w := range g.snap.Deployments {
-		add(w.Namespace)
-	}
-	for _, w := range g.snap.StatefulSets {
-		add(w.Namespace)
-	}
-	for _, w := range g.snap.DaemonSets {
-		add(w.Namespace)
-	}
-	for _, w := range g.snap.Jobs {
-		add(w.Namespace)
-	}
-	for _, w := range g.snap.CronJobs {
-		add(w.Namespace)
+	for _, t := range templates(g.snap) {
+		add(t.namespace)
 	}
 	sort.Slice(g.snap.Namespaces, func(i, j int) bool { return g.snap.Namespaces[i].Name < g.snap.Namespaces[j].Name })
 }
@@ -308,12 +298,7 @@ func (g *gatherer) clientCAs(ctx context.Context) error {
 			s.ClientCAs = append(s.ClientCAs, k)
 		}
 	}
-	namespaces := make([]string, 0, len(tlsSecrets))
-	for ns := range tlsSecrets {
-		namespaces = append(namespaces, ns)
-	}
-	sort.Strings(namespaces)
-	for _, ns := range namespaces {
+	for _, ns := range slices.Sorted(maps.Keys(tlsSecrets)) {
 		if err := g.servingCAs(ctx, ns, tlsSecrets[ns]); err != nil {
 			return err
 		}
@@ -339,12 +324,7 @@ func (g *gatherer) servingCAs(ctx context.Context, namespace string, extra map[s
 			names[m.Name] = cert
 		}
 	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, name := range sorted {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
 		var sec corev1.Secret
 		err := g.c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, &sec)
 		if apierrors.IsNotFound(err) {
