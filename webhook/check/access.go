@@ -141,7 +141,11 @@ func ruleScraperAccess(a *analysis, x *assessed) {
 		if sar.Status.Allowed {
 			continue
 		}
-		a.find(CodeScraperForbidden, s.ref(), x, fmt.Sprintf("%s may not %s, which the proxy of %s %s/%s asks for every scrape: it gets 403", s.User, asked, x.ref.Kind, x.ref.Namespace, x.ref.Name), fix)
+		gets := "it gets 403"
+		if p.Tenancy != "" {
+			gets = "it gets only the series of the namespaces it may read (tenancy " + string(p.Tenancy) + ")"
+		}
+		a.find(CodeScraperForbidden, s.ref(), x, fmt.Sprintf("%s may not %s, which the proxy of %s %s/%s asks for every scrape: %s", s.User, asked, x.ref.Kind, x.ref.Namespace, x.ref.Name, gets), fix)
 	}
 }
 

@@ -70,6 +70,15 @@ func TestAccess(t *testing.T) {
 		message:  "may not get services/metrics dcgm in namespace gpu",
 		fix:      "kubectl create role rbac-proxy-scrape-services -n gpu --verb=get --resource=services/metrics --resource-name=dcgm && kubectl create rolebinding rbac-proxy-scrape-services -n gpu --role=rbac-proxy-scrape-services --serviceaccount=monitoring:prometheus",
 	}, {
+		name:        "scraper of a tenancy proxy",
+		annotations: map[string]string{inject.AnnotationTenancy: "namespace"},
+		allow: func(s authorizationv1.SubjectAccessReviewSpec) (bool, error) {
+			return s.NonResourceAttributes == nil, nil
+		},
+		findings: []string{"ScraperForbidden ServiceAccount/prometheus"},
+		message:  "it gets only the series of the namespaces it may read (tenancy namespace)",
+		fix:      "kubectl create clusterrole rbac-proxy-metrics-reader --verb=get --non-resource-url=/metrics && kubectl create clusterrolebinding rbac-proxy-metrics-reader-monitoring-prometheus --clusterrole=rbac-proxy-metrics-reader --serviceaccount=monitoring:prometheus",
+	}, {
 		name: "no right to ask",
 		allow: func(authorizationv1.SubjectAccessReviewSpec) (bool, error) {
 			return false, apierrors.NewForbidden(schema.GroupResource{Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}, "", errors.New("no"))

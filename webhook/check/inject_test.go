@@ -90,6 +90,15 @@ func TestInjection(t *testing.T) {
 		want: want{state: StateNotInjected, decidedBy: "Pod solo annotation rbac-proxy.io/inject=true", mode: "rename",
 			findings: []string{"NotInjected Pod/solo"}, fix: "kubectl delete pod solo -n gpu, then create it again"},
 	}, {
+		name: "a finished Pod runs nothing",
+		build: func() *Snapshot {
+			dep, rs := deployment("dcgm", appTemplate(nil, nil))
+			done := podOf(t, d, dep, rs, "a", false, "")
+			done.Status.Phase = corev1.PodSucceeded
+			return snapshotOf(namespace(enabledNS), dep, rs, done)
+		},
+		want: want{state: StateWouldInject, decidedBy: "Namespace gpu label rbac-proxy.io/inject=enabled", mode: "rename", findings: []string{}},
+	}, {
 		name: "namespace labels unreadable",
 		build: func() *Snapshot {
 			dep, rs := deployment("app", appTemplate(nil, nil))

@@ -119,6 +119,10 @@ func workloads(s *Snapshot) []*workload {
 	}
 	for i := range s.Pods {
 		pod := &s.Pods[i]
+		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			// A finished Pod (a Job's) runs nothing: protected or not, nothing listens.
+			continue
+		}
 		ref := metav1.GetControllerOfNoCopy(pod)
 		if ref == nil {
 			w := &workload{ref: ObjectRef{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}, apiVersion: "v1", uid: pod.UID, pods: []*corev1.Pod{pod}}
