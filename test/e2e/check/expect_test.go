@@ -3,7 +3,6 @@ package check
 import (
 	"fmt"
 
-	"github.com/rbac-proxy/rbac-proxy/test/framework"
 	webhookcheck "github.com/rbac-proxy/rbac-proxy/webhook/check"
 )
 
@@ -33,11 +32,6 @@ func onWorkload(code webhookcheck.Code, w webhookcheck.ObjectRef) finding {
 	return finding{code, w, w}
 }
 
-// pending are the codes whose rule does not work yet on a live cluster: their workloads are set
-// up, and findings of these codes are not compared. PlainHTTPScrape: check does not keep the
-// ServiceMonitors it lists (design20.md, Questions for check).
-var pending = map[webhookcheck.Code]bool{webhookcheck.CodePlainHTTPScrape: true}
-
 // wantFindings is every finding the cluster holds: one per broken workload, none on healthy.
 func (c *cluster) wantFindings() []finding {
 	gpu := c.gpu
@@ -55,7 +49,5 @@ func (c *cluster) wantFindings() []finding {
 		onWorkload(webhookcheck.CodeInvalidPolicy, workloadRef(gpu, invalid)),
 		onWorkload(webhookcheck.CodeUnprotectedExporter, workloadRef(c.plain, dcgm)),
 		onWorkload(webhookcheck.CodeUnprotectedMetricsPort, workloadRef(c.plain, metrics)),
-		// The chart's own webhook serves its metrics port in plain http, unprotected.
-		onWorkload(webhookcheck.CodeUnprotectedMetricsPort, webhookcheck.ObjectRef{Kind: "Deployment", Namespace: framework.ReleaseNamespace, Name: framework.ReleaseFullname}),
 	}
 }
