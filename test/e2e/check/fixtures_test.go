@@ -3,9 +3,11 @@ package check
 import (
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
@@ -89,6 +91,30 @@ func TestFailureModesAreInPlace(t *testing.T) {
 	proxy := &authorizationv1.ResourceAttributes{Namespace: c.gpu, Resource: "services", Subresource: "proxy", Name: forbidden, Verb: "get"}
 	if allowed(c.scraper, saGroups(c.monitoring), proxy, "") {
 		t.Errorf("%s may get services/proxy %s", c.scraper, forbidden)
+	}
+
+	// scrape-config's ServiceMonitor selects healthy's Service on the port that leads to the proxy,
+	// as plainhttp's does: check judges it, and finds it right.
+	sms := &monitoringv1.ServiceMonitorList{}
+	if err := c.client.List(ctx, sms, client.InNamespace(c.gpu)); err != nil {
+		t.Fatal(err)
+	}
+	svc := &corev1.Service{}
+	if err := c.client.Get(ctx, client.ObjectKey{Namespace: c.gpu, Name: healthy}, svc); err != nil {
+		t.Fatal(err)
+	}
+	judged := false
+	for _, sm := range sms.Items {
+		sel, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
+		if err != nil || !sel.Matches(labels.Set(svc.Labels)) {
+			continue
+		}
+		for _, ep := range sm.Spec.Endpoints {
+			judged = judged || ep.Port == svc.Spec.Ports[0].Name && ep.Scheme.String() == "https"
+		}
+	}
+	if !judged {
+		t.Errorf("no https ServiceMonitor endpoint selects Service %s on port %s: %+v", healthy, svc.Spec.Ports[0].Name, sms.Items)
 	}
 
 	// clientca's client CA is the serving CA.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -27,12 +28,22 @@ func (c *cluster) check(t *testing.T, kubeconfig string, args ...string) result 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	full := append(append([]string{"check", "--kubeconfig=" + kubeconfig}, c.settings...), args...)
+	r, err := c.command(ctx, kubeconfig, "check", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// command runs `rbac-proxy-injector COMMAND --kubeconfig=KUBECONFIG SETTINGS... ARGS...`; a run
+// that exits non-zero is a result, one that cannot start an error.
+func (c *cluster) command(ctx context.Context, kubeconfig, command string, args ...string) (result, error) {
+	full := append(append([]string{command, "--kubeconfig=" + kubeconfig}, c.settings...), args...)
 	cmd := exec.CommandContext(ctx, c.bin, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// Nothing of the user's environment: the kubeconfig is the one given.
-	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"HOME=" + cp.Dir, "PATH=/usr/bin:/bin"}
 	err := cmd.Run()
 	r := result{args: full, stdout: stdout.Bytes(), stderr: stderr.Bytes()}
 	var exit *exec.ExitError
@@ -40,9 +51,9 @@ func (c *cluster) check(t *testing.T, kubeconfig string, args ...string) result 
 	case errors.As(err, &exit):
 		r.code = exit.ExitCode()
 	case err != nil:
-		t.Fatalf("running check %q: %v\n%s", args, err, r.stderr)
+		return r, fmt.Errorf("running %s %q: %w\n%s", command, args, err, r.stderr)
 	}
-	return r
+	return r, nil
 }
 
 // report decodes the run's JSON as the documented form, refusing any field check.Report does not

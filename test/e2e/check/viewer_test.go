@@ -14,8 +14,7 @@ import (
 
 // A namespace-scoped viewer (ClusterRole view bound in gpu alone) may read the namespace itself
 // (its labels), its workloads, Pods, Services and ConfigMaps, and nothing else check reads: no
-// Secret, no Certificate, no ServiceMonitor or PodMonitor, no MutatingWebhookConfiguration, no
-// SubjectAccessReview. check says
+// Secret, no Certificate, no ServiceMonitor or PodMonitor, no SubjectAccessReview. check says
 // which checks that leaves undone instead of failing, and otherwise finds what the admin finds:
 // nothing invented, nothing dropped.
 func TestCheckAsNamespaceViewer(t *testing.T) {
@@ -51,7 +50,6 @@ func TestCheckAsNamespaceViewer(t *testing.T) {
 	wantUnchecked := []webhookcheck.Code{
 		webhookcheck.CodeCertificateNotReady,     // Certificates
 		webhookcheck.CodeClientCATrustsServingCA, // serving Secrets
-		webhookcheck.CodeNotInjected,             // MutatingWebhookConfigurations: the namespaces the webhook leaves out
 		webhookcheck.CodePlainHTTPScrape,         // ServiceMonitors and PodMonitors
 		webhookcheck.CodeProxyCannotReview,       // SubjectAccessReviews
 		webhookcheck.CodeScraperForbidden,        // SubjectAccessReviews

@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
@@ -12,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -115,31 +117,6 @@ func podMonitor(ns, name string) *monitoringv1.PodMonitor {
 	}
 }
 
-// healthyEndpoint scrapes a protected workload as it must be: https, the serving CA, the
-// Certificate's name, a bearer token.
-func healthyEndpoint(ns, name string) monitoringv1.Endpoint {
-	secret := certificateName(name)
-	return monitoringv1.Endpoint{
-		Port:   "metrics",
-		Scheme: ptr.To(monitoringv1.SchemeHTTPS),
-		HTTPConfigWithProxyAndTLSFiles: monitoringv1.HTTPConfigWithProxyAndTLSFiles{
-			HTTPConfigWithTLSFiles: monitoringv1.HTTPConfigWithTLSFiles{
-				TLSConfig: &monitoringv1.TLSConfig{SafeTLSConfig: monitoringv1.SafeTLSConfig{
-					CA: monitoringv1.SecretOrConfigMap{Secret: &corev1.SecretKeySelector{
-						LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "ca.crt",
-					}},
-					ServerName: ptr.To(name + "." + ns + ".svc"),
-				}},
-				HTTPConfigWithoutTLS: monitoringv1.HTTPConfigWithoutTLS{
-					Authorization: &monitoringv1.SafeAuthorization{Credentials: &corev1.SecretKeySelector{
-						LocalObjectReference: corev1.LocalObjectReference{Name: "prometheus-token"}, Key: "token",
-					}},
-				},
-			},
-		},
-	}
-}
-
 // certificateName is the Certificate (and Secret) the injector makes for the workload name.
 func certificateName(name string) string {
 	return inject.CertificateName(inject.Workload{Kind: kindOf(name), Name: name})
@@ -185,8 +162,8 @@ func (c *cluster) createStale(ctx context.Context) error {
 func (c *cluster) createWorkloads(ctx context.Context) error {
 	gpu := c.gpu
 	sets := [][]client.Object{
-		{deployment(gpu, healthy, nil), service(gpu, healthy, intstr.FromString("metrics")),
-			serviceMonitor(gpu, healthy, healthyEndpoint(gpu, healthy))},
+		// Its ServiceMonitor is scrape-config's, once the Certificate it names exists.
+		{deployment(gpu, healthy, nil), service(gpu, healthy, intstr.FromString("metrics"))},
 		// Like the GPU operator's ServiceMonitor: a port and a path, no scheme, no TLS.
 		{deployment(gpu, plainHTTP, nil), service(gpu, plainHTTP, intstr.FromString("metrics")),
 			serviceMonitor(gpu, plainHTTP, monitoringv1.Endpoint{Port: "metrics", Path: "/metrics"})},
@@ -255,7 +232,43 @@ func (c *cluster) waitSettled(ctx context.Context) error {
 	g.Go(func() error { return c.waitCertificate(gctx, noCert, cmmeta.ConditionFalse) })
 	g.Go(func() error { return c.waitReplicaFailure(gctx, invalid) })
 	g.Go(func() error { return c.createServingCAConfigMap(gctx) })
+	g.Go(func() error { return c.createScrapeConfig(gctx, healthy) })
 	return g.Wait()
+}
+
+// createScrapeConfig applies the ServiceMonitor `scrape-config` prints for the workload name, as
+// an operator would: the API server validates it against prometheus-operator's CRD, strictly.
+func (c *cluster) createScrapeConfig(ctx context.Context, name string) error {
+	err := framework.Eventually(ctx, 2*time.Minute, "Certificate "+certificateName(name), func(ctx context.Context) (bool, error) {
+		err := c.client.Get(ctx, client.ObjectKey{Namespace: c.gpu, Name: certificateName(name)}, &cmapi.Certificate{})
+		return err == nil, client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		return err
+	}
+	args := []string{strings.ToLower(kindOf(name)) + "/" + name, "-n", c.gpu, "-o", "servicemonitor", "--prometheus-namespace", c.monitoring}
+	r, err := c.command(ctx, cp.KubeconfigPath, "scrape-config", args...)
+	if err != nil {
+		return err
+	}
+	if r.code != 0 {
+		return fmt.Errorf("scrape-config %q exited %d: %s", args, r.code, r.stderr)
+	}
+	objs, err := framework.DecodeObjects(string(r.stdout))
+	if err != nil {
+		return fmt.Errorf("decoding what scrape-config %q printed: %w\n%s", args, err, r.stdout)
+	}
+	var sm *unstructured.Unstructured
+	for _, o := range objs {
+		sm = o
+	}
+	if len(objs) != 1 || sm.GetKind() != monitoringv1.ServiceMonitorsKind || sm.GetNamespace() != c.gpu {
+		return fmt.Errorf("scrape-config %q printed %d objects, want one ServiceMonitor in namespace %s:\n%s", args, len(objs), c.gpu, r.stdout)
+	}
+	if err := c.client.Create(ctx, sm, client.FieldValidation(metav1.FieldValidationStrict)); err != nil {
+		return fmt.Errorf("creating the ServiceMonitor scrape-config %q printed: %w\n%s", args, err, r.stdout)
+	}
+	return nil
 }
 
 // waitPods waits for n Pods of the workload name.
