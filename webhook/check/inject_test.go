@@ -22,6 +22,8 @@ func TestInjection(t *testing.T) {
 		findings  []string
 		fix       string
 		unchecked []Code
+		// reason, when set, is in the workload's reason.
+		reason string
 	}
 	for _, tc := range []struct {
 		name  string
@@ -115,7 +117,8 @@ func TestInjection(t *testing.T) {
 			s.Denied = []Denied{{Resource: "namespaces", Reason: "may not get namespace gpu"}}
 			return s
 		},
-		want: want{state: StateInjected, mode: "rename", findings: []string{"CertificateNotReady Certificate/rbac-proxy-deployment-dcgm"}, unchecked: []Code{CodeNotInjected}},
+		want: want{state: StateInjected, mode: "rename", findings: []string{"CertificateNotReady Certificate/rbac-proxy-deployment-dcgm"}, unchecked: []Code{CodeNotInjected},
+			reason: "its Pods carry the proxy, so its Namespace asks for it (the Namespace's labels could not be read)"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, d, tc.build())
@@ -129,6 +132,9 @@ func TestInjection(t *testing.T) {
 			}
 			if w.Injection.State != tc.want.state || w.Injection.DecidedBy != tc.want.decidedBy || mode != tc.want.mode {
 				t.Errorf("workload %+v (mode %q), want state %s decided by %q, mode %q", w.Injection, mode, tc.want.state, tc.want.decidedBy, tc.want.mode)
+			}
+			if !strings.Contains(w.Injection.Reason, tc.want.reason) {
+				t.Errorf("reason %q, want %q in it", w.Injection.Reason, tc.want.reason)
 			}
 			if got := findingKeys(r); !slices.Equal(got, tc.want.findings) {
 				t.Errorf("findings %v, want %v", got, tc.want.findings)
