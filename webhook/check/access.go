@@ -98,7 +98,11 @@ func reviewRefusal(err error) string {
 // ruleScraperAccess: every --scraper may do what the proxy of a workload with authz sar asks
 // of it: get on its resource attributes, or on the path.
 func ruleScraperAccess(a *analysis, x *assessed) {
-	if !x.protected() || x.policy.Authz != config.AuthzSAR || len(a.c.Scrapers) == 0 || a.c.Reviews == nil {
+	if !x.protected() || x.policy.Authz != config.AuthzSAR || len(a.c.Scrapers) == 0 {
+		return
+	}
+	if a.c.Reviews == nil {
+		a.notChecked(CodeScraperForbidden, x.ref.Namespace, "no SubjectAccessReviews may be created")
 		return
 	}
 	p := x.policy
