@@ -71,7 +71,8 @@ func TestCheckFindsEachFailureMode(t *testing.T) {
 	}
 }
 
-// One healthy workload, by KIND/NAME: nothing found, exit status 0.
+// One healthy workload, by KIND/NAME: nothing found, exit status 0; with a scraper that may not
+// scrape it, that one finding.
 func TestCheckHealthyWorkload(t *testing.T) {
 	c := setup(t)
 	args := []string{"deployment/" + healthy, "-n", c.gpu, "-o", "json", "--scraper", c.scraper}
@@ -96,6 +97,16 @@ func TestCheckHealthyWorkload(t *testing.T) {
 	if w.Policy.Mode != "rename" || w.Policy.Port != "metrics" || w.Policy.Image != c.proxyImage || w.Policy.Certificate != certificateName(healthy) {
 		t.Errorf("healthy's policy: %+v", *w.Policy)
 	}
+
+	// The same workload, scraped by an identity with no rights at all: that is an error.
+	nobody := "system:serviceaccount:" + c.monitoring + ":nobody"
+	args = []string{"deployment/" + healthy, "-n", c.gpu, "-o", "json", "--scraper", nobody}
+	r = c.check(t, cp.KubeconfigPath, args...)
+	if r.code != 1 {
+		t.Errorf("check %q exited %d, want 1\nstderr:\n%s", args, r.code, r.stderr)
+	}
+	assertFindings(t, findings(r.report(t)), []finding{{webhookcheck.CodeScraperForbidden,
+		webhookcheck.ObjectRef{Kind: "ServiceAccount", Namespace: c.monitoring, Name: "nobody"}, workloadRef(c.gpu, healthy)}})
 }
 
 // What check cannot run is exit status 2, with the reason on stderr: a bad argument, a cluster
