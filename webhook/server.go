@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsfilters "sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
@@ -58,6 +59,10 @@ type ServerOptions struct {
 	// HealthAddr serves /healthz and /readyz, MetricsAddr /metrics; "0" disables either.
 	HealthAddr  string
 	MetricsAddr string
+	// MetricsSecure serves /metrics over HTTPS with the webhook's serving certificate, only to
+	// callers the API server authenticates and authorizes for get on /metrics: the injector's
+	// own endpoint gets what it gives every exporter.
+	MetricsSecure bool
 	// MetricsRegistry receives the injector's metrics; nil means controller-runtime's registry,
 	// which MetricsAddr serves.
 	MetricsRegistry prometheus.Registerer
@@ -111,6 +116,21 @@ func canWatchServices(ctx context.Context, c client.Client) (bool, error) {
 	return true, nil
 }
 
+// metricsOptions serves /metrics plain, or with MetricsSecure behind TokenReview and
+// SubjectAccessReview (controller-runtime's filter, the API server's delegated authentication
+// and authorization, cached) over TLS from the webhook's certificate files, reloaded as they
+// rotate.
+func metricsOptions(o ServerOptions) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsAddr}
+	if o.MetricsSecure {
+		m.SecureServing = true
+		m.CertDir, m.CertName, m.KeyName = o.CertDir, o.CertName, o.KeyName
+		m.FilterProvider = metricsfilters.WithAuthenticationAndAuthorization
+		m.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.MinVersion = tls.VersionTLS12 }}
+	}
+	return m
+}
+
 // NewServer wires the injector from explicit options. Nothing runs until Run.
 func NewServer(cfg *rest.Config, defaults *inject.Defaults, o ServerOptions, log logr.Logger) (*Server, error) {
 	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
@@ -151,7 +171,7 @@ func NewServer(cfg *rest.Config, defaults *inject.Defaults, o ServerOptions, log
 			ClientCAName: o.ClientCAName,
 			TLSOpts:      tlsOpts,
 		}),
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.HealthAddr,
 		GracefulShutdownTimeout: ptr.To(o.ShutdownTimeout),
 	})

@@ -105,6 +105,7 @@ type serveOptions struct {
 	webhookPath     string
 	healthAddr      string
 	metricsAddr     string
+	metricsSecure   bool
 	shutdownTimeout time.Duration
 	accessCheckTTL  time.Duration
 	logLevel        string
@@ -128,6 +129,7 @@ func newServeFlags(o *serveOptions) *pflag.FlagSet {
 	fs.StringSliceVar(&o.clientNames, "webhook-client-names", nil, "with --webhook-client-ca-name, the only client certificate common names accepted (comma-separated or repeated); empty: any certificate the CA signed")
 	fs.StringVar(&o.healthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz; 0 disables them")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of /metrics (Prometheus); 0 disables it")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "serve /metrics over HTTPS with the --cert-dir certificate, only to callers the API server authenticates (TokenReview) and authorizes for get on the path /metrics (SubjectAccessReview); false: plain HTTP to anyone who reaches the port")
 	fs.DurationVar(&o.shutdownTimeout, "graceful-shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGTERM")
 	fs.DurationVar(&o.accessCheckTTL, "access-check-ttl", 5*time.Minute, "how long the answer to \"may this ServiceAccount create TokenReviews and SubjectAccessReviews\" is cached; 0 disables the check and its warning")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")

@@ -28,6 +28,7 @@ func (o *serveOptions) serverOptions() webhook.ServerOptions {
 		ClientNames:     o.clientNames,
 		HealthAddr:      o.healthAddr,
 		MetricsAddr:     o.metricsAddr,
+		MetricsSecure:   o.metricsSecure,
 		ShutdownTimeout: o.shutdownTimeout,
 		AccessCheckTTL:  o.accessCheckTTL,
 	}

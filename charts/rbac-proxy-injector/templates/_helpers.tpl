@@ -104,6 +104,7 @@ the settings the chart builds from its own values here, those that are a value b
 - serve
 - --webhook-port={{ .Values.webhook.port }}
 - --metrics-bind-address=:{{ .Values.metrics.port }}
+- --metrics-secure={{ .Values.metrics.secure }}
 - --health-probe-bind-address=:8081
 - --log-level={{ .Values.webhook.logLevel }}
 - --proxy-image={{ include "rbac-proxy-injector.proxyImage" . }}

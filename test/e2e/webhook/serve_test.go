@@ -18,9 +18,11 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/testkit"
 	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
@@ -28,7 +30,8 @@ import (
 )
 
 // The rbac-proxy-injector binary: `serve` with its flags answers an AdmissionReview over HTTPS,
-// reports it on /metrics, is ready on /readyz, picks up a new serving certificate without a
+// reports it on /metrics (HTTPS, to callers allowed get on /metrics only), is ready on /readyz,
+// picks up a new serving certificate (on both) without a
 // restart, and exits cleanly on SIGTERM.
 func TestServeBinary(t *testing.T) {
 	ctx := t.Context()
@@ -129,7 +132,9 @@ func TestServeBinary(t *testing.T) {
 		t.Errorf("answer: allowed=%v patch=%s", answer.Response.Allowed, answer.Response.Patch)
 	}
 
-	metricsBody := httpBody(t, "http://127.0.0.1:"+strconv.Itoa(metrics)+"/metrics")
+	// /metrics is HTTPS with the serving certificate, for callers allowed get on /metrics only.
+	metricsURL := "https://127.0.0.1:" + strconv.Itoa(metrics) + "/metrics"
+	metricsBody := checkMetricsAccess(t, metricsURL, first)
 	for _, want := range []string{
 		`rbac_proxy_injector_injections_total{outcome="injected"} 1`,
 		`rbac_proxy_injector_admission_duration_seconds_count{outcome="injected"} 1`,
@@ -149,6 +154,17 @@ func TestServeBinary(t *testing.T) {
 		}
 		conn.Close()
 		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = framework.Eventually(ctx, 30*time.Second, "/metrics to present the renewed certificate", func(ctx context.Context) (bool, error) {
+		resp, err := httpsClient(second).Get(metricsURL)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusUnauthorized, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -212,16 +228,75 @@ func httpStatus(ctx context.Context, url string) int {
 	return resp.StatusCode
 }
 
-func httpBody(t *testing.T, url string) string {
+// checkMetricsAccess: plain HTTP gets no metrics; over HTTPS a caller without a token gets 401,
+// a ServiceAccount without the right 403, a forged token 500, and one bound to get on /metrics
+// the metrics, which it returns.
+func checkMetricsAccess(t *testing.T, url string, roots *x509.CertPool) string {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
+	ctx := t.Context()
+	if resp, err := http.Get("http" + strings.TrimPrefix(url, "https")); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "rbac_proxy_injector") {
+			t.Fatalf("plain HTTP got the metrics: %d", resp.StatusCode)
+		}
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	ns := cp.TestNamespace(t, "metrics")
+	allowed := cp.TestToken(t, ns, "prometheus")
+	other := cp.TestToken(t, ns, "other")
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-metrics-reader"},
+		Rules:      []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}},
 	}
-	return string(b)
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "prometheus"}},
+	}
+	for _, o := range []client.Object{role, binding} {
+		if err := cp.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), o) })
+	}
+	get := func(token string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := httpsClient(roots).Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		who, token string
+		code       int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		// controller-runtime's filter answers a token the TokenReview refuses with an error
+		// as 500 "Authentication failed": refused all the same.
+		{"a forged token", allowed[:len(allowed)-4] + "AAAA", http.StatusInternalServerError},
+		{"a ServiceAccount without the right", other, http.StatusForbidden},
+	} {
+		if code, body := get(tc.token); code != tc.code || strings.Contains(body, "rbac_proxy_injector") {
+			t.Errorf("/metrics with %s: %d, want %d (%.80q)", tc.who, code, tc.code, body)
+		}
+	}
+	// The binding reaches the API server's authorizer at once; the filter caches no denial
+	// of this user, who has not asked before.
+	code, body := get(allowed)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics with the allowed ServiceAccount: %d %.200q", code, body)
+	}
+	return body
 }
