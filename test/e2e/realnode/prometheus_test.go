@@ -183,10 +183,18 @@ func (s scraper) objects(exporterNS, audience string, conf []byte) (*corev1.Serv
 		volumes = append(volumes, corev1.Volume{Name: "client", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: clientCertSecret}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "client", MountPath: clientCertDir, ReadOnly: true})
 	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: monitoringNS, Name: s.name, Labels: map[string]string{nameLabel: s.name}},
+	pod := prometheusPod(s.name, s.name, volumes, mounts)
+	return sa, cm, pod
+}
+
+// prometheusPod is Debian's Prometheus in a Pod of the monitoring namespace, run as
+// serviceAccount, with prometheus.yml in configDir and its data in /prometheus, both among
+// mounts; Ready when it answers /-/ready.
+func prometheusPod(name, serviceAccount string, volumes []corev1.Volume, mounts []corev1.VolumeMount) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: monitoringNS, Name: name, Labels: map[string]string{nameLabel: name}},
 		Spec: corev1.PodSpec{
-			ServiceAccountName:            s.name,
+			ServiceAccountName:            serviceAccount,
 			TerminationGracePeriodSeconds: ptr.To[int64](5),
 			Volumes:                       volumes,
 			Containers: []corev1.Container{{
@@ -214,5 +222,4 @@ func (s scraper) objects(exporterNS, audience string, conf []byte) (*corev1.Serv
 			}},
 		},
 	}
-	return sa, cm, pod
 }

@@ -20,6 +20,7 @@ func TestRealNode(t *testing.T) {
 		{"Prometheus scrapes every Pod IP through the proxy, by token and by certificate", testScrapes},
 		{"a Prometheus without rights gets 403, without credentials 401", testRefusals},
 		{"the app's original port from the host is the proxy or refused", testDirect},
+		{"scrape-config's monitors are valid CRD objects, its scrape_configs scrape every Pod by token and by certificate", testScrapeConfig},
 		{"cert-manager's renewal reaches the proxy through the kubelet's Secret volume, no scrape fails", testRotation},
 		{"the sidecar killed is restarted, the app untouched", testRestart},
 	}
