@@ -128,7 +128,11 @@ func (s *Scrape) needs(b *bytes.Buffer, files bool) {
 		if files {
 			fmt.Fprintf(b, "#   %s, %s: keys %s and %s of Secret %s, the client certificate\n", SecretFile(s.ClientCertSecret, corev1.TLSCertKey), SecretFile(s.ClientCertSecret, corev1.TLSPrivateKeyKey), corev1.TLSCertKey, corev1.TLSPrivateKeyKey, s.ClientCertSecret)
 		}
-		fmt.Fprintf(b, "# Secret %s holds a client certificate from the scrapers' CA (a cert-manager Certificate of the\n# injector's scrapers' Issuer); its common name must be allowed what the proxy asks\n# (rbac-proxy-injector check --scraper NAME tells).\n", s.ClientCertSecret)
+		where := ""
+		if !files {
+			where = " in namespace " + s.Namespace
+		}
+		fmt.Fprintf(b, "# Secret %s%s holds a client certificate from the scrapers' CA (a cert-manager Certificate\n# of the injector's scrapers' Issuer); its common name must be allowed what the proxy asks\n# (rbac-proxy-injector check --scraper NAME tells).\n", s.ClientCertSecret, where)
 	}
 }
 

@@ -7,8 +7,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/rbac-proxy/rbac-proxy/internal/testpki"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
@@ -103,6 +106,20 @@ func TestDescribe(t *testing.T) {
 			output: OutputPodMonitor,
 		},
 		{
+			name: "the Pod's own Secret: the names of its certificate",
+			c: cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationTLSSecret, "own-tls")),
+				extra: []client.Object{ownSecret(t, "own-tls", "exporter.example.org", "dcgm.gpu.svc")}},
+			auth:   AuthToken,
+			want:   Scrape{Port: PodPort{"metrics", 9400}, ServerName: "dcgm.gpu.svc", Audience: "rbac-proxy:gpu", CASecret: "own-tls"},
+			output: OutputPodMonitor,
+		},
+		{
+			name: "the Pod's own Secret, missing",
+			c:    cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationTLSSecret, "own-tls"))},
+			auth: AuthToken,
+			err:  "the serving Secret gpu/own-tls (rbac-proxy.io/tls-secret) does not exist, and no Certificate fills it",
+		},
+		{
 			name: "allow-paths of patterns only",
 			c:    cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationAllowPaths, "/gpu/*")), dnsNames: fqdn},
 			auth: AuthToken,
@@ -147,7 +164,10 @@ func TestDescribe(t *testing.T) {
 			}
 			want := tc.want
 			want.Namespace, want.Workload, want.PodLabels = testNS, s.Workload, tc.c.tmpl.Labels
-			want.CASecret, want.Auth = secret, tc.auth
+			want.Auth = tc.auth
+			if want.CASecret == "" {
+				want.CASecret = secret
+			}
 			if want.Path == "" {
 				want.Path = "/metrics"
 			}
@@ -184,4 +204,19 @@ func TestDescribeWarnsOfUnprotectedPods(t *testing.T) {
 	if len(s.Targets) != 1 || s.Targets[0].Pod == "before-the-webhook" {
 		t.Errorf("targets %v, want only the injected Pod", s.Targets)
 	}
+}
+
+// ownSecret is a serving Secret a Pod names itself, its certificate for names.
+func ownSecret(t *testing.T, name string, names ...string) *corev1.Secret {
+	t.Helper()
+	ca, err := testpki.NewCA("own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Server(names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: name}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: pair.CertPEM, corev1.TLSPrivateKeyKey: pair.KeyPEM, "ca.crt": ca.CertPEM}}
 }

@@ -5,7 +5,9 @@
 // a projected ServiceAccount token and with a client certificate. It checks what only a kubelet
 // decides: native-sidecar start and restart, probes through the proxy's pass-through, the
 // redirect init container's nftables in the Pod's netns, the Secret volume rotated by the
-// kubelet under Prometheus' scrapes; and that the node leaves nothing behind.
+// kubelet under Prometheus' scrapes; that what `rbac-proxy-injector scrape-config` prints is
+// valid against prometheus-operator's CRDs and scrapes every exporter in a Prometheus of its
+// own; and that the node leaves nothing behind.
 //
 // It needs root and the machine's runtime (make test-deps); when the node cannot start it fails
 // saying what is missing, it never skips.
