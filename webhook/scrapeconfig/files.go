@@ -1,6 +1,7 @@
 package scrapeconfig
 
 import (
+	"regexp"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -24,21 +25,16 @@ func SecretFile(name, key string) string { return SecretsDir + "/" + name + "/" 
 // CAFile is where the serving CA is.
 func (s *Scrape) CAFile() string { return SecretFile(s.CASecret, inject.CAKey) }
 
+// notInLabel are the runs of characters a DNS label cannot have.
+var notInLabel = regexp.MustCompile(`[^a-z0-9]+`)
+
 // TokenName names the scrape class, the projected volume and its folder of the token of the
 // Scrape's audience.
 func (s *Scrape) TokenName() string {
 	if s.Audience == "" {
 		return "rbac-proxy-token"
 	}
-	name := strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			return r
-		case r >= 'A' && r <= 'Z':
-			return r - 'A' + 'a'
-		}
-		return '-'
-	}, "rbac-proxy-"+strings.TrimPrefix(s.Audience, inject.LocalAudiencePrefix))
+	name := notInLabel.ReplaceAllString(strings.ToLower("rbac-proxy-"+strings.TrimPrefix(s.Audience, inject.LocalAudiencePrefix)), "-")
 	if len(name) > validation.DNS1123LabelMaxLength {
 		name = name[:validation.DNS1123LabelMaxLength]
 	}
