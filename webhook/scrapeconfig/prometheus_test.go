@@ -8,34 +8,66 @@ import (
 	"strings"
 	"testing"
 
+	commonconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
-	promconfig "github.com/prometheus/prometheus/config"
-	"github.com/prometheus/prometheus/discovery"
-	_ "github.com/prometheus/prometheus/discovery/kubernetes" // kubernetes_sd_configs, for Load
+	"github.com/prometheus/prometheus/discovery/kubernetes"
+	"github.com/prometheus/prometheus/discovery/targetgroup"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
+	"go.yaml.in/yaml/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
-// loadPrometheus prints the scrape_config as scrape-config does and loads it with Prometheus'
-// own parser, strict about unknown keys.
-func loadPrometheus(t *testing.T, s *Scrape, targets Targets) (string, *promconfig.ScrapeConfig) {
+// scrapeConfig is an item of scrape_configs as Prometheus parses each key scrape-config writes:
+// the HTTP client, Kubernetes discovery, static targets and relabelling in Prometheus' own types,
+// whose UnmarshalYAML apply its defaults and checks, strict about unknown keys as config.Load
+// is. Prometheus' config package itself is not used: it would link its remote-write clients'
+// cloud SDKs (238 packages) into this test for nothing scrape-config writes. Debian's
+// Prometheus loads the static form for real (test/e2e/realnode).
+type scrapeConfig struct {
+	JobName             string                        `yaml:"job_name"`
+	Scheme              string                        `yaml:"scheme"`
+	MetricsPath         string                        `yaml:"metrics_path"`
+	HTTPClientConfig    commonconfig.HTTPClientConfig `yaml:",inline"`
+	KubernetesSDConfigs []*kubernetes.SDConfig        `yaml:"kubernetes_sd_configs,omitempty"`
+	StaticConfigs       []*targetgroup.Group          `yaml:"static_configs,omitempty"`
+	RelabelConfigs      []*relabel.Config             `yaml:"relabel_configs,omitempty"`
+}
+
+// loadPrometheus prints the scrape_config as scrape-config does and parses it as Prometheus
+// does, with the checks Prometheus makes of each part.
+func loadPrometheus(t *testing.T, s *Scrape, targets Targets) (string, *scrapeConfig) {
 	t.Helper()
 	var b bytes.Buffer
 	if err := s.Write(&b, Options{Output: OutputPrometheus, Targets: targets}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := promconfig.Load("scrape_configs:\n"+b.String(), nil)
-	if err != nil {
+	var items []*scrapeConfig
+	if err := yaml.UnmarshalStrict(b.Bytes(), &items); err != nil {
 		t.Fatalf("Prometheus refuses the scrape_config: %v\n%s", err, b.String())
 	}
-	if len(cfg.ScrapeConfigs) != 1 {
-		t.Fatalf("%d scrape configs, want 1:\n%s", len(cfg.ScrapeConfigs), b.String())
+	if len(items) != 1 {
+		t.Fatalf("%d scrape configs, want 1:\n%s", len(items), b.String())
 	}
-	return b.String(), cfg.ScrapeConfigs[0]
+	sc := items[0]
+	if err := sc.HTTPClientConfig.Validate(); err != nil {
+		t.Fatalf("Prometheus refuses the HTTP client settings: %v\n%s", err, b.String())
+	}
+	for i, r := range sc.RelabelConfigs {
+		if err := r.Validate(model.UTF8Validation); err != nil {
+			t.Fatalf("Prometheus refuses relabel_configs[%d]: %v\n%s", i, err, b.String())
+		}
+	}
+	if sc.Scheme != "http" && sc.Scheme != "https" {
+		t.Fatalf("Prometheus refuses scheme %q:\n%s", sc.Scheme, b.String())
+	}
+	if sc.JobName == "" || len(sc.KubernetesSDConfigs)+len(sc.StaticConfigs) == 0 {
+		t.Fatalf("no job name or no targets:\n%s", b.String())
+	}
+	return b.String(), sc
 }
 
 // TestScrapeConfigLoads: the plain scrape_config of every mode, credential and target source
@@ -101,7 +133,7 @@ func scrapeOf(t *testing.T, mode string, auth Auth) (*Scrape, *corev1.Pod) {
 // discovered are the addresses Prometheus scrapes: the static targets, or the targets
 // Kubernetes discovery makes of the injected Pod (one per container port, init containers'
 // too) that survive the loaded relabelling.
-func discovered(t *testing.T, pod *corev1.Pod, sc *promconfig.ScrapeConfig, targets Targets) []string {
+func discovered(t *testing.T, pod *corev1.Pod, sc *scrapeConfig, targets Targets) []string {
 	t.Helper()
 	var addrs []string
 	check := func(ls labels.Labels) {
@@ -111,19 +143,19 @@ func discovered(t *testing.T, pod *corev1.Pod, sc *promconfig.ScrapeConfig, targ
 		}
 	}
 	if targets == TargetsStatic {
-		for _, sd := range sc.ServiceDiscoveryConfigs {
-			static, ok := sd.(discovery.StaticConfig)
-			if !ok {
-				t.Fatalf("a %T with --targets static", sd)
-			}
-			for _, g := range static {
-				for _, target := range g.Targets {
-					check(labels.FromMap(map[string]string{model.AddressLabel: string(target[model.AddressLabel]),
-						"namespace": string(g.Labels["namespace"]), "pod": string(g.Labels["pod"])}))
-				}
+		if len(sc.KubernetesSDConfigs) > 0 {
+			t.Fatalf("kubernetes_sd_configs with --targets static")
+		}
+		for _, g := range sc.StaticConfigs {
+			for _, target := range g.Targets {
+				check(labels.FromMap(map[string]string{model.AddressLabel: string(target[model.AddressLabel]),
+					"namespace": string(g.Labels["namespace"]), "pod": string(g.Labels["pod"])}))
 			}
 		}
 		return addrs
+	}
+	if len(sc.StaticConfigs) > 0 || len(sc.KubernetesSDConfigs) != 1 || sc.KubernetesSDConfigs[0].Role != kubernetes.RolePod {
+		t.Fatalf("with --targets kubernetes: %d static configs, %d Kubernetes discoveries, want one of role pod", len(sc.StaticConfigs), len(sc.KubernetesSDConfigs))
 	}
 	for _, cs := range [][]corev1.Container{pod.Spec.Containers, pod.Spec.InitContainers} {
 		for _, ctr := range cs {
