@@ -300,7 +300,8 @@ func helmBinary(t *testing.T) string {
 }
 
 // renderedSettings renders the chart with the values file values (none when nil), parses the
-// webhook container's args with the serve flags and returns the settings they give.
+// webhook container's args with the serve flags (deploymentSettings) and returns the settings
+// they give.
 func renderedSettings(t *testing.T, values map[string]any) webhook.Config {
 	t.Helper()
 	home := t.TempDir()
@@ -324,26 +325,20 @@ func renderedSettings(t *testing.T, values map[string]any) webhook.Config {
 	if err != nil {
 		t.Fatalf("helm %v: %v\n%s", args, err, stderr.String())
 	}
-	var serve []string
 	for _, doc := range strings.Split(string(out), "\n---\n") {
 		var d appsv1.Deployment
 		if err := yaml.Unmarshal([]byte(doc), &d); err != nil || d.Kind != "Deployment" {
 			continue
 		}
-		serve = d.Spec.Template.Spec.Containers[0].Args
+		// As check and scrape-config read the injector's Deployment.
+		cfg, err := deploymentSettings(&d)
+		if err != nil {
+			t.Fatalf("the chart's Deployment: %v", err)
+		}
+		return *cfg
 	}
-	if len(serve) == 0 || serve[0] != "serve" {
-		t.Fatalf("the rendered Deployment's args %q are not serve's", serve)
-	}
-	o := &serveOptions{}
-	fs := newServeFlags(o)
-	if err := fs.Parse(serve[1:]); err != nil {
-		t.Fatalf("the chart's args %q: %v", serve, err)
-	}
-	if _, err := o.defaults.load(fs); err != nil {
-		t.Fatalf("the chart's args %q: %v", serve, err)
-	}
-	return o.defaults.config
+	t.Fatal("the chart renders no Deployment")
+	return webhook.Config{}
 }
 
 // chartSamples are a value other than the default for every setting that is a chart value, by

@@ -17,6 +17,7 @@ import (
 type checkOptions struct {
 	defaults      defaultsOptions
 	cluster       clusterOptions
+	injector      injectorOption
 	allNamespaces bool
 	output        string
 	scrapers      []string
@@ -26,10 +27,11 @@ func newCheckFlags(o *checkOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
 	o.defaults.addFlags(fs)
 	o.cluster.addFlags(fs, "namespace to check; empty: the context's namespace, else default")
+	o.injector.addFlag(fs)
 	fs.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "check every namespace")
 	fs.StringVarP(&o.output, "output", "o", "table", "table or json (the check.rbac-proxy.io/v1alpha1 Report)")
 	fs.StringArrayVar(&o.scrapers, "scraper", nil, "user Prometheus scrapes as, e.g. system:serviceaccount:monitoring:prometheus (repeatable): whether each may scrape every protected workload; none: that check is not run")
-	o.defaults.checks = append(o.defaults.checks, o.checkFlags)
+	o.defaults.checks = append(o.defaults.checks, o.checkFlags, o.injector.check)
 	return fs
 }
 
@@ -60,8 +62,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "rbac-proxy-injector check: "+format+"\n", a...)
 		return code
 	}
-	defaults, err := o.defaults.load(fs)
-	if err != nil {
+	// The flags are checked before the cluster is asked; the injector's own settings go under
+	// them once it is read.
+	if _, err := o.defaults.load(fs); err != nil {
 		return fail(2, "%v", err)
 	}
 	cc := o.cluster.clientConfig()
@@ -93,6 +96,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(2, "%v", err)
 	}
+	defaults, settings, err := o.injector.load(ctx, c, &o.defaults, fs)
+	if err != nil {
+		return fail(2, "the injector's settings, from the cluster at %s: %v", cfg.Host, err)
+	}
 	snap, err := check.Gather(ctx, c, defaults, scope)
 	if err != nil {
 		return fail(2, "reading the cluster at %s: %v", cfg.Host, err)
@@ -101,7 +108,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for i, s := range o.scrapers {
 		scrapers[i], _ = check.ParseScraper(s)
 	}
-	report := (&check.Checker{Defaults: defaults, Scrapers: scrapers, Reviews: c}).Check(ctx, snap)
+	report := (&check.Checker{Defaults: defaults, Settings: settings, Scrapers: scrapers, Reviews: c}).Check(ctx, snap)
 	if object != nil {
 		ref, ok := snap.WorkloadOf(*object)
 		if !ok || !report.Filter(ref) {

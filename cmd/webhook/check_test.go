@@ -48,6 +48,7 @@ func TestCheckUsageErrors(t *testing.T) {
 		{"two objects", []string{"a", "b"}, []string{"unexpected arguments"}},
 		{"object across namespaces", []string{"-A", "deploy/dcgm"}, []string{`argument "deploy/dcgm"`, "--all-namespaces"}},
 		{"unknown flag", []string{"--colour"}, []string{"--colour"}},
+		{"injector", []string{"--injector", "rbac-proxy"}, []string{"--injector", `"rbac-proxy"`, "auto, none or NAMESPACE/NAME"}},
 		{"unreachable", nil, []string{"https://127.0.0.1:1"}},
 		{"unknown context", []string{"--context", "nope"}, []string{"nope"}},
 	} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -41,14 +42,33 @@ func (o *defaultsOptions) addFlags(fs *pflag.FlagSet) {
 // flags given on the command line are applied again on top. A list flag replaces the file's list
 // as a whole: --allowed-issuers=X leaves only X, whatever the file says.
 func (o *defaultsOptions) load(fs *pflag.FlagSet) (*inject.Defaults, error) {
-	if o.configFile != "" {
-		data, err := os.ReadFile(o.configFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading --config: %w", err)
+	return o.loadOver(fs, nil)
+}
+
+// loadOver is load with base (the settings an injector runs with) in place of the built-in
+// defaults: the config file's keys replace base's, the flags given on the command line win.
+func (o *defaultsOptions) loadOver(fs *pflag.FlagSet, base *webhook.Config) (*inject.Defaults, error) {
+	if o.configFile != "" || base != nil {
+		under := webhook.DefaultConfig(defaultProxyImage())
+		if base != nil {
+			// A copy through the config-file form: decoding the file into under must not
+			// write into base's lists.
+			raw, err := json.Marshal(base)
+			if err == nil {
+				err = json.Unmarshal(raw, &under)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
-		fromFile := webhook.DefaultConfig(defaultProxyImage())
-		if err := yaml.UnmarshalStrict(data, &fromFile); err != nil {
-			return nil, fmt.Errorf("parsing --config %s: %w", o.configFile, err)
+		if o.configFile != "" {
+			data, err := os.ReadFile(o.configFile)
+			if err != nil {
+				return nil, fmt.Errorf("reading --config: %w", err)
+			}
+			if err := yaml.UnmarshalStrict(data, &under); err != nil {
+				return nil, fmt.Errorf("parsing --config %s: %w", o.configFile, err)
+			}
 		}
 		// The values are taken before o.config is overwritten: the flags point into it. A list
 		// is copied rather than printed, since Set on a list flag that was set appends, and its
@@ -62,7 +82,7 @@ func (o *defaultsOptions) load(fs *pflag.FlagSet) (*inject.Defaults, error) {
 			}
 			scalars[f.Name] = f.Value.String()
 		})
-		o.config = fromFile
+		o.config = under
 		for name, value := range scalars {
 			if name == "config" {
 				continue

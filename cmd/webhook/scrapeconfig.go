@@ -20,6 +20,7 @@ import (
 type scrapeConfigOptions struct {
 	defaults            defaultsOptions
 	cluster             clusterOptions
+	injector            injectorOption
 	auth                string
 	output              string
 	prometheusNamespace string
@@ -33,13 +34,14 @@ func newScrapeConfigFlags(o *scrapeConfigOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("scrape-config", pflag.ContinueOnError)
 	o.defaults.addFlags(fs)
 	o.cluster.addFlags(fs, "the workload's namespace; empty: the context's namespace, else default")
+	o.injector.addFlag(fs)
 	fs.StringVar(&o.auth, "auth", string(scrapeconfig.AuthToken), "how Prometheus authenticates: token (a projected ServiceAccount token of the audience the proxy requires) or cert (a client certificate from the scrapers' CA)")
 	fs.StringVarP(&o.output, "output", "o", "", "servicemonitor, podmonitor or prometheus (a plain scrape_configs item); empty: servicemonitor when a labelled Service leads to the proxy, else podmonitor")
 	fs.StringVar(&o.prometheusNamespace, "prometheus-namespace", "monitoring", "namespace of the prometheus-operator Prometheus that takes the token's scrape class (token mode)")
 	fs.StringVar(&o.clientCertSecret, "client-cert-secret", "", "with --auth cert: the Secret (tls.crt, tls.key) of Prometheus' client certificate from the scrapers' CA, in the workload's namespace for a monitor")
 	fs.StringVar(&o.targets, "targets", string(scrapeconfig.TargetsKubernetes), "with -o prometheus: kubernetes (kubernetes_sd_configs, the Pods kept by their labels and port) or static (the Pods' current IPs, for a Prometheus without Kubernetes discovery)")
 	o.changed = fs.Changed
-	o.defaults.checks = append(o.defaults.checks, o.check)
+	o.defaults.checks = append(o.defaults.checks, o.check, o.injector.check)
 	return fs
 }
 
@@ -94,8 +96,9 @@ func runScrapeConfig(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(2, err)
 	}
-	defaults, err := o.defaults.load(fs)
-	if err != nil {
+	// The flags are checked before the cluster is asked; the injector's own settings go under
+	// them once it is read.
+	if _, err := o.defaults.load(fs); err != nil {
 		return fail(2, err)
 	}
 	cc := o.cluster.clientConfig()
@@ -111,6 +114,11 @@ func runScrapeConfig(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fail(2, err)
 	}
+	defaults, settings, err := o.injector.load(ctx, api, &o.defaults, fs)
+	if err != nil {
+		return fail(2, fmt.Errorf("the injector's settings, from the cluster at %s: %w", cfg.Host, err))
+	}
+	fmt.Fprintf(stderr, "rbac-proxy-injector scrape-config: settings: %s\n", settings)
 	in, warnings, err := scrapeconfig.Gather(ctx, api, defaults, namespace, kind, name)
 	if err != nil {
 		return fail(1, err)

@@ -24,6 +24,7 @@ func TestScrapeConfigUsage(t *testing.T) {
 		{"a Secret without cert", []string{"deploy/a", "--client-cert-secret", "tls"}, []string{`--client-cert-secret: Invalid value: "tls": allowed: only with --auth cert`}},
 		{"a bad Secret name", []string{"deploy/a", "--auth", "cert", "--client-cert-secret", "No_Such"}, []string{`--client-cert-secret: Invalid value: "No_Such": allowed: a Secret name`}},
 		{"a bad namespace", []string{"deploy/a", "--prometheus-namespace", "Mon"}, []string{`--prometheus-namespace: Invalid value: "Mon": allowed: a namespace name`}},
+		{"a bad injector", []string{"deploy/a", "--injector", "a/b/c"}, []string{`--injector: Invalid value: "a/b/c": allowed: auto, none or NAMESPACE/NAME`}},
 		// Every error at once, the settings' too.
 		{"several", []string{"deploy/a", "--auth", "x", "-o", "y", "--sidecar-mode", "sideways"}, []string{"--auth: Unsupported", "-o: Unsupported", `sidecarMode: Unsupported value: "sideways"`}},
 		{"no kubeconfig", []string{"deploy/a", "--kubeconfig", "/nonexistent/kubeconfig"}, []string{"kubeconfig: ", "/nonexistent/kubeconfig"}},

@@ -13,8 +13,10 @@ import (
 
 // Checker runs the rules over a Snapshot.
 type Checker struct {
-	// Defaults are the injector's settings, as serve and inject take them.
+	// Defaults are the injector's settings, as serve and inject take them; Settings says where
+	// they come from.
 	Defaults *inject.Defaults
+	Settings Settings
 	// Scrapers are the users Prometheus scrapes as (--scraper).
 	Scrapers []Scraper
 	// Reviews creates the SubjectAccessReviews of the access rules (the only writes check
@@ -127,9 +129,12 @@ func (a *analysis) deniedReads() {
 
 // report sorts what was found into the Report: lists never nil, so that JSON has [] not null.
 func (a *analysis) report() *Report {
-	r := &Report{APIVersion: APIVersion, Kind: Kind, Scope: a.snap.Scope, Workloads: []Workload{}, Findings: a.findings, Unchecked: dedupUnchecked(a.unchecked)}
+	r := &Report{APIVersion: APIVersion, Kind: Kind, Scope: a.snap.Scope, Settings: a.c.Settings, Workloads: []Workload{}, Findings: a.findings, Unchecked: dedupUnchecked(a.unchecked)}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
+	}
+	if r.Settings.Source == "" {
+		r.Settings.Source = SettingsFromFlags
 	}
 	for _, w := range a.workloads {
 		r.Workloads = append(r.Workloads, w.report())

@@ -12,6 +12,7 @@ import (
 
 	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/rbac-proxy/rbac-proxy/internal/golden"
@@ -53,17 +54,19 @@ func docsSnapshot(t *testing.T) *Snapshot {
 // field of the Report.
 func TestDocs(t *testing.T) {
 	d := testDefaults(t)
-	settings := " --proxy-image " + d.Image + " --default-issuer " + d.Issuer.String()
-	r := run(t, d, docsSnapshot(t))
+	// The settings are the chart's injector's (testDefaults stand for its arguments).
+	checker := &Checker{Defaults: d, Settings: Settings{Source: SettingsFromDeployment("rbac-proxy", "rbac-proxy-rbac-proxy-injector")},
+		Reviews: reviews(func(authorizationv1.SubjectAccessReviewSpec) (bool, error) { return true, nil })}
+	r := checker.Check(t.Context(), docsSnapshot(t))
 	var table bytes.Buffer
 	if err := WriteTable(&table, r); err != nil {
 		t.Fatal(err)
 	}
-	checkSection(t, "CHECK TABLE", "```\n$ rbac-proxy-injector check -n gpu"+settings+"\n"+table.String()+"$ echo $?\n1\n```\n")
+	checkSection(t, "CHECK TABLE", "```\n$ rbac-proxy-injector check -n gpu\n"+table.String()+"$ echo $?\n1\n```\n")
 
 	snap := docsSnapshot(t)
 	snap.Scope.Object = "deploy/node-exporter"
-	r = run(t, d, snap)
+	r = checker.Check(t.Context(), snap)
 	if !r.Filter(ObjectRef{Kind: "Deployment", Namespace: testNS, Name: "node-exporter"}) {
 		t.Fatal("no node-exporter in the sample")
 	}
@@ -71,7 +74,7 @@ func TestDocs(t *testing.T) {
 	if err := WriteJSON(&js, r); err != nil {
 		t.Fatal(err)
 	}
-	checkSection(t, "CHECK JSON", "```\n$ rbac-proxy-injector check deploy/node-exporter -n gpu -o json"+settings+"\n"+js.String()+"```\n")
+	checkSection(t, "CHECK JSON", "```\n$ rbac-proxy-injector check deploy/node-exporter -n gpu -o json\n"+js.String()+"```\n")
 
 	var codes strings.Builder
 	codes.WriteString("| Code | Severity | Means |\n|---|---|---|\n")

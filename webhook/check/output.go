@@ -19,10 +19,12 @@ func WriteJSON(w io.Writer, r *Report) error {
 	return enc.Encode(r)
 }
 
-// WriteTable writes the report as check -o table prints it, kubectl-like: WORKLOADS, FINDINGS
-// (each with its fix on the line below), NOT CHECKED, and the counts.
+// WriteTable writes the report as check -o table prints it, kubectl-like: where the settings
+// come from, WORKLOADS, FINDINGS (each with its fix on the line below), NOT CHECKED, and the
+// counts.
 func WriteTable(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "settings: %s\n\n", r.Settings)
 	row := func(cells ...string) {
 		for i, c := range cells {
 			cells[i] = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(c)
@@ -75,6 +77,19 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(tw, "\n%d errors, %d warnings, %d not checked\n", r.Summary.Errors, r.Summary.Warnings, r.Summary.Unchecked)
 	return tw.Flush()
+}
+
+// String says where the settings come from, in one line: "from Deployment NS/NAME" or "flags and
+// defaults", then the reason in parentheses.
+func (s Settings) String() string {
+	line := "from " + s.Source
+	if s.Source == SettingsFromFlags || s.Source == "" {
+		line = "flags and defaults"
+	}
+	if s.Reason != "" {
+		line += " (" + strings.NewReplacer("\t", " ", "\n", " ").Replace(s.Reason) + ")"
+	}
+	return line
 }
 
 // objectName is NAMESPACE/KIND/NAME, or KIND/NAME for a cluster-scoped object.

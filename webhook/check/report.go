@@ -14,6 +14,7 @@ type Report struct {
 	APIVersion string     `json:"apiVersion"`
 	Kind       string     `json:"kind"`
 	Scope      Scope      `json:"scope"`
+	Settings   Settings   `json:"settings"`
 	Workloads  []Workload `json:"workloads"`
 	Findings   []Finding  `json:"findings"`
 	// Unchecked are the checks that could not run, and why (most often: no right to read).
@@ -28,6 +29,25 @@ type Scope struct {
 	AllNamespaces bool     `json:"allNamespaces"`
 	// Object is the POD or KIND/NAME argument, empty for every workload.
 	Object string `json:"object,omitempty"`
+}
+
+// Settings says which injector settings check judged with.
+type Settings struct {
+	// Source is "Deployment NAMESPACE/NAME" when they are the arguments of the injector's
+	// Deployment (with the settings flags given on the command line on top), else "flags": the
+	// flags and the built-in defaults.
+	Source string `json:"source"`
+	// Reason says why the flags were used, or how the Deployment was found when it was not by
+	// the Service the injector's webhooks call; empty otherwise.
+	Reason string `json:"reason,omitempty"`
+}
+
+// SettingsFromFlags is Settings.Source when no Deployment's arguments were used.
+const SettingsFromFlags = "flags"
+
+// SettingsFromDeployment is Settings.Source for the arguments of the Deployment namespace/name.
+func SettingsFromDeployment(namespace, name string) string {
+	return "Deployment " + namespace + "/" + name
 }
 
 // ObjectRef names an object as kubectl does: kind (as the API spells it), namespace, name.

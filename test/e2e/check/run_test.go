@@ -35,10 +35,28 @@ func (c *cluster) check(t *testing.T, kubeconfig string, args ...string) result 
 	return r
 }
 
+// checkBare runs check without the injector's settings flags: check reads them from the
+// injector's Deployment.
+func (c *cluster) checkBare(t *testing.T, kubeconfig string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	r, err := c.commandWith(ctx, kubeconfig, "check", nil, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // command runs `rbac-proxy-injector COMMAND --kubeconfig=KUBECONFIG SETTINGS... ARGS...`; a run
 // that exits non-zero is a result, one that cannot start an error.
 func (c *cluster) command(ctx context.Context, kubeconfig, command string, args ...string) (result, error) {
-	full := append(append([]string{command, "--kubeconfig=" + kubeconfig}, c.settings...), args...)
+	return c.commandWith(ctx, kubeconfig, command, c.settings, args...)
+}
+
+// commandWith is command with the settings flags given.
+func (c *cluster) commandWith(ctx context.Context, kubeconfig, command string, settings []string, args ...string) (result, error) {
+	full := append(append([]string{command, "--kubeconfig=" + kubeconfig}, settings...), args...)
 	cmd := exec.CommandContext(ctx, c.bin, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

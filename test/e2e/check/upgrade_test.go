@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -42,6 +44,9 @@ func (c *cluster) upgradeInjector(ctx context.Context, inj *framework.Injector) 
 		return fmt.Errorf("the chart's webhook has no --proxy-image: %q", inj.Args)
 	}
 	c.settings = settingArgs(args)
+	if err := c.upgradeChartDeployment(ctx); err != nil {
+		return err
+	}
 	if err := inj.Stop(); err != nil {
 		return err
 	}
@@ -76,6 +81,22 @@ func (c *cluster) upgradeInjector(ctx context.Context, inj *framework.Injector) 
 		p := inject.ProxyContainer(pod)
 		return p != nil && p.Image == c.proxyImage, nil
 	})
+}
+
+// upgradeChartDeployment sets the chart Deployment's --proxy-image to the upgraded one, as
+// helm upgrade does: the settings check reads from it are those the upgraded injector runs with.
+func (c *cluster) upgradeChartDeployment(ctx context.Context) error {
+	dep := &appsv1.Deployment{}
+	if err := c.client.Get(ctx, client.ObjectKey{Namespace: framework.ReleaseNamespace, Name: framework.ReleaseFullname}, dep); err != nil {
+		return fmt.Errorf("the chart's Deployment: %w", err)
+	}
+	args := dep.Spec.Template.Spec.Containers[0].Args
+	i := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "--proxy-image=") })
+	if i < 0 {
+		return fmt.Errorf("the chart's Deployment has no --proxy-image: %q", args)
+	}
+	args[i] = "--proxy-image=" + c.proxyImage
+	return c.client.Update(ctx, dep)
 }
 
 // stopUpgradedInjector stops the upgraded injector, if it was started.
