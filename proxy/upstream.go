@@ -65,6 +65,9 @@ func newUpstreamHandler(u config.UpstreamConfig, transport http.RoundTripper, m 
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			switch {
 			case errors.Is(err, errAnswered): // a tenant's response, filtered
+			case errors.Is(err, errRedirectElsewhere):
+				log.Info("refused an upstream redirect away from the proxy", "path", r.URL.Path, "status", "502")
+				http.Error(w, "Bad Gateway", http.StatusBadGateway)
 			case context.Cause(r.Context()) == errUpstreamTimeout:
 				m.upstreamTimeouts.Inc()
 				log.V(2).Info("upstream timed out", "path", r.URL.Path, "error", err.Error())
@@ -164,6 +167,9 @@ func (ex *exchange) respond(resp *http.Response) error {
 		}
 		ex.filter(resp)
 		return errAnswered
+	}
+	if redirectsElsewhere(resp) {
+		return errRedirectElsewhere
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// An upgraded connection lasts as long as both ends keep it: the
