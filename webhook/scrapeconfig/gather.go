@@ -57,14 +57,14 @@ func Gather(ctx context.Context, api client.Reader, d *inject.Defaults, namespac
 	}
 	in.Services = services.Items
 
-	names, warning, err := servingNames(ctx, api, namespace, policy)
+	names, from, warning, err := servingNames(ctx, api, namespace, policy)
 	if err != nil {
 		return nil, nil, err
 	}
 	if warning != "" {
 		warnings = append(warnings, warning)
 	}
-	in.DNSNames = names
+	in.DNSNames, in.NamesFrom = names, from
 
 	pods := &corev1.PodList{}
 	if err := api.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(sw.Template.Labels)}); err != nil {
@@ -83,45 +83,48 @@ func Gather(ctx context.Context, api client.Reader, d *inject.Defaults, namespac
 	return in, warnings, nil
 }
 
-// servingNames are the DNS names of the proxy's serving certificate: the injector's Certificate
-// as stored (or, before it exists, as the injector will make it), else the Certificate that fills
-// the Pod's own Secret, else the names in that Secret's certificate.
-func servingNames(ctx context.Context, api client.Reader, namespace string, p *inject.Policy) ([]string, string, error) {
+// servingNames are the DNS names of the proxy's serving certificate, and the object they are
+// read from: the injector's Certificate as stored (or, before it exists, as the injector will
+// make it), else the Certificate that fills the Pod's own Secret, else the names in that
+// Secret's certificate.
+func servingNames(ctx context.Context, api client.Reader, namespace string, p *inject.Policy) (names []string, from, warning string, err error) {
 	if c := p.TLS.Certificate; c != nil {
+		from = "Certificate " + namespace + "/" + c.Name
 		cert := &cmapi.Certificate{}
 		err := api.Get(ctx, types.NamespacedName{Namespace: namespace, Name: c.Name}, cert)
 		switch {
 		case err == nil && len(cert.Spec.DNSNames) > 0:
-			return cert.Spec.DNSNames, "", nil
+			return cert.Spec.DNSNames, from, "", nil
 		case err == nil:
 			err = fmt.Errorf("it has no DNS names")
 		case apierrors.IsNotFound(err):
 			err = fmt.Errorf("it does not exist yet")
 		}
-		return c.DNSNames, fmt.Sprintf("Certificate %s/%s: %v; the server name is from the names the injector gives it", namespace, c.Name, err), nil
+		return c.DNSNames, from, fmt.Sprintf("%s: %v; the server name is from the names the injector gives it", from, err), nil
 	}
 	certs := &cmapi.CertificateList{}
 	if err := api.List(ctx, certs, client.InNamespace(namespace)); err == nil {
 		for _, c := range certs.Items {
 			if c.Spec.SecretName == p.TLS.SecretName && len(c.Spec.DNSNames) > 0 {
-				return c.Spec.DNSNames, "", nil
+				return c.Spec.DNSNames, "Certificate " + namespace + "/" + c.Name, "", nil
 			}
 		}
 	}
+	from = "Secret " + namespace + "/" + p.TLS.SecretName
 	secret := &corev1.Secret{}
 	if err := api.Get(ctx, types.NamespacedName{Namespace: namespace, Name: p.TLS.SecretName}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, "", fmt.Errorf("the serving Secret %s/%s (%s) does not exist, and no Certificate fills it", namespace, p.TLS.SecretName, inject.AnnotationTLSSecret)
+			return nil, "", "", fmt.Errorf("the serving Secret %s/%s (%s) does not exist, and no Certificate fills it", namespace, p.TLS.SecretName, inject.AnnotationTLSSecret)
 		}
-		return nil, "", fmt.Errorf("reading the serving Secret %s/%s for its certificate's names: %w", namespace, p.TLS.SecretName, err)
+		return nil, "", "", fmt.Errorf("reading the serving Secret %s/%s for its certificate's names: %w", namespace, p.TLS.SecretName, err)
 	}
 	block, _ := pem.Decode(secret.Data[corev1.TLSCertKey])
 	if block == nil {
-		return nil, "", fmt.Errorf("the serving Secret %s/%s has no PEM certificate in %s", namespace, p.TLS.SecretName, corev1.TLSCertKey)
+		return nil, "", "", fmt.Errorf("the serving Secret %s/%s has no PEM certificate in %s", namespace, p.TLS.SecretName, corev1.TLSCertKey)
 	}
 	leaf, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
-		return nil, "", fmt.Errorf("the serving Secret %s/%s: %w", namespace, p.TLS.SecretName, err)
+		return nil, "", "", fmt.Errorf("the serving Secret %s/%s: %w", namespace, p.TLS.SecretName, err)
 	}
-	return leaf.DNSNames, "", nil
+	return leaf.DNSNames, from, "", nil
 }

@@ -58,7 +58,7 @@ func (s *Scrape) Write(w io.Writer, o Options) error {
 			}
 			obj = sm
 		}
-		fmt.Fprintf(&b, "%s# In the workload's namespace, where the Secrets it names are.\n", s.describe())
+		b.WriteString(s.describe() + "# In the workload's namespace, where the Secrets it names are.\n")
 		if p := s.Prometheus(); p != nil {
 			part, err := sigsyaml.Marshal(map[string]any{
 				"apiVersion": monitoringv1.SchemeGroupVersion.String(), "kind": monitoringv1.PrometheusesKind,
@@ -71,7 +71,7 @@ func (s *Scrape) Write(w io.Writer, o Options) error {
 			if o.Output == OutputPodMonitor {
 				selector, kind = "podMonitorSelector and podMonitorNamespaceSelector", monitoringv1.PodMonitorsKind
 			}
-			fmt.Fprintf(&b, "# The token is a file, which prometheus-operator reads from a scrape class only: merge this\n# into the Prometheus in namespace %s, whose %s\n# must select this %s too:\n", o.PrometheusNamespace, selector, kind)
+			b.WriteString(commentf("# The token is a file, which prometheus-operator reads from a scrape class only: merge this\n# into the Prometheus in namespace %s, whose %s\n# must select this %s too:\n", o.PrometheusNamespace, selector, kind))
 			comment(&b, string(part))
 		}
 		s.needs(&b, false)
@@ -81,11 +81,11 @@ func (s *Scrape) Write(w io.Writer, o Options) error {
 		}
 		b.Write(out)
 	case OutputPrometheus:
-		fmt.Fprintf(&b, "%s# An item of scrape_configs. The files it reads:\n", s.describe())
-		fmt.Fprintf(&b, "#   %s: key %s of Secret %s in namespace %s, the CA of the proxy's serving certificate\n", s.CAFile(), inject.CAKey, s.CASecret, s.Namespace)
+		b.WriteString(s.describe() + "# An item of scrape_configs. The files it reads:\n")
+		b.WriteString(commentf("#   %s: key %s of Secret %s in namespace %s, the CA of the proxy's serving certificate\n", s.CAFile(), inject.CAKey, s.CASecret, s.Namespace))
 		s.needs(&b, true)
 		if o.Targets == TargetsStatic {
-			fmt.Fprintf(&b, "# The targets are the %d Pods that run the proxy now: print it again when they change.\n", len(s.Targets))
+			b.WriteString(commentf("# The targets are the %d Pods that run the proxy now: print it again when they change.\n", len(s.Targets)))
 		}
 		out, err := yaml.Marshal([]*ScrapeConfig{s.ScrapeConfig(o.Targets)})
 		if err != nil {
@@ -108,7 +108,7 @@ func (s *Scrape) describe() string {
 			how = "Prometheus' own ServiceAccount token"
 		}
 	}
-	return fmt.Sprintf("# Scrapes %s in namespace %s through rbac-proxy: https to port %s, path %s,\n# the proxy verified as %s, with %s.\n", s.what(), s.Namespace, s.Port, s.Path, s.ServerName, how)
+	return commentf("# Scrapes %s in namespace %s through rbac-proxy: https to port %s, path %s,\n# the proxy verified as %s, with %s.\n", s.what(), s.Namespace, s.Port, s.Path, s.ServerName, how)
 }
 
 // needs comments on the credentials: where the token or client certificate comes from, and the
@@ -117,28 +117,28 @@ func (s *Scrape) needs(b *bytes.Buffer, files bool) {
 	switch s.Auth {
 	case AuthToken:
 		if files && s.Audience != "" {
-			fmt.Fprintf(b, "#   %s: a projected ServiceAccount token of audience %s; in a Pod:\n", s.TokenFile(), s.Audience)
+			b.WriteString(commentf("#   %s: a projected ServiceAccount token of audience %s; in a Pod:\n", s.TokenFile(), s.Audience))
 			v, _ := sigsyaml.Marshal(map[string]any{"volumes": []corev1.Volume{s.TokenVolume()}, "volumeMounts": []corev1.VolumeMount{s.TokenVolumeMount()}})
 			comment(b, string(v))
 		} else if files {
-			fmt.Fprintf(b, "#   %s: the Pod's own ServiceAccount token\n", s.TokenFile())
+			b.WriteString(commentf("#   %s: the Pod's own ServiceAccount token\n", s.TokenFile()))
 		}
-		fmt.Fprintf(b, "# The ServiceAccount of Prometheus must be allowed what the proxy asks (rbac-proxy-injector check --scraper system:serviceaccount:NS:NAME tells).\n")
+		b.WriteString("# The ServiceAccount of Prometheus must be allowed what the proxy asks (rbac-proxy-injector check --scraper system:serviceaccount:NS:NAME tells).\n")
 	case AuthCert:
 		if files {
-			fmt.Fprintf(b, "#   %s, %s: keys %s and %s of Secret %s, the client certificate\n", SecretFile(s.ClientCertSecret, corev1.TLSCertKey), SecretFile(s.ClientCertSecret, corev1.TLSPrivateKeyKey), corev1.TLSCertKey, corev1.TLSPrivateKeyKey, s.ClientCertSecret)
+			b.WriteString(commentf("#   %s, %s: keys %s and %s of Secret %s, the client certificate\n", SecretFile(s.ClientCertSecret, corev1.TLSCertKey), SecretFile(s.ClientCertSecret, corev1.TLSPrivateKeyKey), corev1.TLSCertKey, corev1.TLSPrivateKeyKey, s.ClientCertSecret))
 		}
 		where := ""
 		if !files {
 			where = " in namespace " + s.Namespace
 		}
-		fmt.Fprintf(b, "# Secret %s%s holds a client certificate from the scrapers' CA (a cert-manager Certificate\n# of the injector's scrapers' Issuer); its common name must be allowed what the proxy asks\n# (rbac-proxy-injector check --scraper NAME tells).\n", s.ClientCertSecret, where)
+		b.WriteString(commentf("# Secret %s%s holds a client certificate from the scrapers' CA (a cert-manager Certificate\n# of the injector's scrapers' Issuer); its common name must be allowed what the proxy asks\n# (rbac-proxy-injector check --scraper NAME tells).\n", s.ClientCertSecret, where))
 	}
 }
 
-// comment writes text as indented YAML comment lines.
+// comment writes text as indented YAML comment lines, each through clean.
 func comment(b *bytes.Buffer, text string) {
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		b.WriteString("#   " + line + "\n")
+		b.WriteString("#   " + clean(line) + "\n")
 	}
 }

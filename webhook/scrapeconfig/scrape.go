@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook"
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
@@ -87,8 +88,10 @@ type Input struct {
 	Policy *inject.Policy
 	// Services are the namespace's Services; those selecting the workload's Pods count.
 	Services []corev1.Service
-	// DNSNames are the serving certificate's names.
-	DNSNames []string
+	// DNSNames are the serving certificate's names; NamesFrom names the object they are read
+	// from ("Certificate NS/NAME", "Secret NS/NAME"), for errors about them.
+	DNSNames  []string
+	NamesFrom string
 	// Pods are the workload's Pods.
 	Pods []corev1.Pod
 	Auth Auth
@@ -129,6 +132,11 @@ func Describe(in *Input) (*Scrape, error) {
 	}
 	if s.ServerName = serverName(in.DNSNames, svc, in.Namespace); s.ServerName == "" {
 		return nil, fmt.Errorf("the serving certificate of %s (Secret %s) has no DNS name for Prometheus to verify", what, p.TLS.SecretName)
+	}
+	// The names are the tenant's (its Certificate, or any SAN its own Secret's certificate
+	// carries, newlines included), and the server name is printed into YAML and comments.
+	if msgs := validation.IsDNS1123Subdomain(s.ServerName); len(msgs) > 0 {
+		return nil, fmt.Errorf("the serving certificate of %s (%s) names %q, which is no DNS name Prometheus can verify (not a DNS-1123 subdomain: %s)", what, in.NamesFrom, s.ServerName, strings.Join(msgs, "; "))
 	}
 	switch in.Auth {
 	case AuthToken:

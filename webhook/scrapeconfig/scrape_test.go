@@ -120,6 +120,20 @@ func TestDescribe(t *testing.T) {
 			err:  "the serving Secret gpu/own-tls (rbac-proxy.io/tls-secret) does not exist, and no Certificate fills it",
 		},
 		{
+			// x509 allows any string in a DNS SAN; printed, this one would be a ClusterRoleBinding.
+			name: "a SAN of the Pod's own Secret that is YAML",
+			c: cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationTLSSecret, "own-tls")),
+				extra: []client.Object{ownSecret(t, "own-tls", yamlSAN)}},
+			auth: AuthToken,
+			err:  `the serving certificate of deployment/dcgm-exporter (Secret gpu/own-tls) names "x\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding`,
+		},
+		{
+			name: "a Certificate's name that is no DNS name",
+			c:    cluster{tmpl: exporter("dcgm-exporter", local), dnsNames: []string{"Metrics_GPU.gpu.svc"}},
+			auth: AuthToken,
+			err:  `the serving certificate of deployment/dcgm-exporter (Certificate gpu/rbac-proxy-deployment-dcgm-exporter) names "Metrics_GPU.gpu.svc", which is no DNS name Prometheus can verify (not a DNS-1123 subdomain`,
+		},
+		{
 			name: "allow-paths of patterns only",
 			c:    cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationAllowPaths, "/gpu/*")), dnsNames: fqdn},
 			auth: AuthToken,
@@ -205,6 +219,9 @@ func TestDescribeWarnsOfUnprotectedPods(t *testing.T) {
 		t.Errorf("targets %v, want only the injected Pod", s.Targets)
 	}
 }
+
+// yamlSAN is a DNS SAN that, printed raw into a comment, ends it and adds a document.
+const yamlSAN = "x\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: pwned\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\nsubjects:\n- kind: ServiceAccount\n  name: default\n  namespace: gpu\n---\n# .gpu.svc"
 
 // ownSecret is a serving Secret a Pod names itself, its certificate for names.
 func ownSecret(t *testing.T, name string, names ...string) *corev1.Secret {
