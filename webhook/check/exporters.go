@@ -16,13 +16,14 @@ import (
 // webhook leaves out, is reported only for a known exporter.
 func ruleExporters(a *analysis, x *assessed) {
 	var exporters, ports []string
+	var exporterPods, portPods []*corev1.Pod
 	presets := map[string]bool{}
 	var preset []string
 	for _, p := range x.pods {
-		if inject.IsInjected(p) {
+		if runsProxy(p) {
 			continue
 		}
-		d, err := webhook.Decide(p, x.nsLabels)
+		d, err := webhook.OptIn(p, x.nsLabels)
 		if err == nil && d.Verdict == webhook.VerdictInject && !x.excluded {
 			continue
 		}
@@ -31,6 +32,7 @@ func ruleExporters(a *analysis, x *assessed) {
 		optedOut := err == nil && d.By != "" && !d.ByNamespace
 		if name := exporterOf(p); name != "" {
 			exporters = append(exporters, p.Name)
+			exporterPods = append(exporterPods, p)
 			if !presets[name] {
 				presets[name] = true
 				preset = append(preset, name)
@@ -39,13 +41,14 @@ func ruleExporters(a *analysis, x *assessed) {
 		}
 		if hasMetricsPort(p) && !optedOut && !x.excluded {
 			ports = append(ports, p.Name)
+			portPods = append(portPods, p)
 		}
 	}
 	if len(exporters) > 0 {
-		a.find(CodeUnprotectedExporter, x.ref, x, fmt.Sprintf("%s %s %s with no proxy in front", x.podsPhrase(exporters), verb(exporters, "runs", "run"), strings.Join(preset, ", ")), x.optInFix(exporters))
+		a.find(CodeUnprotectedExporter, x.ref, x, fmt.Sprintf("%s %s %s with no proxy in front%s", x.podsPhrase(exporters), verb(exporters, "runs", "run"), strings.Join(preset, ", "), marksNote(exporterPods)), x.optInFix(exporters))
 	}
 	if len(ports) > 0 {
-		a.find(CodeUnprotectedMetricsPort, x.ref, x, fmt.Sprintf("%s %s a port named %s with no proxy in front", x.podsPhrase(ports), verb(ports, "has", "have"), inject.DefaultPortName), x.optInFix(ports))
+		a.find(CodeUnprotectedMetricsPort, x.ref, x, fmt.Sprintf("%s %s a port named %s with no proxy in front%s", x.podsPhrase(ports), verb(ports, "has", "have"), inject.DefaultPortName, marksNote(portPods)), x.optInFix(ports))
 	}
 }
 

@@ -15,7 +15,7 @@ func ruleStaleProxy(a *analysis, x *assessed) {
 	images := map[string]bool{}
 	for _, p := range x.pods {
 		c := inject.ProxyContainer(p)
-		if c == nil || c.Image == a.c.Defaults.Image {
+		if !runsProxy(p) || c.Image == a.c.Defaults.Image {
 			continue
 		}
 		stale = append(stale, p.Name)

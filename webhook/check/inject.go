@@ -50,7 +50,7 @@ func (a *analysis) assess(w *workload) *assessed {
 		x.subject = w.pods[0]
 	}
 	for _, p := range w.pods {
-		if inject.IsInjected(p) {
+		if runsProxy(p) {
 			x.injected++
 		}
 	}
@@ -60,7 +60,7 @@ func (a *analysis) assess(w *workload) *assessed {
 		// carry the proxy: its Namespace's label is what asked.
 		nsLabels, x.nsAssumed = map[string]string{inject.LabelInject: inject.NamespaceInjectEnabled}, true
 	}
-	if inject.IsInjected(x.subject) {
+	if runsProxy(x.subject) {
 		// An injected Pod standing for its workload is the render's output, not its input: its
 		// policy is the one its proxy runs with.
 		x.decision, x.decideErr = webhook.OptIn(x.subject, nsLabels)
@@ -151,10 +151,15 @@ func ruleInjection(a *analysis, x *assessed) {
 		a.find(CodeInvalidPolicy, x.ref, x, fmt.Sprintf("%s %s asks for the proxy and the webhook denies its Pods: %s", x.ref.Kind, x.ref.Name, problemsOf(err)), x.policyFix(err))
 	}
 	var missing []string
+	var marked []*corev1.Pod
 	var why webhook.Decision
 	var first *corev1.Pod
 	for _, p := range x.pods {
-		d, err := webhook.Decide(p, x.nsLabels)
+		if runsProxy(p) {
+			continue
+		}
+		// OptIn, not Decide: Decide leaves a Pod with the injector's marks alone.
+		d, err := webhook.OptIn(p, x.nsLabels)
 		if err != nil || d.Verdict != webhook.VerdictInject {
 			continue
 		}
@@ -162,6 +167,7 @@ func ruleInjection(a *analysis, x *assessed) {
 			first, why = p, d
 		}
 		missing = append(missing, p.Name)
+		marked = append(marked, p)
 	}
 	if len(missing) == 0 {
 		return
@@ -171,7 +177,29 @@ func ruleInjection(a *analysis, x *assessed) {
 	if by != "" {
 		by = " (" + by + ")"
 	}
-	a.find(CodeNotInjected, x.ref, x, fmt.Sprintf("%s without the proxy: %s%s; created while the webhook was down or before the namespace was labelled", what, strings.ToLower(why.Reason[:1])+why.Reason[1:], by), x.restartFix(missing))
+	a.find(CodeNotInjected, x.ref, x, fmt.Sprintf("%s without the proxy: %s%s; created while the webhook was down or before the namespace was labelled%s", what, strings.ToLower(why.Reason[:1])+why.Reason[1:], by, marksNote(marked)), x.restartFix(missing))
+}
+
+// runsProxy reports whether the Pod runs the proxy as the injector renders it (of any image:
+// StaleProxy judges that): the webhook's own test (inject.RunsProxy, the certificate
+// controller's CheckInjectedProxy without the image and Secret), never the marks alone.
+func runsProxy(p *corev1.Pod) bool {
+	return inject.RunsProxy(p) == ""
+}
+
+// marksNote says which of the Pods, counted as not injected, carry the injector's marks (its
+// status annotation, a container named rbac-proxy) and how they fall short of its proxy.
+func marksNote(pods []*corev1.Pod) string {
+	var notes []string
+	for _, p := range pods {
+		if inject.IsInjected(p) {
+			notes = append(notes, "Pod "+p.Name+" carries the injector's marks but not its proxy: it "+inject.RunsProxy(p))
+		}
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return "; " + shortList(notes)
 }
 
 // policyFix names the first annotation to change and what it allows.

@@ -180,3 +180,90 @@ func podNames(pods []*corev1.Pod) []string {
 	}
 	return out
 }
+
+// TestLooksInjected: a Pod with the injector's marks (its status annotation, a container named
+// rbac-proxy) but not its proxy is not injected, as the certificate controller judges it
+// (inject.RunsProxy): its exporter is reported, never counted as protected.
+func TestLooksInjected(t *testing.T) {
+	d := testDefaults(t)
+	status := map[string]string{inject.AnnotationStatus: inject.StatusInjected}
+	sleeper := corev1.Container{Name: inject.ContainerName, Image: testImage, Command: []string{"sleep", "inf"}}
+	lookalike := corev1.Container{Name: inject.ContainerName, Image: "example.com/attacker:1"}
+	for _, tc := range []struct {
+		name             string
+		ns, podAnn, tmpl map[string]string
+		sidecar          *corev1.Container
+		injected         bool
+		findings         []string
+		message          string
+	}{{
+		name:     "injected by the webhook",
+		ns:       enabledNS,
+		injected: true,
+		findings: []string{},
+	}, {
+		name:     "no marks, namespace not enabled",
+		findings: []string{"UnprotectedExporter Deployment/dcgm"},
+	}, {
+		name:     "status annotation on the Pod, namespace not enabled",
+		podAnn:   status,
+		findings: []string{"UnprotectedExporter Deployment/dcgm"},
+		message:  "Pod dcgm-7d4b9c8f6-a carries the injector's marks but not its proxy: it has no rbac-proxy container",
+	}, {
+		name:     "status annotation on the Pod, namespace enabled",
+		ns:       enabledNS,
+		podAnn:   status,
+		findings: []string{"NotInjected Deployment/dcgm"},
+		message:  "carries the injector's marks but not its proxy: it has no rbac-proxy container",
+	}, {
+		name:     "status annotation on the template and the Pod, namespace enabled",
+		ns:       enabledNS,
+		podAnn:   status,
+		tmpl:     status,
+		findings: []string{"NotInjected Deployment/dcgm"},
+		message:  "carries the injector's marks but not its proxy",
+	}, {
+		name:     "a container named rbac-proxy of the injector's image that sleeps, namespace enabled",
+		ns:       enabledNS,
+		sidecar:  &sleeper,
+		findings: []string{"NotInjected Deployment/dcgm"},
+		message:  "it overrides the command of its rbac-proxy container",
+	}, {
+		name:     "a container named rbac-proxy that sleeps, namespace not enabled",
+		sidecar:  &sleeper,
+		findings: []string{"UnprotectedExporter Deployment/dcgm"},
+		message:  "it overrides the command of its rbac-proxy container",
+	}, {
+		name:     "a container named rbac-proxy of another image: not a stale proxy",
+		sidecar:  &lookalike,
+		podAnn:   status,
+		findings: []string{"UnprotectedExporter Deployment/dcgm"},
+		message:  "it does not mount a Secret as volume rbac-proxy-tls",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl := appTemplate(nil, tc.tmpl)
+			tmpl.Spec.Containers[0].Image = "nvcr.io/nvidia/k8s/dcgm-exporter:4.1"
+			dep, rs := deployment("dcgm", tmpl)
+			pod := podOf(t, d, dep, rs, "a", tc.injected, "")
+			if pod.Annotations == nil {
+				pod.Annotations = map[string]string{}
+			}
+			for k, v := range tc.podAnn {
+				pod.Annotations[k] = v
+			}
+			if tc.sidecar != nil {
+				pod.Spec.Containers = append(pod.Spec.Containers, *tc.sidecar)
+			}
+			r := run(t, d, snapshotOf(namespace(tc.ns), dep, rs, pod, certificate("dcgm", cmmeta.ConditionTrue, "Ready")))
+			if got := findingKeys(r); !slices.Equal(got, tc.findings) {
+				t.Fatalf("findings %v, want %v: %+v", got, tc.findings, r.Findings)
+			}
+			if want := map[bool]int{true: 1}[tc.injected]; r.Workloads[0].Injected != want {
+				t.Errorf("injected %d, want %d", r.Workloads[0].Injected, want)
+			}
+			if len(r.Findings) > 0 && (r.Findings[0].Severity != SeverityError || !strings.Contains(r.Findings[0].Message, tc.message)) {
+				t.Errorf("finding %+v, want an error with %q", r.Findings[0], tc.message)
+			}
+		})
+	}
+}

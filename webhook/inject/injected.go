@@ -25,27 +25,37 @@ func ProxyContainer(pod *corev1.Pod) *corev1.Container {
 
 // CheckInjectedProxy says how the Pod falls short of running the injector's proxy from Secret
 // secret, empty when it does not: a Pod that only looks injected (a container named rbac-proxy,
-// the status annotation) must not be handed a serving certificate.
+// the status annotation) must not be handed a serving certificate. It is RunsProxy, with the
+// injector's own image and the Secret the workload's template names now.
 func CheckInjectedProxy(pod *corev1.Pod, d *Defaults, secret string) string {
+	if c := ProxyContainer(pod); c != nil && c.Image != d.Image {
+		return "runs " + ContainerName + " from image " + c.Image + ", not the injector's " + d.Image
+	}
+	if problem := RunsProxy(pod); problem != "" {
+		return problem
+	}
+	if servingSecret(pod) != secret {
+		return "does not mount Secret " + secret + " as volume " + TLSVolume
+	}
+	return ""
+}
+
+// RunsProxy says how the Pod falls short of running the proxy as the injector renders it, of
+// whatever image and Secret, empty when it does not: its rbac-proxy container runs the image's
+// own entrypoint with arguments the proxy parses, serving the certificate of volume
+// rbac-proxy-tls, a Secret. The status annotation or a container of that name alone are marks
+// anyone can put on a Pod; check counts a Pod as protected only when this passes.
+func RunsProxy(pod *corev1.Pod) string {
 	c := ProxyContainer(pod)
 	switch {
 	case c == nil:
 		return "has no " + ContainerName + " container"
-	case c.Image != d.Image:
-		return "runs " + ContainerName + " from image " + c.Image + ", not the injector's " + d.Image
 	case len(c.Command) > 0:
 		return "overrides the command of its " + ContainerName + " container"
+	case servingSecret(pod) == "":
+		return "does not mount a Secret as volume " + TLSVolume
 	}
 	mounted := false
-	for _, v := range pod.Spec.Volumes {
-		if v.Name == TLSVolume {
-			mounted = v.Secret != nil && v.Secret.SecretName == secret
-		}
-	}
-	if !mounted {
-		return "does not mount Secret " + secret + " as volume " + TLSVolume
-	}
-	mounted = false
 	for _, m := range c.VolumeMounts {
 		if m.Name == TLSVolume && m.MountPath == tlsMountPath {
 			mounted = true
@@ -62,4 +72,18 @@ func CheckInjectedProxy(pod *corev1.Pod, d *Defaults, secret string) string {
 		return "serves " + cfg.TLS.CertFile + ", not the certificate of volume " + TLSVolume
 	}
 	return ""
+}
+
+// servingSecret is the Secret of the Pod's volume rbac-proxy-tls, empty when it has none.
+func servingSecret(pod *corev1.Pod) string {
+	secret := ""
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == TLSVolume {
+			secret = ""
+			if v.Secret != nil {
+				secret = v.Secret.SecretName
+			}
+		}
+	}
+	return secret
 }
