@@ -49,8 +49,7 @@ type Scrape struct {
 	// CASecret is the Secret whose ca.crt verifies the proxy's serving certificate.
 	CASecret string
 	Auth     Auth
-	// Audience is the token's audience (token mode); empty: the API server's own, as in
-	// Prometheus' own ServiceAccount token.
+	// Audience is the token's audience (token mode): the proxy's own, never the API server's.
 	Audience string
 	// ClientCertSecret holds the client certificate's tls.crt and tls.key (cert mode).
 	ClientCertSecret string
@@ -140,8 +139,8 @@ func Describe(in *Input) (*Scrape, error) {
 	}
 	switch in.Auth {
 	case AuthToken:
-		if len(p.TokenAudiences) > 0 {
-			s.Audience = p.TokenAudiences[0]
+		if s.Audience, err = tokenAudience(p, in.Namespace, what); err != nil {
+			return nil, err
 		}
 	case AuthCert:
 		if p.ClientCA == nil {

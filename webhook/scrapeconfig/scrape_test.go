@@ -89,13 +89,61 @@ func TestDescribe(t *testing.T) {
 			output: OutputPodMonitor,
 		},
 		{
-			name: "review mode: the API server's own token, a path of allow-paths, no Certificate yet",
-			c:    cluster{tmpl: exporter("dcgm-exporter", map[string]string{inject.AnnotationAllowPaths: "/gpu/metrics,/health"})},
+			name: "a path of allow-paths, no Certificate yet",
+			c:    cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationAllowPaths, "/gpu/metrics,/health"))},
 			auth: AuthToken,
-			want: Scrape{Port: PodPort{"metrics", 9400}, Path: "/gpu/metrics", ServerName: "dcgm-exporter.gpu.svc"},
+			want: Scrape{Port: PodPort{"metrics", 9400}, Path: "/gpu/metrics", ServerName: "dcgm-exporter.gpu.svc", Audience: "rbac-proxy:gpu"},
 			// The injector's names, with a warning.
 			warning: "does not exist yet",
 			output:  OutputPodMonitor,
+		},
+		{
+			// A token of the API server's audience is Prometheus' own, which a scrape class
+			// would give to every monitor naming it.
+			name: "review mode without an audience of the proxy's own",
+			c:    cluster{tmpl: exporter("dcgm-exporter", nil), dnsNames: fqdn},
+			auth: AuthToken,
+			err:  "the proxy of deployment/dcgm-exporter takes tokens of the API server's own audience (rbac-proxy.io/token-verification: review, rbac-proxy.io/token-audiences unset): Prometheus would send it its own ServiceAccount token, which the API server takes as Prometheus, and prometheus-operator gives a scrape class carrying it to every monitor that names the class; set rbac-proxy.io/token-audiences: rbac-proxy:gpu (or rbac-proxy.io/token-verification: local, whose default it is) on the Pod template, or scrape with --auth cert",
+		},
+		{
+			name: "review mode without an audience, by client certificate",
+			c:    cluster{tmpl: exporter("dcgm-exporter", map[string]string{inject.AnnotationClientCA: string(inject.ClientCAScrapers)}), dnsNames: fqdn},
+			auth: AuthCert, clientCert: "prometheus-tls",
+			want:   Scrape{Port: PodPort{"metrics", 9400}, ServerName: "dcgm-exporter.gpu.svc", ClientCertSecret: "prometheus-tls"},
+			output: OutputPodMonitor,
+		},
+		{
+			name:   "review mode with the proxy's own audience among others",
+			c:      cluster{tmpl: exporter("dcgm-exporter", map[string]string{inject.AnnotationTokenAudiences: "https://kubernetes.default.svc,rbac-proxy:gpu"}), dnsNames: fqdn},
+			auth:   AuthToken,
+			want:   Scrape{Port: PodPort{"metrics", 9400}, ServerName: "dcgm-exporter.gpu.svc", Audience: "rbac-proxy:gpu"},
+			output: OutputPodMonitor,
+		},
+		{
+			name:   "an audience of the proxy's own that is no URL",
+			c:      cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationTokenAudiences, "gpu-metrics")), dnsNames: fqdn},
+			auth:   AuthToken,
+			want:   Scrape{Port: PodPort{"metrics", 9400}, ServerName: "dcgm-exporter.gpu.svc", Audience: "gpu-metrics"},
+			output: OutputPodMonitor,
+		},
+		{
+			// Prometheus would mint a token that the proxies of namespace victim take.
+			name: "the audience of another namespace's proxies",
+			c:    cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationTokenAudiences, "rbac-proxy:victim")), dnsNames: fqdn},
+			auth: AuthToken,
+			err:  `rbac-proxy.io/token-audiences of deployment/dcgm-exporter: "rbac-proxy:victim" is the audience of the proxies of namespace "victim": a token of it, which Prometheus would send to this Pod, is taken there; allowed: rbac-proxy:gpu (the default of rbac-proxy.io/token-verification: local), or an audience of the proxy's own that is no URL`,
+		},
+		{
+			name: "the API server's audience, reviewed",
+			c:    cluster{tmpl: exporter("dcgm-exporter", map[string]string{inject.AnnotationTokenAudiences: "https://kubernetes.default.svc.cluster.local"}), dnsNames: fqdn},
+			auth: AuthToken,
+			err:  `rbac-proxy.io/token-audiences of deployment/dcgm-exporter: "https://kubernetes.default.svc.cluster.local" is a URL, as the API server's audiences (the service-account issuer) are`,
+		},
+		{
+			name: "an audience with a scheme, locally verified",
+			c:    cluster{tmpl: exporter("dcgm-exporter", with(local, inject.AnnotationTokenAudiences, "vault:gpu")), dnsNames: fqdn},
+			auth: AuthToken,
+			err:  `rbac-proxy.io/token-audiences of deployment/dcgm-exporter: "vault:gpu" is a URL`,
 		},
 		{
 			name: "an allow-paths pattern that takes /metrics",

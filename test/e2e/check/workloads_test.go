@@ -162,8 +162,9 @@ func (c *cluster) createStale(ctx context.Context) error {
 func (c *cluster) createWorkloads(ctx context.Context) error {
 	gpu := c.gpu
 	sets := [][]client.Object{
-		// Its ServiceMonitor is scrape-config's, once the Certificate it names exists.
-		{deployment(gpu, healthy, nil), service(gpu, healthy, intstr.FromString("metrics"))},
+		// Its ServiceMonitor is scrape-config's, once the Certificate it names exists; its proxy
+		// verifies tokens of its own audience (scrape-config refuses to hand Prometheus' own).
+		{deployment(gpu, healthy, map[string]string{inject.AnnotationTokenVerification: "local"}), service(gpu, healthy, intstr.FromString("metrics"))},
 		// Like the GPU operator's ServiceMonitor: a port and a path, no scheme, no TLS.
 		{deployment(gpu, plainHTTP, nil), service(gpu, plainHTTP, intstr.FromString("metrics")),
 			serviceMonitor(gpu, plainHTTP, monitoringv1.Endpoint{Port: "metrics", Path: "/metrics"})},
