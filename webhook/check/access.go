@@ -49,14 +49,6 @@ func (s Scraper) ref() ObjectRef {
 	return ObjectRef{Kind: "User", Name: s.User}
 }
 
-// subjectFlag is the kubectl create rolebinding flag that names the scraper.
-func (s Scraper) subjectFlag() string {
-	if s.ServiceAccount != "" {
-		return "--serviceaccount=" + s.Namespace + ":" + s.ServiceAccount
-	}
-	return "--user=" + s.User
-}
-
 // ruleProxyAccess: the Pod's ServiceAccount may create the TokenReviews (and, when the proxy
 // makes them, SubjectAccessReviews) its proxy makes: webhook.AccessChecker's own question.
 func ruleProxyAccess(a *analysis, x *assessed) {
@@ -84,7 +76,7 @@ func ruleProxyAccess(a *analysis, x *assessed) {
 	}
 	a.find(CodeProxyCannotReview, ObjectRef{Kind: "ServiceAccount", Namespace: x.ref.Namespace, Name: sa}, x,
 		fmt.Sprintf("ServiceAccount %s of %s %s may not create %s, so its proxy refuses every caller", sa, x.ref.Kind, x.ref.Name, strings.Join(missing, ", ")),
-		fmt.Sprintf("kubectl create clusterrolebinding rbac-proxy-%s-%s --clusterrole=system:auth-delegator --serviceaccount=%s:%s", x.ref.Namespace, sa, x.ref.Namespace, sa))
+		command("kubectl", "create", "clusterrolebinding", "rbac-proxy-"+x.ref.Namespace+"-"+sa, "--clusterrole=system:auth-delegator", "--serviceaccount="+x.ref.Namespace+":"+sa))
 }
 
 // reviewRefusal says why a SubjectAccessReview could not be asked.
@@ -108,34 +100,14 @@ func ruleScraperAccess(a *analysis, x *assessed) {
 	p := x.policy
 	for _, s := range a.c.Scrapers {
 		spec := authorizationv1.SubjectAccessReviewSpec{User: s.User, Groups: s.Groups}
-		var asked, fix string
+		var g grant
 		if ra := p.ResourceAttributes; ra != nil {
 			spec.ResourceAttributes = &authorizationv1.ResourceAttributes{Namespace: ra.Namespace, Verb: "get", Group: ra.APIGroup, Version: ra.APIVersion, Resource: ra.Resource, Subresource: ra.Subresource, Name: ra.Name}
-			resource := ra.Resource
-			if ra.Subresource != "" {
-				resource += "/" + ra.Subresource
-			}
-			if ra.APIGroup != "" {
-				resource += "." + ra.APIGroup
-			}
-			asked = "get " + resource
-			role := "rbac-proxy-scrape-" + strings.ReplaceAll(strings.ReplaceAll(ra.Resource, "/", "-"), ".", "-")
-			nameFlag := ""
-			if ra.Name != "" {
-				asked += " " + ra.Name
-				nameFlag = " --resource-name=" + ra.Name
-			}
-			if ra.Namespace != "" {
-				asked += " in namespace " + ra.Namespace
-				fix = fmt.Sprintf("kubectl create role %s -n %s --verb=get --resource=%s%s && kubectl create rolebinding %s -n %s --role=%s %s", role, ra.Namespace, resource, nameFlag, role, ra.Namespace, role, s.subjectFlag())
-			} else {
-				fix = fmt.Sprintf("kubectl create clusterrole %s --verb=get --resource=%s%s && kubectl create clusterrolebinding %s-%s --clusterrole=%s %s", role, resource, nameFlag, role, bindingSuffix(s), role, s.subjectFlag())
-			}
+			g = resourceGrant(ra, x, s)
 		} else {
 			path := scrapePath(p.AllowPaths)
 			spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: path, Verb: "get"}
-			asked = "get " + path
-			fix = fmt.Sprintf("kubectl create clusterrole rbac-proxy-metrics-reader --verb=get --non-resource-url=%s && kubectl create clusterrolebinding rbac-proxy-metrics-reader-%s --clusterrole=rbac-proxy-metrics-reader %s", path, bindingSuffix(s), s.subjectFlag())
+			g = pathGrant(path, x, s)
 		}
 		sar := &authorizationv1.SubjectAccessReview{Spec: spec}
 		if err := a.c.Reviews.Create(a.ctx, sar); err != nil {
@@ -149,23 +121,6 @@ func ruleScraperAccess(a *analysis, x *assessed) {
 		if p.Tenancy != "" {
 			gets = "it gets only the series of the namespaces it may read (tenancy " + string(p.Tenancy) + ")"
 		}
-		a.find(CodeScraperForbidden, s.ref(), x, fmt.Sprintf("%s may not %s, which the proxy of %s %s/%s asks for every scrape: %s", s.User, asked, x.ref.Kind, x.ref.Namespace, x.ref.Name, gets), fix)
+		a.find(CodeScraperForbidden, s.ref(), x, fmt.Sprintf("%s may not %s, which the proxy of %s %s/%s asks for every scrape: %s%s", s.User, g.asked, x.ref.Kind, x.ref.Namespace, x.ref.Name, gets, g.sensitive), g.fix)
 	}
-}
-
-// bindingSuffix names a binding after the scraper.
-func bindingSuffix(s Scraper) string {
-	if s.ServiceAccount != "" {
-		return s.Namespace + "-" + s.ServiceAccount
-	}
-	return strings.NewReplacer(":", "-", "@", "-", "/", "-").Replace(s.User)
-}
-
-// scrapePath is the path a scraper asks: the first allowed path when it is a literal, else
-// /metrics.
-func scrapePath(allow []string) string {
-	if len(allow) > 0 && !strings.ContainsAny(allow[0], "*?[\\") {
-		return allow[0]
-	}
-	return "/metrics"
 }

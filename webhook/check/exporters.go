@@ -97,5 +97,5 @@ func (x *assessed) optInFix(pods []string) string {
 	if x.templatePath != "" {
 		where = x.templatePath + "." + where
 	}
-	return fmt.Sprintf("kubectl label namespace %s %s=%s, or set %s: \"true\" in %s; then %s", x.ref.Namespace, inject.LabelInject, inject.NamespaceInjectEnabled, inject.AnnotationInject, where, x.restartFix(pods))
+	return fmt.Sprintf("%s, or set %s: \"true\" in %s; then %s", command("kubectl", "label", "namespace", x.ref.Namespace, inject.LabelInject+"="+inject.NamespaceInjectEnabled), inject.AnnotationInject, where, x.restartFix(pods))
 }

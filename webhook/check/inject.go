@@ -224,11 +224,11 @@ func (x *assessed) policyFix(err error) string {
 func (x *assessed) restartFix(pods []string) string {
 	switch x.ref.Kind {
 	case "Deployment", "StatefulSet", "DaemonSet":
-		return "kubectl rollout restart " + strings.ToLower(x.ref.Kind) + "/" + x.ref.Name + " -n " + x.ref.Namespace
+		return command("kubectl", "rollout", "restart", strings.ToLower(x.ref.Kind)+"/"+x.ref.Name, "-n", x.ref.Namespace)
 	case "Pod":
-		return "kubectl delete pod " + x.ref.Name + " -n " + x.ref.Namespace + ", then create it again"
+		return command("kubectl", "delete", "pod", x.ref.Name, "-n", x.ref.Namespace) + ", then create it again"
 	}
-	return "kubectl delete pod " + strings.Join(pods, " ") + " -n " + x.ref.Namespace + " (its " + x.ref.Kind + " makes new ones)"
+	return command(append(append([]string{"kubectl", "delete", "pod"}, pods...), "-n", x.ref.Namespace)...) + " (its " + x.ref.Kind + " makes new ones)"
 }
 
 // shortList names up to three items, and how many more.

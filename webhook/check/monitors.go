@@ -112,7 +112,7 @@ func ruleMonitors(a *analysis, x *assessed) {
 	}
 	p := x.policy
 	ns, podLabels := x.ref.Namespace, x.subject.Labels
-	fix := fmt.Sprintf("rbac-proxy-injector scrape-config %s/%s -n %s", strings.ToLower(x.ref.Kind), x.ref.Name, ns)
+	fix := command("rbac-proxy-injector", "scrape-config", strings.ToLower(x.ref.Kind)+"/"+x.ref.Name, "-n", ns)
 	report := func(kind string, m *metav1.ObjectMeta, problems []string) {
 		if len(problems) == 0 {
 			return
