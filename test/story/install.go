@@ -16,8 +16,7 @@ func installChart(ctx context.Context, s *teller, env *Env) error {
 	if env.proxyBin, err = framework.Build(ctx, "./cmd/proxy"); err != nil {
 		return err
 	}
-	injectorBin, err := framework.Build(ctx, "./cmd/webhook")
-	if err != nil {
+	if env.injectorBin, err = framework.Build(ctx, "./cmd/webhook"); err != nil {
 		return err
 	}
 	s.progress("installing the chart %s with Helm (release %s in namespace %s)", framework.ChartDir, framework.ReleaseName, framework.ReleaseNamespace)
@@ -27,7 +26,7 @@ func installChart(ctx context.Context, s *teller, env *Env) error {
 		sets = []string{"image.repository=" + image.Proxy, "image.tag=" + framework.ImageVersion,
 			"image.pullPolicy=Never", "proxy.image.pullPolicy=Never"}
 	}
-	inj, err := env.CP.InstallChart(ctx, injectorBin, sets...)
+	inj, err := env.CP.InstallChart(ctx, env.injectorBin, sets...)
 	if err != nil {
 		return fmt.Errorf("installing the chart: %w", err)
 	}

@@ -66,7 +66,8 @@ type Env struct {
 	// Dir holds the proxies' files and logs.
 	Dir string
 
-	proxyBin string
+	proxyBin    string
+	injectorBin string
 	// exporterImage is the sample exporter's image when the exporters run
 	// as real Pods; empty when the proxies run as local processes.
 	exporterImage string
@@ -129,6 +130,10 @@ func Run(ctx context.Context, opts Options) (report *Report, err error) {
 	}
 	checks, err := scrape(ctx, s, env)
 	if err != nil {
+		return report, err
+	}
+	report.Checks = append(report.Checks, checks...)
+	if checks, err = checkCluster(ctx, s, env); err != nil {
 		return report, err
 	}
 	report.Checks = append(report.Checks, checks...)

@@ -15,7 +15,7 @@ type Check struct {
 	OK       bool
 }
 
-// printSummary is step 6: one line per check.
+// printSummary is step 7: one line per check.
 func printSummary(out io.Writer, checks []Check, took time.Duration) {
 	fmt.Fprintf(out, "\nSummary (%s)\n\n", took.Round(time.Second))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
