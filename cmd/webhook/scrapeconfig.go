@@ -37,8 +37,8 @@ func newScrapeConfigFlags(o *scrapeConfigOptions) *pflag.FlagSet {
 	o.injector.addFlag(fs)
 	fs.StringVar(&o.auth, "auth", string(scrapeconfig.AuthToken), "how Prometheus authenticates: token (a projected ServiceAccount token of the audience the proxy requires) or cert (a client certificate from the scrapers' CA)")
 	fs.StringVarP(&o.output, "output", "o", "", "servicemonitor, podmonitor or prometheus (a plain scrape_configs item); empty: servicemonitor when a labelled Service leads to the proxy, else podmonitor")
-	fs.StringVar(&o.prometheusNamespace, "prometheus-namespace", "monitoring", "namespace of the prometheus-operator Prometheus that takes the token's scrape class (token mode)")
-	fs.StringVar(&o.clientCertSecret, "client-cert-secret", "", "with --auth cert: the Secret (tls.crt, tls.key) of Prometheus' client certificate from the scrapers' CA, in the workload's namespace for a monitor")
+	fs.StringVar(&o.prometheusNamespace, "prometheus-namespace", "monitoring", "namespace of the prometheus-operator Prometheus that takes the scrape class of the credentials, and, with --auth cert, of the client certificate's Secret")
+	fs.StringVar(&o.clientCertSecret, "client-cert-secret", "", "with --auth cert: the Secret (tls.crt, tls.key) of Prometheus' client certificate from the scrapers' CA, in Prometheus' namespace (the scrapers' Issuer's)")
 	fs.StringVar(&o.targets, "targets", string(scrapeconfig.TargetsKubernetes), "with -o prometheus: kubernetes (kubernetes_sd_configs, the Pods kept by their labels and port) or static (the Pods' current IPs, for a Prometheus without Kubernetes discovery)")
 	o.changed = fs.Changed
 	o.defaults.checks = append(o.defaults.checks, o.check, o.injector.check)

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
@@ -24,6 +25,24 @@ func SecretFile(name, key string) string { return SecretsDir + "/" + name + "/" 
 
 // CAFile is where the serving CA is.
 func (s *Scrape) CAFile() string { return SecretFile(s.CASecret, inject.CAKey) }
+
+// ClientCertFile is where Prometheus reads the client certificate: its Secret, in the
+// Prometheus' namespace, mounted from spec.secrets.
+func (s *Scrape) ClientCertFile() string { return SecretFile(s.ClientCertSecret, corev1.TLSCertKey) }
+
+// ClientKeyFile is where Prometheus reads the client certificate's key, beside it.
+func (s *Scrape) ClientKeyFile() string {
+	return SecretFile(s.ClientCertSecret, corev1.TLSPrivateKeyKey)
+}
+
+// ScrapeClassName names the Prometheus' scrape class that carries the credentials a monitor
+// cannot name itself: the token file, or the client certificate's files.
+func (s *Scrape) ScrapeClassName() string {
+	if s.Auth == AuthCert {
+		return "rbac-proxy-client-" + s.ClientCertSecret
+	}
+	return s.TokenName()
+}
 
 // notInLabel are the runs of characters a DNS label cannot have.
 var notInLabel = regexp.MustCompile(`[^a-z0-9]+`)

@@ -23,7 +23,8 @@ func (s *Scrape) objectMeta() metav1.ObjectMeta {
 }
 
 // ServiceMonitor scrapes the workload through the Service that leads to its proxy. It lives in
-// the workload's namespace, where the serving Secret (and the client certificate's) are.
+// the workload's namespace, where the serving Secret is; its credentials come from the scrape
+// class.
 func (s *Scrape) ServiceMonitor() (*monitoringv1.ServiceMonitor, error) {
 	switch {
 	case s.Service == nil:
@@ -69,58 +70,58 @@ func (s *Scrape) PodMonitor() *monitoringv1.PodMonitor {
 	}
 }
 
-// monitorTLS verifies the proxy with the serving Secret's CA and, in cert mode, presents the
-// client certificate: both Secrets of the monitor's namespace.
+// monitorTLS verifies the proxy with the serving Secret's CA, a Secret of the monitor's
+// namespace. It names no client certificate: prometheus-operator resolves a monitor's Secrets in
+// the monitor's namespace, and the certificate is issued where the scrapers' namespaced Issuer
+// is, Prometheus' namespace; the scrape class gives its files instead, which prometheus-operator
+// merges into a tlsConfig with neither cert nor keySecret.
 func (s *Scrape) monitorTLS() *monitoringv1.TLSConfig {
-	tls := &monitoringv1.TLSConfig{SafeTLSConfig: monitoringv1.SafeTLSConfig{
+	return &monitoringv1.TLSConfig{SafeTLSConfig: monitoringv1.SafeTLSConfig{
 		CA:         monitoringv1.SecretOrConfigMap{Secret: secretKey(s.CASecret, inject.CAKey)},
 		ServerName: ptr.To(s.ServerName),
 	}}
-	if s.Auth == AuthCert {
-		tls.Cert = monitoringv1.SecretOrConfigMap{Secret: secretKey(s.ClientCertSecret, corev1.TLSCertKey)}
-		tls.KeySecret = secretKey(s.ClientCertSecret, corev1.TLSPrivateKeyKey)
-	}
-	return tls
 }
 
 func secretKey(name, key string) *corev1.SecretKeySelector {
 	return &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}
 }
 
-// scrapeClass names the Prometheus' scrape class that carries the token: a monitor's own
-// authorization takes a Secret only, and a projected token is a file.
-func (s *Scrape) scrapeClass() *string {
-	if s.Auth != AuthToken {
-		return nil
-	}
-	return ptr.To(s.TokenName())
-}
+// scrapeClass names the Prometheus' scrape class that carries the credentials: a monitor's own
+// authorization takes a Secret only, and a projected token is a file; its own client
+// certificate would have to be a Secret of its namespace.
+func (s *Scrape) scrapeClass() *string { return ptr.To(s.ScrapeClassName()) }
 
-// PrometheusPart is what a prometheus-operator Prometheus needs for token mode, to merge into
-// its spec: the scrape class whose authorization reads the token file and, for an audience of
-// the proxy's own, the projected token. Its keys are the Prometheus spec's.
+// PrometheusPart is what a prometheus-operator Prometheus needs, to merge into its spec: the
+// scrape class with the credentials' files and what puts them there, the projected token (for an
+// audience of the proxy's own) or the client certificate's Secret. Its keys are the Prometheus
+// spec's.
 type PrometheusPart struct {
 	ScrapeClasses []monitoringv1.ScrapeClass `json:"scrapeClasses"`
-	Volumes       []corev1.Volume            `json:"volumes,omitempty"`
-	VolumeMounts  []corev1.VolumeMount       `json:"volumeMounts,omitempty"`
+	// Secrets are mounted at SecretsDir/<name> by prometheus-operator.
+	Secrets      []string             `json:"secrets,omitempty"`
+	Volumes      []corev1.Volume      `json:"volumes,omitempty"`
+	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
 }
 
-// Prometheus is the PrometheusPart of token mode; nil in cert mode.
+// Prometheus is the PrometheusPart of the Scrape's credentials.
 func (s *Scrape) Prometheus() *PrometheusPart {
-	if s.Auth != AuthToken {
-		return nil
-	}
-	p := &PrometheusPart{ScrapeClasses: []monitoringv1.ScrapeClass{{
-		Name: s.TokenName(),
-		Authorization: &monitoringv1.Authorization{
+	class := monitoringv1.ScrapeClass{Name: s.ScrapeClassName()}
+	p := &PrometheusPart{}
+	switch s.Auth {
+	case AuthCert:
+		class.TLSConfig = &monitoringv1.TLSConfig{TLSFilesConfig: monitoringv1.TLSFilesConfig{CertFile: s.ClientCertFile(), KeyFile: s.ClientKeyFile()}}
+		p.Secrets = []string{s.ClientCertSecret}
+	case AuthToken:
+		class.Authorization = &monitoringv1.Authorization{
 			SafeAuthorization: monitoringv1.SafeAuthorization{Type: "Bearer"},
 			CredentialsFile:   s.TokenFile(),
-		},
-	}}}
-	if s.Audience != "" {
-		p.Volumes = []corev1.Volume{s.TokenVolume()}
-		p.VolumeMounts = []corev1.VolumeMount{s.TokenVolumeMount()}
+		}
+		if s.Audience != "" {
+			p.Volumes = []corev1.Volume{s.TokenVolume()}
+			p.VolumeMounts = []corev1.VolumeMount{s.TokenVolumeMount()}
+		}
 	}
+	p.ScrapeClasses = []monitoringv1.ScrapeClass{class}
 	return p
 }
 

@@ -2,6 +2,7 @@ package scrapeconfig
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -39,7 +40,8 @@ func (s *Scrape) DefaultOutput() Output {
 type Options struct {
 	Output  Output
 	Targets Targets
-	// PrometheusNamespace is where the Prometheus runs that takes the scrape class (token mode).
+	// PrometheusNamespace is where the Prometheus runs that takes the scrape class, and where the
+	// client certificate's Secret is.
 	PrometheusNamespace string
 }
 
@@ -48,42 +50,13 @@ func (s *Scrape) Write(w io.Writer, o Options) error {
 	var b bytes.Buffer
 	switch o.Output {
 	case OutputServiceMonitor, OutputPodMonitor:
-		var obj any
-		if o.Output == OutputPodMonitor {
-			obj = s.PodMonitor()
-		} else {
-			sm, err := s.ServiceMonitor()
-			if err != nil {
-				return err
-			}
-			obj = sm
-		}
-		b.WriteString(s.describe() + "# In the workload's namespace, where the Secrets it names are.\n")
-		if p := s.Prometheus(); p != nil {
-			part, err := sigsyaml.Marshal(map[string]any{
-				"apiVersion": monitoringv1.SchemeGroupVersion.String(), "kind": monitoringv1.PrometheusesKind,
-				"metadata": map[string]string{"namespace": o.PrometheusNamespace}, "spec": p,
-			})
-			if err != nil {
-				return err
-			}
-			selector, kind := "serviceMonitorSelector and serviceMonitorNamespaceSelector", monitoringv1.ServiceMonitorsKind
-			if o.Output == OutputPodMonitor {
-				selector, kind = "podMonitorSelector and podMonitorNamespaceSelector", monitoringv1.PodMonitorsKind
-			}
-			b.WriteString(commentf("# The token is a file, which prometheus-operator reads from a scrape class only: merge this\n# into the Prometheus in namespace %s, whose %s\n# must select this %s too:\n", o.PrometheusNamespace, selector, kind))
-			comment(&b, string(part))
-		}
-		s.needs(&b, false)
-		out, err := sigsyaml.Marshal(obj)
-		if err != nil {
+		if err := s.writeMonitor(&b, o); err != nil {
 			return err
 		}
-		b.Write(out)
 	case OutputPrometheus:
 		b.WriteString(s.describe() + "# An item of scrape_configs. The files it reads:\n")
 		b.WriteString(commentf("#   %s: key %s of Secret %s in namespace %s, the CA of the proxy's serving certificate\n", s.CAFile(), inject.CAKey, s.CASecret, s.Namespace))
-		s.needs(&b, true)
+		s.needs(&b, true, "")
 		if o.Targets == TargetsStatic {
 			b.WriteString(commentf("# The targets are the %d Pods that run the proxy now: print it again when they change.\n", len(s.Targets)))
 		}
@@ -99,6 +72,46 @@ func (s *Scrape) Write(w io.Writer, o Options) error {
 	return err
 }
 
+// writeMonitor prints the ServiceMonitor or PodMonitor, preceded by the Prometheus part its
+// scrape class needs, as a comment.
+func (s *Scrape) writeMonitor(b *bytes.Buffer, o Options) error {
+	var obj any
+	if o.Output == OutputPodMonitor {
+		obj = s.PodMonitor()
+	} else {
+		sm, err := s.ServiceMonitor()
+		if err != nil {
+			return err
+		}
+		obj = sm
+	}
+	b.WriteString(s.describe() + "# In the workload's namespace, where the serving Secret it names is.\n")
+	part, err := marshal(map[string]any{
+		"apiVersion": monitoringv1.SchemeGroupVersion.String(), "kind": monitoringv1.PrometheusesKind,
+		"metadata": map[string]string{"namespace": o.PrometheusNamespace}, "spec": s.Prometheus(),
+	})
+	if err != nil {
+		return err
+	}
+	selector, kind := "serviceMonitorSelector and serviceMonitorNamespaceSelector", monitoringv1.ServiceMonitorsKind
+	if o.Output == OutputPodMonitor {
+		selector, kind = "podMonitorSelector and podMonitorNamespaceSelector", monitoringv1.PodMonitorsKind
+	}
+	why := "# The token is a file, which prometheus-operator reads from a scrape class only: merge this\n"
+	if s.Auth == AuthCert {
+		why = "# prometheus-operator reads a monitor's Secrets in the monitor's namespace, and the client\n# certificate is issued in Prometheus' (the scrapers' Issuer is namespaced): a scrape class\n# presents it from the Secret the Prometheus mounts. Merge this\n"
+	}
+	b.WriteString(why + commentf("# into the Prometheus in namespace %s, whose %s\n# must select this %s too:\n", o.PrometheusNamespace, selector, kind))
+	comment(b, string(part))
+	s.needs(b, false, o.PrometheusNamespace)
+	out, err := marshal(obj)
+	if err != nil {
+		return err
+	}
+	_, err = b.Write(out)
+	return err
+}
+
 // describe says in comment lines what is scraped and how.
 func (s *Scrape) describe() string {
 	how := "a client certificate"
@@ -111,9 +124,10 @@ func (s *Scrape) describe() string {
 	return commentf("# Scrapes %s in namespace %s through rbac-proxy: https to port %s, path %s,\n# the proxy verified as %s, with %s.\n", s.what(), s.Namespace, s.Port, s.Path, s.ServerName, how)
 }
 
-// needs comments on the credentials: where the token or client certificate comes from, and the
-// right the proxy asks of its identity.
-func (s *Scrape) needs(b *bytes.Buffer, files bool) {
+// needs comments on the credentials: where the token or client certificate comes from (the
+// client certificate's Secret in namespace, when known), and the right the proxy asks of its
+// identity.
+func (s *Scrape) needs(b *bytes.Buffer, files bool, namespace string) {
 	switch s.Auth {
 	case AuthToken:
 		if files && s.Audience != "" {
@@ -126,14 +140,49 @@ func (s *Scrape) needs(b *bytes.Buffer, files bool) {
 		b.WriteString("# The ServiceAccount of Prometheus must be allowed what the proxy asks (rbac-proxy-injector check --scraper system:serviceaccount:NS:NAME tells).\n")
 	case AuthCert:
 		if files {
-			b.WriteString(commentf("#   %s, %s: keys %s and %s of Secret %s, the client certificate\n", SecretFile(s.ClientCertSecret, corev1.TLSCertKey), SecretFile(s.ClientCertSecret, corev1.TLSPrivateKeyKey), corev1.TLSCertKey, corev1.TLSPrivateKeyKey, s.ClientCertSecret))
+			b.WriteString(commentf("#   %s, %s: keys %s and %s of Secret %s, the client certificate\n", s.ClientCertFile(), s.ClientKeyFile(), corev1.TLSCertKey, corev1.TLSPrivateKeyKey, s.ClientCertSecret))
 		}
 		where := ""
-		if !files {
-			where = " in namespace " + s.Namespace
+		if namespace != "" {
+			where = " in namespace " + namespace
 		}
 		b.WriteString(commentf("# Secret %s%s holds a client certificate from the scrapers' CA (a cert-manager Certificate\n# of the injector's scrapers' Issuer); its common name must be allowed what the proxy asks\n# (rbac-proxy-injector check --scraper NAME tells).\n", s.ClientCertSecret, where))
 	}
+}
+
+// marshal prints obj as YAML without the empty objects that the typed API's zero structs leave
+// (`cert: {}`, `namespaceSelector: {}`): an empty object there means what no field means, and
+// the tests read the output back into the same typed object.
+func marshal(obj any) ([]byte, error) {
+	j, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	d := json.NewDecoder(bytes.NewReader(j))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	return sigsyaml.Marshal(dropEmptyObjects(v))
+}
+
+// dropEmptyObjects removes the keys whose value is an object that is empty, or becomes empty
+// once its own empty objects are removed.
+func dropEmptyObjects(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if m, ok := dropEmptyObjects(e).(map[string]any); ok && len(m) == 0 {
+				delete(t, k)
+			}
+		}
+	case []any:
+		for _, e := range t {
+			dropEmptyObjects(e)
+		}
+	}
+	return v
 }
 
 // comment writes text as indented YAML comment lines, each through clean.

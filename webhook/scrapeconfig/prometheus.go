@@ -70,7 +70,7 @@ func (s *Scrape) JobName() string {
 }
 
 // ScrapeConfig is the plain scrape_config: the same port, path, server name, CA and credentials
-// as the monitors, from files (CAFile, TokenFile, SecretFile).
+// as the monitors and their scrape class, from files (CAFile, TokenFile, ClientCertFile).
 func (s *Scrape) ScrapeConfig(targets Targets) *ScrapeConfig {
 	hc := config.DefaultHTTPClientConfig
 	hc.TLSConfig = config.TLSConfig{CAFile: s.CAFile(), ServerName: s.ServerName}
@@ -78,8 +78,7 @@ func (s *Scrape) ScrapeConfig(targets Targets) *ScrapeConfig {
 	case AuthToken:
 		hc.Authorization = &config.Authorization{Type: "Bearer", CredentialsFile: s.TokenFile()}
 	case AuthCert:
-		hc.TLSConfig.CertFile = SecretFile(s.ClientCertSecret, "tls.crt")
-		hc.TLSConfig.KeyFile = SecretFile(s.ClientCertSecret, "tls.key")
+		hc.TLSConfig.CertFile, hc.TLSConfig.KeyFile = s.ClientCertFile(), s.ClientKeyFile()
 	}
 	sc := &ScrapeConfig{JobName: s.JobName(), Scheme: "https", MetricsPath: s.Path, HTTPClientConfig: hc}
 	port := strconv.Itoa(int(s.Port.Number))
