@@ -70,15 +70,20 @@ func Gather(ctx context.Context, api client.Reader, d *inject.Defaults, namespac
 	if err := api.List(ctx, pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(sw.Template.Labels)}); err != nil {
 		return nil, nil, fmt.Errorf("listing the Pods of %s in namespace %s: %w", what, namespace, err)
 	}
-	in.Pods = pods.Items
-	unprotected := 0
+	// Prometheus sends its credentials to the targets: only to a Pod that runs the injector's
+	// proxy with the Secret whose CA it verifies, never to one that only carries its marks (the
+	// status annotation, a container named rbac-proxy), which anyone can put on a Pod.
+	var outside []string
 	for i := range pods.Items {
-		if !inject.IsInjected(&pods.Items[i]) {
-			unprotected++
+		p := &pods.Items[i]
+		if why := inject.CheckInjectedProxy(p, d, policy.TLS.SecretName); why != "" {
+			outside = append(outside, p.Name+" "+why)
+			continue
 		}
+		in.Pods = append(in.Pods, *p)
 	}
-	if unprotected > 0 {
-		warnings = append(warnings, fmt.Sprintf("%d of the %d Pods of %s run without the proxy: rbac-proxy-injector check %s -n %s", unprotected, len(pods.Items), what, what, namespace))
+	if len(outside) > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d of the %d Pods of %s run without the injector's proxy and are no target (%s): rbac-proxy-injector check %s -n %s", len(outside), len(pods.Items), what, strings.Join(outside, "; "), what, namespace))
 	}
 	return in, warnings, nil
 }

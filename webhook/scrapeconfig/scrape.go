@@ -91,7 +91,7 @@ type Input struct {
 	// from ("Certificate NS/NAME", "Secret NS/NAME"), for errors about them.
 	DNSNames  []string
 	NamesFrom string
-	// Pods are the workload's Pods.
+	// Pods are the workload's Pods that run the injector's proxy (inject.CheckInjectedProxy).
 	Pods []corev1.Pod
 	Auth Auth
 	// ClientCertSecret is the Secret of the client certificate, for AuthCert.
@@ -236,11 +236,12 @@ func serverName(names []string, service, namespace string) string {
 	return ""
 }
 
-// targets are the Pods that run the proxy and have an IP, and are not going away.
+// targets are the Pods (those that run the injector's proxy) that have an IP, run, and are not
+// going away.
 func targets(pods []corev1.Pod) []Target {
 	var out []Target
 	for _, p := range pods {
-		if !inject.IsInjected(&p) || p.Status.PodIP == "" || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+		if p.Status.PodIP == "" || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
 			continue
 		}
 		out = append(out, Target{Pod: p.Name, IP: p.Status.PodIP})

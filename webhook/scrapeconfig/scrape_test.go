@@ -246,24 +246,40 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-// TestDescribeWarnsOfUnprotectedPods: Pods of the workload without the proxy are a warning
-// that names the check command, and no target.
-func TestDescribeWarnsOfUnprotectedPods(t *testing.T) {
-	plain := exporter("dcgm-exporter", local)
-	c := cluster{tmpl: exporter("dcgm-exporter", local), pods: 1}
-	pod := &corev1.Pod{ObjectMeta: *plain.ObjectMeta.DeepCopy(), Spec: plain.Spec}
-	pod.Namespace, pod.Name = testNS, "before-the-webhook"
-	pod.Status.Phase, pod.Status.PodIP = "Running", "10.0.0.99"
-	c.extra = append(c.extra, pod)
+// TestDescribeTargetsOnlyTheProxy: Prometheus sends its credentials to the targets, so only
+// Pods that run the injector's proxy are targets; a Pod without it, or with only its marks (the
+// status annotation, a container named rbac-proxy, the proxy of another image), is a warning
+// that says why and names the check command.
+func TestDescribeTargetsOnlyTheProxy(t *testing.T) {
+	d := testDefaults(t)
+	tmpl := exporter("dcgm-exporter", local)
+	plain := func(name string) *corev1.Pod {
+		pod := &corev1.Pod{ObjectMeta: *tmpl.ObjectMeta.DeepCopy(), Spec: *tmpl.Spec.DeepCopy()}
+		pod.Namespace, pod.Name = testNS, name
+		pod.Status.Phase, pod.Status.PodIP = "Running", "10.0.0.99"
+		return pod
+	}
+	marked := plain("marked")
+	marked.Annotations = map[string]string{inject.AnnotationStatus: inject.StatusInjected}
+	named := plain("named")
+	named.Spec.Containers = append(named.Spec.Containers, corev1.Container{Name: inject.ContainerName, Image: "attacker/listener"})
+	stale := renderPod(t, d, tmpl, 5)
+	stale.Name = "stale"
+	inject.ProxyContainer(stale).Image = "rbac-proxy:old"
+	c := cluster{tmpl: tmpl, pods: 1, extra: []client.Object{plain("before-the-webhook"), marked, named, stale}}
 	s, warnings, err := describe(t, c, AuthToken, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "1 of the 2 Pods of deployment/dcgm-exporter run without the proxy: rbac-proxy-injector check deployment/dcgm-exporter -n gpu"
+	want := "4 of the 5 Pods of deployment/dcgm-exporter run without the injector's proxy and are no target (" +
+		"before-the-webhook has no rbac-proxy container; marked has no rbac-proxy container; " +
+		"named runs rbac-proxy from image attacker/listener, not the injector's " + d.Image + "; " +
+		"stale runs rbac-proxy from image rbac-proxy:old, not the injector's " + d.Image +
+		"): rbac-proxy-injector check deployment/dcgm-exporter -n gpu"
 	if len(warnings) != 2 || warnings[1] != want {
 		t.Errorf("warnings %q, want the Certificate's and %q", warnings, want)
 	}
-	if len(s.Targets) != 1 || s.Targets[0].Pod == "before-the-webhook" {
+	if len(s.Targets) != 1 || s.Targets[0].Pod != "dcgm-exporter-abc-0" {
 		t.Errorf("targets %v, want only the injected Pod", s.Targets)
 	}
 }
