@@ -91,25 +91,6 @@ func severityOf(code Code) Severity {
 	panic("check: unknown code " + code)
 }
 
-// readsFor are the codes whose rules cannot run without each resource.
-var readsFor = map[string][]Code{
-	"pods":                              {CodeNotInjected, CodeStaleProxy, CodeUnprotectedExporter, CodeUnprotectedMetricsPort},
-	"deployments":                       {CodeInvalidPolicy},
-	"statefulsets":                      {CodeInvalidPolicy},
-	"daemonsets":                        {CodeInvalidPolicy},
-	"replicasets":                       {CodeInvalidPolicy},
-	"jobs":                              {CodeInvalidPolicy},
-	"cronjobs":                          {CodeInvalidPolicy},
-	"services":                          {CodeServiceTargetsAppPort, CodePlainHTTPScrape},
-	"servicemonitors" + otherNamespaces: {CodePlainHTTPScrape},
-	"podmonitors" + otherNamespaces:     {CodePlainHTTPScrape},
-	"servicemonitors":                   {CodePlainHTTPScrape},
-	"podmonitors":                       {CodePlainHTTPScrape},
-	"certificates":                      {CodeCertificateNotReady},
-	"secrets":                           {CodeClientCATrustsServingCA},
-	"configmaps":                        {CodeClientCATrustsServingCA},
-}
-
 // deniedReads turns each refused read into the checks it keeps from running.
 func (a *analysis) deniedReads() {
 	for _, d := range a.snap.Denied {
@@ -121,7 +102,7 @@ func (a *analysis) deniedReads() {
 			}
 			continue
 		}
-		for _, code := range readsFor[d.Resource] {
+		for _, code := range needs(strings.TrimSuffix(d.Resource, otherNamespaces)) {
 			a.notChecked(code, d.Namespace, d.Reason)
 		}
 	}

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"sort"
 
-	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -35,39 +32,20 @@ func Gather(ctx context.Context, c client.Reader, d *inject.Defaults, scope Scop
 		return nil, err
 	}
 	s := g.snap
-	lists := []struct {
-		resource string
-		list     client.ObjectList
-		optional bool
-	}{
-		{"pods", &corev1.PodList{}, false},
-		{"deployments", &appsv1.DeploymentList{}, false},
-		{"statefulsets", &appsv1.StatefulSetList{}, false},
-		{"daemonsets", &appsv1.DaemonSetList{}, false},
-		{"replicasets", &appsv1.ReplicaSetList{}, false},
-		{"jobs", &batchv1.JobList{}, false},
-		{"cronjobs", &batchv1.CronJobList{}, false},
-		{"services", &corev1.ServiceList{}, false},
-		{"certificates", &cmapi.CertificateList{}, true},
-	}
-	for _, l := range lists {
-		served, err := g.list(ctx, l.resource, g.namespace, l.list)
+	for _, r := range reads {
+		if r.list == nil {
+			continue
+		}
+		list := r.list()
+		served, err := g.list(ctx, r.resource, g.namespace, list)
 		if err != nil {
 			return nil, err
 		}
-		if !served && l.resource == "certificates" {
+		if !served && r.resource == "certificates" {
 			s.NoCertificateAPI = true
 		}
+		r.keep(s, list)
 	}
-	s.Pods = lists[0].list.(*corev1.PodList).Items
-	s.Deployments = lists[1].list.(*appsv1.DeploymentList).Items
-	s.StatefulSets = lists[2].list.(*appsv1.StatefulSetList).Items
-	s.DaemonSets = lists[3].list.(*appsv1.DaemonSetList).Items
-	s.ReplicaSets = lists[4].list.(*appsv1.ReplicaSetList).Items
-	s.Jobs = lists[5].list.(*batchv1.JobList).Items
-	s.CronJobs = lists[6].list.(*batchv1.CronJobList).Items
-	s.Services = lists[7].list.(*corev1.ServiceList).Items
-	s.Certificates = lists[8].list.(*cmapi.CertificateList).Items
 	if err := g.monitors(ctx); err != nil {
 		return nil, err
 	}

@@ -1,12 +1,14 @@
 package check
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -68,7 +70,11 @@ func TestCheckUsesTheInjectorsSettings(t *testing.T) {
 	if err := c.create(t.Context(), forged); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.client.Delete(t.Context(), forged) })
+	t.Cleanup(func() {
+		if err := c.client.Delete(context.Background(), forged); err != nil {
+			t.Errorf("deleting the forged Deployment: %v", err)
+		}
+	})
 	rep = c.checkBare(t, cp.KubeconfigPath, args...).report(t)
 	if rep.Settings.Source != chart {
 		t.Errorf("with a forged injector Deployment in %s: settings %+v, want from %s", c.plain, rep.Settings, chart)
@@ -80,7 +86,11 @@ func TestCheckUsesTheInjectorsSettings(t *testing.T) {
 	if err := c.create(t.Context(), second); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.client.Delete(t.Context(), second) })
+	t.Cleanup(func() {
+		if err := c.client.Delete(context.Background(), second); err != nil {
+			t.Errorf("deleting the second injector Deployment: %v", err)
+		}
+	})
 	r = c.checkBare(t, cp.KubeconfigPath, args...)
 	rep = r.report(t)
 	if rep.Settings.Source != webhookcheck.SettingsFromFlags || !strings.Contains(rep.Settings.Reason, "several Deployments labelled") {
@@ -114,5 +124,42 @@ func injectorLike(ns, name string, args ...string) *appsv1.Deployment {
 				}}},
 			},
 		},
+	}
+}
+
+// A ServiceAccount bound to the chart's ClusterRole <release>-checker alone (a CI job's) checks
+// the whole cluster with nothing left unchecked, the injector's settings found: what the admin
+// finds.
+func TestCheckWithTheChartsCheckerRole(t *testing.T) {
+	c := setup(t)
+	ctx := t.Context()
+	const checker = "checker"
+	err := c.create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: c.monitoring, Name: checker}},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "e2e-check-checker"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: framework.ReleaseFullname + "-checker"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: c.monitoring, Name: checker}},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := cp.ServiceAccountKubeconfig(ctx, c.monitoring, checker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.checkBare(t, kubeconfig, "-A", "-o", "json", "--scraper", c.scraper)
+	if r.code != 1 {
+		t.Errorf("check %q as %s exited %d, want 1\nstderr:\n%s", r.args, checker, r.code, r.stderr)
+	}
+	rep := r.report(t)
+	if len(rep.Unchecked) > 0 {
+		t.Errorf("bound to %s-checker, check could not check %+v", framework.ReleaseFullname, rep.Unchecked)
+	}
+	if want := webhookcheck.SettingsFromDeployment(framework.ReleaseNamespace, framework.ReleaseFullname); rep.Settings.Source != want {
+		t.Errorf("settings %+v, want from %s", rep.Settings, want)
+	}
+	if !assertFindings(t, findings(rep), c.wantFindings()) {
+		t.Logf("check %q:\n%s", r.args, r.stdout)
 	}
 }
