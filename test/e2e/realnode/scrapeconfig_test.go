@@ -161,8 +161,9 @@ func (e *env) scrapeConfigCommand(t *testing.T) func(*testing.T, ...string) stri
 
 // testMonitors: the API server, with prometheus-operator's CRDs of the version go.mod's typed
 // API names, accepts the ServiceMonitor (token and certificate) and the PodMonitor scrape-config
-// prints, under strict field validation, and refuses them with an unknown field or a scheme
-// outside the CRD's enum: the schema is checked, not only stored.
+// prints, and the Prometheus part of each one's comment, under strict field validation, and
+// refuses the monitors with an unknown field or a scheme outside the CRD's enum: the schema is
+// checked, not only stored.
 func (e *env) testMonitors(t *testing.T, sc func(*testing.T, ...string) string) {
 	ctx := t.Context()
 	if err := cp.InstallPrometheusOperatorCRDs(ctx); err != nil {
@@ -183,12 +184,13 @@ func (e *env) testMonitors(t *testing.T, sc func(*testing.T, ...string) string) 
 		if kind, _, _ := strings.Cut(what, ","); u.GetKind() != kind {
 			t.Fatalf("%s: scrape-config printed a %s:\n%s", what, u.GetKind(), text)
 		}
-		u.SetName(strings.ReplaceAll(strings.ToLower(what), ", ", "-"))
+		u.SetName(objectName(what))
 		if err := cp.Client.Create(ctx, u.DeepCopy(), strict); err != nil {
 			t.Errorf("%s: the API server refuses it: %v\n%s", what, err, text)
 			continue
 		}
 		t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), u) })
+		e.createPrometheusPart(t, what, text, u)
 
 		endpoints := "endpoints"
 		if u.GetKind() == "PodMonitor" {
@@ -214,8 +216,50 @@ func (e *env) testMonitors(t *testing.T, sc func(*testing.T, ...string) string) 
 			}
 		}
 	}
-	figure(t, "scrape-config: monitors the API server accepts (strict) / broken ones refused", "%d / %d", len(printed), 2*len(printed))
+	figure(t, "scrape-config: objects the API server accepts (strict) / broken monitors refused", "%d monitors + %d Prometheus parts / %d", len(printed), len(printed), 2*len(printed))
 }
+
+// createPrometheusPart: the Prometheus part in the comment before the monitor, which an
+// operator merges into the Prometheus, is a Prometheus the API server accepts under strict field
+// validation, in Prometheus' namespace; its one scrape class is the one the monitor names and,
+// for a client certificate, mounts that certificate's Secret.
+func (e *env) createPrometheusPart(t *testing.T, what, text string, monitor *unstructured.Unstructured) {
+	t.Helper()
+	const start = "#   apiVersion: monitoring.coreos.com/v1"
+	i := strings.Index(text, start)
+	if i < 0 {
+		t.Fatalf("%s: no Prometheus part in the comment:\n%s", what, text)
+	}
+	var lines []string
+	for _, line := range strings.Split(text[i:], "\n") {
+		rest, ok := strings.CutPrefix(line, "#   ")
+		if !ok {
+			break
+		}
+		lines = append(lines, rest)
+	}
+	p := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(strings.Join(lines, "\n")), &p.Object); err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, text)
+	}
+	classes, _, _ := unstructured.NestedSlice(p.Object, "spec", "scrapeClasses")
+	class, _, _ := unstructured.NestedString(monitor.Object, "spec", "scrapeClass")
+	secrets, _, _ := unstructured.NestedStringSlice(p.Object, "spec", "secrets")
+	if len(classes) != 1 || classes[0].(map[string]any)["name"] != class || p.GetKind() != "Prometheus" || p.GetNamespace() != monitoringNS {
+		t.Fatalf("%s: the Prometheus part's scrape classes %v, not one named %q as the monitor's, or it is no Prometheus in %s:\n%s", what, classes, class, monitoringNS, text)
+	}
+	if strings.HasSuffix(what, "certificate") != slices.Equal(secrets, []string{clientCertSecret}) {
+		t.Errorf("%s: the Prometheus part mounts Secrets %v", what, secrets)
+	}
+	p.SetName(objectName(what))
+	if err := cp.Client.Create(t.Context(), p, client.FieldValidation(metav1.FieldValidationStrict)); err != nil {
+		t.Fatalf("%s: the API server refuses the Prometheus part: %v\n%s", what, err, text)
+	}
+	t.Cleanup(func() { _ = cp.Client.Delete(context.Background(), p) })
+}
+
+// objectName is the object name of a printed object, by what it is.
+func objectName(what string) string { return strings.ReplaceAll(strings.ToLower(what), ", ", "-") }
 
 // startScrapeConfigPrometheus runs Debian's Prometheus as the story's allowed scraper's
 // ServiceAccount with conf, its files where scrape-config's configuration reads them: the
