@@ -13,6 +13,11 @@ import (
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
 )
 
+// followRedirects is false on every endpoint printed: Prometheus follows redirects by default,
+// with the same Authorization header, and a 302 from the exporter behind the proxy to another
+// port of its own IP, over plain http, would hand it the token in clear.
+const followRedirects = false
+
 // tokenExpirationSeconds is the projected token's lifetime; the kubelet renews it at 80%.
 const tokenExpirationSeconds = 3600
 
@@ -33,6 +38,7 @@ func (s *Scrape) ServiceMonitor() (*monitoringv1.ServiceMonitor, error) {
 		return nil, fmt.Errorf("Service %s/%s has no labels for a ServiceMonitor to select it by: label it, or scrape with a PodMonitor", s.Namespace, s.Service.Service)
 	}
 	ep := monitoringv1.Endpoint{Path: s.Path, Scheme: ptr.To(monitoringv1.SchemeHTTPS)}
+	ep.FollowRedirects = ptr.To(followRedirects)
 	if s.Service.Port != "" {
 		ep.Port = s.Service.Port
 	} else {
@@ -53,6 +59,7 @@ func (s *Scrape) ServiceMonitor() (*monitoringv1.ServiceMonitor, error) {
 // PodMonitor scrapes the workload's Pods on the port that leads to the proxy.
 func (s *Scrape) PodMonitor() *monitoringv1.PodMonitor {
 	ep := monitoringv1.PodMetricsEndpoint{Path: s.Path, Scheme: ptr.To(monitoringv1.SchemeHTTPS)}
+	ep.FollowRedirects = ptr.To(followRedirects)
 	if s.Port.Name != "" {
 		ep.Port = ptr.To(s.Port.Name)
 	} else {

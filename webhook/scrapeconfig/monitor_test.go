@@ -45,6 +45,9 @@ func TestMonitorsRoundTrip(t *testing.T) {
 					t.Errorf("%s %s in %q", got.APIVersion, got.Kind, got.Namespace)
 				}
 				ep := got.Spec.Endpoints[0]
+				if ep.FollowRedirects == nil || *ep.FollowRedirects {
+					t.Errorf("followRedirects %v, want false (TestRedirectSendsNoCredential)", ep.FollowRedirects)
+				}
 				if err := ep.HTTPConfigWithProxyAndTLSFiles.Validate(); err != nil {
 					t.Errorf("prometheus-operator's validation refuses the endpoint: %v", err)
 				}
@@ -63,6 +66,9 @@ func TestMonitorsRoundTrip(t *testing.T) {
 					t.Fatalf("-printed +read back:\n%s", diff)
 				}
 				ep := got.Spec.PodMetricsEndpoints[0]
+				if ep.FollowRedirects == nil || *ep.FollowRedirects {
+					t.Errorf("followRedirects %v, want false (TestRedirectSendsNoCredential)", ep.FollowRedirects)
+				}
 				if err := ep.HTTPConfig.Validate(); err != nil {
 					t.Errorf("prometheus-operator's validation refuses the endpoint: %v", err)
 				}

@@ -73,6 +73,7 @@ func (s *Scrape) JobName() string {
 // as the monitors and their scrape class, from files (CAFile, TokenFile, ClientCertFile).
 func (s *Scrape) ScrapeConfig(targets Targets) *ScrapeConfig {
 	hc := config.DefaultHTTPClientConfig
+	hc.FollowRedirects = followRedirects
 	hc.TLSConfig = config.TLSConfig{CAFile: s.CAFile(), ServerName: s.ServerName}
 	switch s.Auth {
 	case AuthToken:

@@ -96,6 +96,9 @@ func TestScrapeConfigLoads(t *testing.T) {
 							t.Errorf("authorization %+v, tls_config %+v; want the client certificate alone", hc.Authorization, hc.TLSConfig)
 						}
 					}
+					if hc.FollowRedirects {
+						t.Errorf("follow_redirects: true (TestRedirectSendsNoCredential):\n%s", text)
+					}
 					if hc.BearerTokenFile != "" || strings.Contains(text, "bearer_token") {
 						t.Errorf("the deprecated bearer_token_file is used:\n%s", text)
 					}
