@@ -34,6 +34,8 @@ type analysis struct {
 	unchecked []Unchecked
 	// access asks the proxies' ServiceAccounts' rights, once per ServiceAccount.
 	access *webhook.AccessChecker
+	// idx finds Services and monitors by what they select (index builds it).
+	idx *monitorIndex
 }
 
 // rules run in this order on every workload; each is one file's concern.
@@ -51,6 +53,11 @@ var rules = []func(*analysis, *assessed){
 
 // Check runs every rule and returns the report, sorted, with its summary.
 func (c *Checker) Check(ctx context.Context, snap *Snapshot) *Report {
+	return c.analyze(ctx, snap).report()
+}
+
+// analyze runs every rule.
+func (c *Checker) analyze(ctx context.Context, snap *Snapshot) *analysis {
 	a := &analysis{ctx: ctx, c: c, snap: snap}
 	a.deniedReads()
 	if len(c.Scrapers) == 0 {
@@ -64,7 +71,7 @@ func (c *Checker) Check(ctx context.Context, snap *Snapshot) *Report {
 			rule(a, w)
 		}
 	}
-	return a.report()
+	return a
 }
 
 // find records a finding of code, with the code's severity.

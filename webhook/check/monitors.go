@@ -8,7 +8,6 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/rbac-proxy/rbac-proxy/webhook/inject"
@@ -70,22 +69,6 @@ func podMonitorScrape(ep *monitoringv1.PodMetricsEndpoint, class *string) scrape
 	return s
 }
 
-// selects reports whether a monitor in monitorNS with these selectors picks objects labelled l
-// in namespace ns.
-func selects(monitorNS string, nsSel monitoringv1.NamespaceSelector, sel *metav1.LabelSelector, ns string, l map[string]string) bool {
-	switch {
-	case nsSel.Any:
-	case len(nsSel.MatchNames) > 0:
-		if !slices.Contains(nsSel.MatchNames, ns) {
-			return false
-		}
-	case monitorNS != ns:
-		return false
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	return err == nil && s.Matches(labels.Set(l))
-}
-
 // toProxy reports whether a port (by name or number) reaches the proxy: the port it listens on,
 // or in redirect mode the app's port, which is redirected to it.
 func toProxy(p *inject.Policy, name string, number int32) bool {
@@ -120,15 +103,18 @@ func ruleMonitors(a *analysis, x *assessed) {
 		a.find(CodePlainHTTPScrape, ObjectRef{Kind: kind, Namespace: m.Namespace, Name: m.Name}, x,
 			fmt.Sprintf("%s %s scrapes the proxy of %s %s/%s but %s", kind, m.Name, x.ref.Kind, ns, x.ref.Name, strings.Join(problems, "; ")), fix)
 	}
-	for i := range a.snap.ServiceMonitors {
-		sm := &a.snap.ServiceMonitors[i]
-		var problems []string
-		for j := range a.snap.Services {
-			svc := &a.snap.Services[j]
-			sel := svc.Spec.Selector
-			if svc.Namespace != ns || len(sel) == 0 || !labels.SelectorFromSet(sel).Matches(labels.Set(podLabels)) ||
-				!selects(sm.Namespace, sm.Spec.NamespaceSelector, &sm.Spec.Selector, ns, svc.Labels) {
-				continue
+	idx := a.index()
+	// A ServiceMonitor's problems, over the Services that select the Pods, in the snapshot's
+	// order: each Service and monitor is looked up by what it selects (selectors.go).
+	problems := map[int][]string{}
+	var monitors []int
+	for _, j := range idx.servicesOf(ns, podLabels) {
+		svc := &a.snap.Services[j]
+		for _, i := range idx.serviceMonitorsOf(a.snap, j) {
+			sm := &a.snap.ServiceMonitors[i]
+			if _, seen := problems[i]; !seen {
+				problems[i] = []string{}
+				monitors = append(monitors, i)
 			}
 			for k := range sm.Spec.Endpoints {
 				ep := &sm.Spec.Endpoints[k]
@@ -136,19 +122,19 @@ func ruleMonitors(a *analysis, x *assessed) {
 					continue
 				}
 				for _, pr := range serviceMonitorScrape(ep, sm.Spec.ScrapeClassName).problems(k, "endpoints") {
-					if !slices.Contains(problems, pr) {
-						problems = append(problems, pr)
+					if !slices.Contains(problems[i], pr) {
+						problems[i] = append(problems[i], pr)
 					}
 				}
 			}
 		}
-		report("ServiceMonitor", &sm.ObjectMeta, problems)
 	}
-	for i := range a.snap.PodMonitors {
+	slices.Sort(monitors)
+	for _, i := range monitors {
+		report("ServiceMonitor", &a.snap.ServiceMonitors[i].ObjectMeta, problems[i])
+	}
+	for _, i := range idx.podMonitors.lookup(ns, podLabels) {
 		pm := &a.snap.PodMonitors[i]
-		if !selects(pm.Namespace, pm.Spec.NamespaceSelector, &pm.Spec.Selector, ns, podLabels) {
-			continue
-		}
 		var problems []string
 		for k := range pm.Spec.PodMetricsEndpoints {
 			ep := &pm.Spec.PodMetricsEndpoints[k]

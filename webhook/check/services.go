@@ -14,11 +14,8 @@ func ruleServices(a *analysis, x *assessed) {
 		return
 	}
 	p := x.policy
-	for i := range a.snap.Services {
+	for _, i := range a.index().servicesOf(x.ref.Namespace, x.subject.Labels) {
 		svc := &a.snap.Services[i]
-		if svc.Namespace != x.ref.Namespace {
-			continue
-		}
 		port, ok := webhook.AppPortByNumber(svc, x.subject.Labels, p)
 		if !ok {
 			continue
