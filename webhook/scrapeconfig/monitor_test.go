@@ -162,21 +162,12 @@ func secretRefs(v reflect.Value) []string {
 // complete client certificate.
 func checkPrometheusPart(t *testing.T, s *Scrape, text string, endpointTLS *monitoringv1.TLSConfig) {
 	t.Helper()
-	const start = "#   apiVersion: monitoring.coreos.com/v1"
-	i := strings.Index(text, start)
-	if i < 0 {
+	part := PrometheusPartIn(text)
+	if part == "" {
 		t.Fatalf("no Prometheus part:\n%s", text)
 	}
-	var part []string
-	for _, line := range strings.Split(text[i:], "\n") {
-		rest, ok := strings.CutPrefix(line, "#   ")
-		if !ok {
-			break
-		}
-		part = append(part, rest)
-	}
 	p := &monitoringv1.Prometheus{}
-	decodeStrict(t, strings.Join(part, "\n"), p)
+	decodeStrict(t, part, p)
 	want := s.Prometheus()
 	if diff := cmp.Diff(want, &PrometheusPart{ScrapeClasses: p.Spec.ScrapeClasses, Secrets: p.Spec.Secrets, Volumes: p.Spec.Volumes, VolumeMounts: p.Spec.VolumeMounts}); diff != "" {
 		t.Fatalf("-printed +read back:\n%s", diff)

@@ -185,9 +185,31 @@ func dropEmptyObjects(v any) any {
 	return v
 }
 
+// commentIndent starts each line of YAML printed in a comment.
+const commentIndent = "#   "
+
 // comment writes text as indented YAML comment lines, each through clean.
 func comment(b *bytes.Buffer, text string) {
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		b.WriteString("#   " + clean(line) + "\n")
+		b.WriteString(commentIndent + clean(line) + "\n")
 	}
+}
+
+// PrometheusPartIn reads back, from what Write printed for a monitor, the Prometheus part in its
+// comments, as an operator copies it: the commented YAML from its apiVersion on; empty when
+// there is none.
+func PrometheusPartIn(printed string) string {
+	i := strings.Index(printed, commentIndent+"apiVersion: ")
+	if i < 0 {
+		return ""
+	}
+	var lines []string
+	for _, line := range strings.Split(printed[i:], "\n") {
+		rest, ok := strings.CutPrefix(line, commentIndent)
+		if !ok {
+			break
+		}
+		lines = append(lines, rest+"\n")
+	}
+	return strings.Join(lines, "")
 }

@@ -225,22 +225,10 @@ func (e *env) testMonitors(t *testing.T, sc func(*testing.T, ...string) string) 
 // for a client certificate, mounts that certificate's Secret.
 func (e *env) createPrometheusPart(t *testing.T, what, text string, monitor *unstructured.Unstructured) {
 	t.Helper()
-	const start = "#   apiVersion: monitoring.coreos.com/v1"
-	i := strings.Index(text, start)
-	if i < 0 {
-		t.Fatalf("%s: no Prometheus part in the comment:\n%s", what, text)
-	}
-	var lines []string
-	for _, line := range strings.Split(text[i:], "\n") {
-		rest, ok := strings.CutPrefix(line, "#   ")
-		if !ok {
-			break
-		}
-		lines = append(lines, rest)
-	}
+	part := scrapeconfig.PrometheusPartIn(text)
 	p := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(strings.Join(lines, "\n")), &p.Object); err != nil {
-		t.Fatalf("%s: %v\n%s", what, err, text)
+	if err := yaml.Unmarshal([]byte(part), &p.Object); err != nil || part == "" {
+		t.Fatalf("%s: the comment's Prometheus part: %v\n%s", what, err, text)
 	}
 	classes, _, _ := unstructured.NestedSlice(p.Object, "spec", "scrapeClasses")
 	class, _, _ := unstructured.NestedString(monitor.Object, "spec", "scrapeClass")
