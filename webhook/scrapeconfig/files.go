@@ -16,8 +16,6 @@ import (
 const (
 	SecretsDir = "/etc/prometheus/secrets"
 	TokensDir  = "/var/run/secrets/rbac-proxy"
-	// ownTokenFile is the Pod's own ServiceAccount token, which the API server mounts.
-	ownTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 )
 
 // SecretFile is where key of Secret name is.
@@ -50,9 +48,6 @@ var notInLabel = regexp.MustCompile(`[^a-z0-9]+`)
 // TokenName names the scrape class, the projected volume and its folder of the token of the
 // Scrape's audience.
 func (s *Scrape) TokenName() string {
-	if s.Audience == "" {
-		return "rbac-proxy-token"
-	}
 	name := notInLabel.ReplaceAllString(strings.ToLower("rbac-proxy-"+strings.TrimPrefix(s.Audience, inject.LocalAudiencePrefix)), "-")
 	if len(name) > validation.DNS1123LabelMaxLength {
 		name = name[:validation.DNS1123LabelMaxLength]
@@ -60,10 +55,5 @@ func (s *Scrape) TokenName() string {
 	return strings.Trim(name, "-")
 }
 
-// TokenFile is where the token is: a projected one of the audience, or Prometheus' own.
-func (s *Scrape) TokenFile() string {
-	if s.Audience == "" {
-		return ownTokenFile
-	}
-	return TokensDir + "/" + s.TokenName() + "/token"
-}
+// TokenFile is where the projected token of the audience is.
+func (s *Scrape) TokenFile() string { return TokensDir + "/" + s.TokenName() + "/token" }

@@ -9,7 +9,6 @@ import (
 // audience.
 func TestTokenName(t *testing.T) {
 	for aud, want := range map[string]string{
-		"":                     "rbac-proxy-token",
 		"rbac-proxy:gpu":       "rbac-proxy-gpu",
 		"Metrics.Corp/Scrape_": "rbac-proxy-metrics-corp-scrape",
 		// Cut to a DNS label's 63 characters, and never ending in a dash.

@@ -123,10 +123,8 @@ func (s *Scrape) Prometheus() *PrometheusPart {
 			SafeAuthorization: monitoringv1.SafeAuthorization{Type: "Bearer"},
 			CredentialsFile:   s.TokenFile(),
 		}
-		if s.Audience != "" {
-			p.Volumes = []corev1.Volume{s.TokenVolume()}
-			p.VolumeMounts = []corev1.VolumeMount{s.TokenVolumeMount()}
-		}
+		p.Volumes = []corev1.Volume{s.TokenVolume()}
+		p.VolumeMounts = []corev1.VolumeMount{s.TokenVolumeMount()}
 	}
 	p.ScrapeClasses = []monitoringv1.ScrapeClass{class}
 	return p

@@ -219,16 +219,6 @@ func checkPrometheusPart(t *testing.T, s *Scrape, text string, endpointTLS *moni
 	}
 }
 
-// TestPrometheusPartOwnToken: with the API server's own audience (review mode), the scrape
-// class reads Prometheus' own token and needs no volume.
-func TestPrometheusPartOwnToken(t *testing.T) {
-	s := &Scrape{Auth: AuthToken}
-	p := s.Prometheus()
-	if a := p.ScrapeClasses[0].Authorization; a.CredentialsFile != "/var/run/secrets/kubernetes.io/serviceaccount/token" || len(p.Volumes) > 0 {
-		t.Errorf("authorization %+v, volumes %v", a, p.Volumes)
-	}
-}
-
 func TestServiceMonitorNeedsALabelledService(t *testing.T) {
 	for _, tc := range []struct {
 		s    Scrape

@@ -103,6 +103,9 @@ func (s *Scrape) writeMonitor(b *bytes.Buffer, o Options) error {
 	}
 	b.WriteString(why + commentf("# into the Prometheus in namespace %s, whose %s\n# must select this %s too:\n", o.PrometheusNamespace, selector, kind))
 	comment(b, string(part))
+	if s.Auth == AuthToken {
+		b.WriteString(s.tokenClassUsers(o.Output))
+	}
 	s.needs(b, false, o.PrometheusNamespace)
 	out, err := marshal(obj)
 	if err != nil {
@@ -112,14 +115,33 @@ func (s *Scrape) writeMonitor(b *bytes.Buffer, o Options) error {
 	return err
 }
 
+// tokenClassUsers says in comment lines who can use the token's scrape class, and how to keep
+// that to the admins: prometheus-operator merges a scrape class's authorization into any
+// monitor that names it, whatever its scheme and target, so a tenant's monitor naming it gets
+// the token sent to its own http endpoint. A client certificate in a scrape class cannot be
+// taken that way (TLS shows only its public part).
+func (s *Scrape) tokenClassUsers(o Output) string {
+	kind := monitoringv1.ServiceMonitorsKind
+	if o == OutputPodMonitor {
+		kind = monitoringv1.PodMonitorsKind
+	}
+	return commentf("# Who can use this token: every ServiceMonitor, PodMonitor and ScrapeConfig that this\n"+
+		"# Prometheus selects may name scrape class %s, and Prometheus then sends\n"+
+		"# the token (of audience %s, which the proxy takes as Prometheus) wherever\n"+
+		"# that monitor points, over plain http too. Keep it to admins: let\n"+
+		"# serviceMonitorNamespaceSelector, podMonitorNamespaceSelector and\n"+
+		"# scrapeConfigNamespaceSelector select only namespaces that tenants cannot\n"+
+		"# write (this %s then goes there, with namespaceSelector.matchNames [%s]\n"+
+		"# and Secret %s copied there), or scrape with --auth cert, or with the\n"+
+		"# plain scrape_config (-o prometheus).\n",
+		s.TokenName(), s.Audience, kind, s.Namespace, s.CASecret)
+}
+
 // describe says in comment lines what is scraped and how.
 func (s *Scrape) describe() string {
 	how := "a client certificate"
 	if s.Auth == AuthToken {
 		how = "a ServiceAccount token of audience " + s.Audience
-		if s.Audience == "" {
-			how = "Prometheus' own ServiceAccount token"
-		}
 	}
 	return commentf("# Scrapes %s in namespace %s through rbac-proxy: https to port %s, path %s,\n# the proxy verified as %s, with %s.\n", s.what(), s.Namespace, s.Port, s.Path, s.ServerName, how)
 }
@@ -130,12 +152,10 @@ func (s *Scrape) describe() string {
 func (s *Scrape) needs(b *bytes.Buffer, files bool, namespace string) {
 	switch s.Auth {
 	case AuthToken:
-		if files && s.Audience != "" {
+		if files {
 			b.WriteString(commentf("#   %s: a projected ServiceAccount token of audience %s; in a Pod:\n", s.TokenFile(), s.Audience))
 			v, _ := sigsyaml.Marshal(map[string]any{"volumes": []corev1.Volume{s.TokenVolume()}, "volumeMounts": []corev1.VolumeMount{s.TokenVolumeMount()}})
 			comment(b, string(v))
-		} else if files {
-			b.WriteString(commentf("#   %s: the Pod's own ServiceAccount token\n", s.TokenFile()))
 		}
 		b.WriteString("# The ServiceAccount of Prometheus must be allowed what the proxy asks (rbac-proxy-injector check --scraper system:serviceaccount:NS:NAME tells).\n")
 	case AuthCert:
