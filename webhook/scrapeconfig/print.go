@@ -58,7 +58,11 @@ func (s *Scrape) Write(w io.Writer, o Options) error {
 		b.WriteString(commentf("#   %s: key %s of Secret %s in namespace %s, the CA of the proxy's serving certificate\n", s.CAFile(), inject.CAKey, s.CASecret, s.Namespace))
 		s.needs(&b, true, "")
 		if o.Targets == TargetsStatic {
-			b.WriteString(commentf("# The targets are the %d Pods that run the proxy now: print it again when they change.\n", len(s.Targets)))
+			b.WriteString(commentf("# The targets are the IPs of the Pods that run the injector's proxy now (%d). Print this again\n"+
+				"# whenever they change (a rollout, a reschedule, a scale): a freed Pod IP goes to another Pod,\n"+
+				"# maybe another tenant's, and Prometheus would send it the credentials; the server name\n"+
+				"# keeps them only while no one else can get a certificate of that name from the same CA (a\n"+
+				"# shared ClusterIssuer: restrict what it signs with cert-manager's approver-policy).\n", len(s.Targets)))
 		}
 		out, err := yaml.Marshal([]*ScrapeConfig{s.ScrapeConfig(o.Targets)})
 		if err != nil {

@@ -27,6 +27,10 @@ func TestWriteSaysTheRisks(t *testing.T) {
 			[]string{"Who can use this token:", "cannot write (this PodMonitor then"}, nil},
 		// A client certificate in a scrape class cannot be taken by a monitor that names it.
 		{"cert ServiceMonitor", AuthCert, Options{Output: OutputServiceMonitor, PrometheusNamespace: "monitoring"}, nil, []string{"Who can use"}},
+		{"static", AuthToken, Options{Output: OutputPrometheus, Targets: TargetsStatic},
+			[]string{"The targets are the IPs of the Pods that run the injector's proxy now (1). Print this again whenever they change",
+				"a freed Pod IP goes to another Pod, maybe another tenant's, and Prometheus would send it the credentials",
+				"cert-manager's approver-policy"}, []string{"Who can use"}},
 		{"kubernetes discovery", AuthToken, Options{Output: OutputPrometheus, Targets: TargetsKubernetes}, nil, []string{"Print this again", "Who can use"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
