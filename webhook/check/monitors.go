@@ -17,13 +17,22 @@ import (
 type scrape struct {
 	scheme      string
 	ca          bool
+	serverName  bool
+	insecure    bool
 	credentials bool
+	// secret: the endpoint sends a token, a password or OAuth2's, which a redirect would take
+	// elsewhere (a client certificate's key is never sent).
+	secret bool
+	// followsRedirects: followRedirects is not false (Prometheus' default follows).
+	followsRedirects bool
 	// scrapeClass may carry credentials the monitor does not show (prometheus-operator takes a
-	// credentials file only from one), so without it only scheme and CA are judged.
+	// credentials file only from one), so without it only scheme and CA are judged, and a token
+	// is taken to be sent.
 	scrapeClass bool
 }
 
-// problems are what keeps the scrape from working through the proxy.
+// problems are what keeps the scrape from working through the proxy, or hands what it sends to
+// someone else.
 func (s scrape) problems(i int, list string) []string {
 	var out []string
 	if s.scheme != "https" {
@@ -36,35 +45,48 @@ func (s scrape) problems(i int, list string) []string {
 	if !s.ca {
 		out = append(out, fmt.Sprintf("%s[%d].tlsConfig has no ca", list, i))
 	}
+	if !s.serverName {
+		out = append(out, fmt.Sprintf("%s[%d].tlsConfig has no serverName (the certificate names the Service, not the Pod's address)", list, i))
+	}
+	if s.insecure {
+		out = append(out, fmt.Sprintf("%s[%d].tlsConfig.insecureSkipVerify is true: Prometheus sends its credentials to whoever answers", list, i))
+	}
 	if !s.credentials && !s.scrapeClass {
 		out = append(out, fmt.Sprintf("%s[%d] has no credentials (authorization, or a tlsConfig cert and key)", list, i))
+	}
+	if s.followsRedirects && (s.secret || s.scrapeClass) {
+		out = append(out, fmt.Sprintf("%s[%d].followRedirects is not false: a redirect, to plain http too, takes its token elsewhere", list, i))
 	}
 	return out
 }
 
-func safeTLS(t *monitoringv1.SafeTLSConfig) (ca, cert bool) {
+func safeTLS(t *monitoringv1.SafeTLSConfig, s *scrape) (cert bool) {
 	if t == nil {
-		return false, false
+		return false
 	}
-	return t.CA.Secret != nil || t.CA.ConfigMap != nil, (t.Cert.Secret != nil || t.Cert.ConfigMap != nil) && t.KeySecret != nil
+	s.ca = t.CA.Secret != nil || t.CA.ConfigMap != nil
+	s.serverName = t.ServerName != nil && *t.ServerName != ""
+	s.insecure = t.InsecureSkipVerify != nil && *t.InsecureSkipVerify
+	return (t.Cert.Secret != nil || t.Cert.ConfigMap != nil) && t.KeySecret != nil
 }
 
 func serviceMonitorScrape(ep *monitoringv1.Endpoint, class *string) scrape {
-	s := scrape{scheme: ep.Scheme.String(), scrapeClass: class != nil && *class != ""}
+	s := scrape{scheme: ep.Scheme.String(), scrapeClass: class != nil && *class != "", followsRedirects: ep.FollowRedirects == nil || *ep.FollowRedirects}
 	var cert bool
 	if t := ep.TLSConfig; t != nil {
-		s.ca, cert = safeTLS(&t.SafeTLSConfig)
+		cert = safeTLS(&t.SafeTLSConfig, &s)
 		s.ca = s.ca || t.CAFile != ""
 		cert = cert || t.CertFile != "" && t.KeyFile != ""
 	}
+	s.secret = ep.Authorization != nil || ep.BearerTokenSecret != nil || ep.BearerTokenFile != "" || ep.OAuth2 != nil || ep.BasicAuth != nil
 	s.credentials = cert || ep.Authorization != nil || ep.BearerTokenSecret != nil || ep.BearerTokenFile != "" || ep.OAuth2 != nil
 	return s
 }
 
 func podMonitorScrape(ep *monitoringv1.PodMetricsEndpoint, class *string) scrape {
-	s := scrape{scheme: ep.Scheme.String(), scrapeClass: class != nil && *class != ""}
-	var cert bool
-	s.ca, cert = safeTLS(ep.TLSConfig)
+	s := scrape{scheme: ep.Scheme.String(), scrapeClass: class != nil && *class != "", followsRedirects: ep.FollowRedirects == nil || *ep.FollowRedirects}
+	cert := safeTLS(ep.TLSConfig, &s)
+	s.secret = ep.Authorization != nil || ep.BearerTokenSecret != nil || ep.OAuth2 != nil || ep.BasicAuth != nil
 	s.credentials = cert || ep.Authorization != nil || ep.BearerTokenSecret != nil || ep.OAuth2 != nil
 	return s
 }

@@ -60,13 +60,15 @@ func serviceMonitor(edit func(*monitoringv1.Endpoint)) *monitoringv1.ServiceMoni
 	}
 }
 
-// scrapedCorrectly is what scrape-config writes: https, the serving CA, a scrape class that
-// carries the token.
+// scrapedCorrectly is what scrape-config writes: https, the serving CA and the Service's name,
+// a token, no redirects followed.
 func scrapedCorrectly(ep *monitoringv1.Endpoint) {
 	ep.Scheme = ptr.To(monitoringv1.SchemeHTTPS)
 	ep.TLSConfig = &monitoringv1.TLSConfig{SafeTLSConfig: monitoringv1.SafeTLSConfig{
-		CA: monitoringv1.SecretOrConfigMap{Secret: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "rbac-proxy-deployment-dcgm"}, Key: "ca.crt"}},
+		CA:         monitoringv1.SecretOrConfigMap{Secret: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "rbac-proxy-deployment-dcgm"}, Key: "ca.crt"}},
+		ServerName: ptr.To("dcgm.gpu.svc"),
 	}}
+	ep.FollowRedirects = ptr.To(false)
 	ep.Authorization = &monitoringv1.SafeAuthorization{Type: "Bearer", Credentials: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "token"}, Key: "token"}}
 }
 
@@ -150,7 +152,7 @@ func TestRules(t *testing.T) {
 			return []any{service("dcgm", intstr.FromString("metrics")), serviceMonitor(func(*monitoringv1.Endpoint) {})}
 		},
 		findings: []string{"PlainHTTPScrape ServiceMonitor/dcgm"},
-		message:  "endpoints[0].scheme is http, the default, not https; endpoints[0].tlsConfig has no ca; endpoints[0] has no credentials",
+		message:  "endpoints[0].scheme is http, the default, not https; endpoints[0].tlsConfig has no ca; endpoints[0].tlsConfig has no serverName (the certificate names the Service, not the Pod's address); endpoints[0] has no credentials",
 		fix:      "rbac-proxy-injector scrape-config deployment/dcgm -n gpu",
 	}, {
 		name: "ServiceMonitor as scrape-config writes it",
@@ -158,6 +160,73 @@ func TestRules(t *testing.T) {
 			return []any{service("dcgm", intstr.FromString("metrics")), serviceMonitor(scrapedCorrectly)}
 		},
 		findings: []string{},
+	}, {
+		name: "ServiceMonitor that skips the certificate's verification",
+		extra: func() []any {
+			return []any{service("dcgm", intstr.FromString("metrics")), serviceMonitor(func(ep *monitoringv1.Endpoint) {
+				scrapedCorrectly(ep)
+				ep.TLSConfig.InsecureSkipVerify = ptr.To(true)
+			})}
+		},
+		findings: []string{"PlainHTTPScrape ServiceMonitor/dcgm"},
+		message:  "but endpoints[0].tlsConfig.insecureSkipVerify is true: Prometheus sends its credentials to whoever answers",
+	}, {
+		name: "ServiceMonitor without a serverName",
+		extra: func() []any {
+			return []any{service("dcgm", intstr.FromString("metrics")), serviceMonitor(func(ep *monitoringv1.Endpoint) {
+				scrapedCorrectly(ep)
+				ep.TLSConfig.ServerName = nil
+			})}
+		},
+		findings: []string{"PlainHTTPScrape ServiceMonitor/dcgm"},
+		message:  "but endpoints[0].tlsConfig has no serverName",
+	}, {
+		name: "ServiceMonitor sending a token that follows redirects",
+		extra: func() []any {
+			return []any{service("dcgm", intstr.FromString("metrics")), serviceMonitor(func(ep *monitoringv1.Endpoint) {
+				scrapedCorrectly(ep)
+				ep.FollowRedirects = nil
+			})}
+		},
+		findings: []string{"PlainHTTPScrape ServiceMonitor/dcgm"},
+		message:  "but endpoints[0].followRedirects is not false: a redirect, to plain http too, takes its token elsewhere",
+	}, {
+		name: "ServiceMonitor with a scrape class that follows redirects",
+		extra: func() []any {
+			sm := serviceMonitor(func(ep *monitoringv1.Endpoint) {
+				scrapedCorrectly(ep)
+				ep.Authorization, ep.FollowRedirects = nil, ptr.To(true)
+			})
+			sm.Spec.ScrapeClassName = ptr.To("rbac-proxy-gpu")
+			return []any{service("dcgm", intstr.FromString("metrics")), sm}
+		},
+		findings: []string{"PlainHTTPScrape ServiceMonitor/dcgm"},
+		message:  "but endpoints[0].followRedirects is not false",
+	}, {
+		name: "ServiceMonitor with a client certificate that follows redirects: nothing to take",
+		extra: func() []any {
+			return []any{service("dcgm", intstr.FromString("metrics")), serviceMonitor(func(ep *monitoringv1.Endpoint) {
+				scrapedCorrectly(ep)
+				ep.Authorization, ep.FollowRedirects = nil, nil
+				ep.TLSConfig.Cert = monitoringv1.SecretOrConfigMap{Secret: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "scraper"}, Key: "tls.crt"}}
+				ep.TLSConfig.KeySecret = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "scraper"}, Key: "tls.key"}
+			})}
+		},
+		findings: []string{},
+	}, {
+		name: "PodMonitor that skips the certificate's verification",
+		extra: func() []any {
+			return []any{&monitoringv1.PodMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "dcgm"}, Spec: monitoringv1.PodMonitorSpec{
+				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "dcgm"}},
+				PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{Port: ptr.To("metrics"), Scheme: ptr.To(monitoringv1.SchemeHTTPS),
+					HTTPConfigWithProxy: monitoringv1.HTTPConfigWithProxy{HTTPConfig: monitoringv1.HTTPConfig{
+						HTTPConfigWithoutTLS: monitoringv1.HTTPConfigWithoutTLS{Authorization: &monitoringv1.SafeAuthorization{Credentials: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "token"}, Key: "token"}}, FollowRedirects: ptr.To(false)},
+						TLSConfig: &monitoringv1.SafeTLSConfig{CA: monitoringv1.SecretOrConfigMap{Secret: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "ca"}, Key: "ca.crt"}}, ServerName: ptr.To("dcgm.gpu.svc"), InsecureSkipVerify: ptr.To(true)},
+					}}}},
+			}}}
+		},
+		findings: []string{"PlainHTTPScrape PodMonitor/dcgm"},
+		message:  "but podMetricsEndpoints[0].tlsConfig.insecureSkipVerify is true",
 	}, {
 		name: "ServiceMonitor with https and a scrape class, no CA",
 		extra: func() []any {
