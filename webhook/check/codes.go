@@ -35,7 +35,7 @@ func Codes() []CodeInfo {
 		{CodeUnprotectedExporter, SeverityError, "a Pod runs a known GPU or node exporter (the injector's presets' images) with no proxy in front, in a namespace or Pod that never asked for one"},
 		{CodeUnprotectedMetricsPort, SeverityWarning, "a Pod has a port named metrics and no proxy in front of it"},
 		{CodePlainHTTPScrape, SeverityError, "a ServiceMonitor or PodMonitor scrapes a protected port without https, the scrapers' CA, or credentials: every scrape fails"},
-		{CodeServiceTargetsAppPort, SeverityError, "a Service reaches a protected workload's app port by number in rename mode, past the proxy"},
+		{CodeServiceTargetsAppPort, SeverityError, "a Service, ServiceMonitor or PodMonitor reaches a protected workload's app port by number in rename mode (a PodMonitor also by naming no port), past the proxy"},
 		{CodeProxyCannotReview, SeverityError, "the ServiceAccount of a protected Pod may not create the TokenReviews or SubjectAccessReviews its proxy makes, so every caller is refused"},
 		{CodeScraperForbidden, SeverityError, "a scraper named by --scraper may not do what the proxy asks of it (get on the path or the resource attributes), so its scrapes get 403"},
 		{CodeCertificateNotReady, SeverityError, "the cert-manager Certificate of a protected workload is missing or not Ready, so its proxy does not start or serves an expired certificate"},

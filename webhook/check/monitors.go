@@ -153,13 +153,23 @@ func ruleMonitors(a *analysis, x *assessed) {
 	}
 	slices.Sort(monitors)
 	for _, i := range monitors {
-		report("ServiceMonitor", &a.snap.ServiceMonitors[i].ObjectMeta, problems[i])
+		sm := &a.snap.ServiceMonitors[i]
+		report("ServiceMonitor", &sm.ObjectMeta, problems[i])
+		var past []appPortScrape
+		for k := range sm.Spec.Endpoints {
+			if ep := &sm.Spec.Endpoints[k]; ep.Port == "" && ep.TargetPort != nil {
+				past = append(past, appPort(p, fmt.Sprintf("endpoints[%d]", k), nil, nil, ep.TargetPort, false)...)
+			}
+		}
+		a.reportAppPort(x, "ServiceMonitor", &sm.ObjectMeta, past)
 	}
 	for _, i := range idx.podMonitors.lookup(ns, podLabels) {
 		pm := &a.snap.PodMonitors[i]
 		var problems []string
+		var past []appPortScrape
 		for k := range pm.Spec.PodMetricsEndpoints {
 			ep := &pm.Spec.PodMetricsEndpoints[k]
+			past = append(past, appPort(p, fmt.Sprintf("podMetricsEndpoints[%d]", k), ep.Port, ep.PortNumber, ep.TargetPort, true)...)
 			var hits bool
 			switch {
 			case ep.Port != nil:
@@ -175,7 +185,59 @@ func ruleMonitors(a *analysis, x *assessed) {
 			}
 		}
 		report("PodMonitor", &pm.ObjectMeta, problems)
+		a.reportAppPort(x, "PodMonitor", &pm.ObjectMeta, past)
 	}
+}
+
+// appPortScrape is a monitor endpoint that, in rename mode, scrapes the app's own port past the
+// proxy: why, and the field to set.
+type appPortScrape struct{ why, fix string }
+
+// appPort: in rename mode the app still listens on its port number, the proxy took its name; an
+// endpoint that scrapes that number (or, of a PodMonitor, names no port: it scrapes every port
+// the Pods declare) reaches the app past the proxy, in plain http.
+func appPort(p *inject.Policy, at string, port *string, number *int32, target *intstr.IntOrString, podMonitor bool) []appPortScrape {
+	if p.Mode != inject.PortModeRename || port != nil && *port != "" {
+		return nil
+	}
+	set := at + ".port to " + p.Target.ProxyPortName
+	if !podMonitor {
+		set = at + ".targetPort to " + p.Target.ProxyPortName
+	}
+	if p.Target.ProxyPortName == "" {
+		set = fmt.Sprintf("%s.portNumber to %d", at, p.ProxyPort)
+		if !podMonitor {
+			set = fmt.Sprintf("%s.targetPort to %d", at, p.ProxyPort)
+		}
+	}
+	switch {
+	case number != nil:
+		if *number == p.Target.Number {
+			return []appPortScrape{{fmt.Sprintf("%s.portNumber is %d, the app's", at, *number), set}}
+		}
+	case target != nil:
+		if name, n := intOrString(*target); name == "" && n == p.Target.Number {
+			return []appPortScrape{{fmt.Sprintf("%s.targetPort is %d, the app's", at, n), set}}
+		}
+	case podMonitor:
+		return []appPortScrape{{fmt.Sprintf("%s names no port, so it scrapes every port of the Pods, the app's %d too", at, p.Target.Number), set}}
+	}
+	return nil
+}
+
+// reportAppPort reports a monitor's endpoints that scrape the app past the proxy, as
+// ServiceTargetsAppPort does a Service's port.
+func (a *analysis) reportAppPort(x *assessed, kind string, m *metav1.ObjectMeta, past []appPortScrape) {
+	if len(past) == 0 {
+		return
+	}
+	whys := make([]string, len(past))
+	for i, s := range past {
+		whys[i] = s.why
+	}
+	a.find(CodeServiceTargetsAppPort, ObjectRef{Kind: kind, Namespace: m.Namespace, Name: m.Name}, x,
+		fmt.Sprintf("%s %s scrapes the app of %s %s/%s past the proxy, in plain http: %s (rename mode gave the port's name to the proxy)", kind, m.Name, x.ref.Kind, x.ref.Namespace, x.ref.Name, strings.Join(whys, "; ")),
+		"set "+past[0].fix)
 }
 
 // endpointToProxy reports whether a ServiceMonitor endpoint scrapes, through svc, the proxy.

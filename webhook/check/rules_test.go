@@ -221,7 +221,7 @@ func TestRules(t *testing.T) {
 				PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{Port: ptr.To("metrics"), Scheme: ptr.To(monitoringv1.SchemeHTTPS),
 					HTTPConfigWithProxy: monitoringv1.HTTPConfigWithProxy{HTTPConfig: monitoringv1.HTTPConfig{
 						HTTPConfigWithoutTLS: monitoringv1.HTTPConfigWithoutTLS{Authorization: &monitoringv1.SafeAuthorization{Credentials: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "token"}, Key: "token"}}, FollowRedirects: ptr.To(false)},
-						TLSConfig: &monitoringv1.SafeTLSConfig{CA: monitoringv1.SecretOrConfigMap{Secret: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "ca"}, Key: "ca.crt"}}, ServerName: ptr.To("dcgm.gpu.svc"), InsecureSkipVerify: ptr.To(true)},
+						TLSConfig:            &monitoringv1.SafeTLSConfig{CA: monitoringv1.SecretOrConfigMap{Secret: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "ca"}, Key: "ca.crt"}}, ServerName: ptr.To("dcgm.gpu.svc"), InsecureSkipVerify: ptr.To(true)},
 					}}}},
 			}}}
 		},
@@ -254,6 +254,44 @@ func TestRules(t *testing.T) {
 		},
 		findings: []string{"PlainHTTPScrape PodMonitor/dcgm"},
 		message:  "podMetricsEndpoints[0].scheme is http",
+	}, {
+		name: "PodMonitor by the app's port number in rename mode",
+		extra: func() []any {
+			return []any{&monitoringv1.PodMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "direct"}, Spec: monitoringv1.PodMonitorSpec{
+				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "dcgm"}}, PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{PortNumber: ptr.To[int32](9400)}}}}}
+		},
+		findings: []string{"ServiceTargetsAppPort PodMonitor/direct"},
+		message:  "PodMonitor direct scrapes the app of Deployment gpu/dcgm past the proxy, in plain http: podMetricsEndpoints[0].portNumber is 9400, the app's",
+		fix:      "set podMetricsEndpoints[0].port to metrics",
+	}, {
+		name: "PodMonitor naming no port in rename mode",
+		extra: func() []any {
+			return []any{&monitoringv1.PodMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "direct"}, Spec: monitoringv1.PodMonitorSpec{
+				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "dcgm"}}, PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{}}}}}
+		},
+		findings: []string{"ServiceTargetsAppPort PodMonitor/direct"},
+		message:  "podMetricsEndpoints[0] names no port, so it scrapes every port of the Pods, the app's 9400 too",
+		fix:      "set podMetricsEndpoints[0].port to metrics",
+	}, {
+		name:        "PodMonitor by the port number in takeover mode reaches the proxy",
+		annotations: map[string]string{inject.AnnotationPortMode: "takeover", inject.AnnotationUpstreamListen: "env:LISTEN={host}:{port}"},
+		extra: func() []any {
+			return []any{&monitoringv1.PodMonitor{ObjectMeta: metav1.ObjectMeta{Namespace: testNS, Name: "direct"}, Spec: monitoringv1.PodMonitorSpec{
+				Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "dcgm"}}, PodMetricsEndpoints: []monitoringv1.PodMetricsEndpoint{{PortNumber: ptr.To[int32](9400), Scheme: ptr.To(monitoringv1.SchemeHTTPS)}}}}}
+		},
+		findings: []string{"PlainHTTPScrape PodMonitor/direct"},
+		message:  "podMetricsEndpoints[0].tlsConfig has no ca",
+	}, {
+		name: "ServiceMonitor by the app's target port number in rename mode",
+		extra: func() []any {
+			return []any{service("dcgm", intstr.FromString("metrics")), serviceMonitor(func(ep *monitoringv1.Endpoint) {
+				scrapedCorrectly(ep)
+				ep.Port, ep.TargetPort = "", ptr.To(intstr.FromInt32(9400))
+			})}
+		},
+		findings: []string{"ServiceTargetsAppPort ServiceMonitor/dcgm"},
+		message:  "endpoints[0].targetPort is 9400, the app's",
+		fix:      "set endpoints[0].targetPort to metrics",
 	}, {
 		name:     "Certificate missing",
 		edit:     func(s *Snapshot) { s.Certificates = nil },
