@@ -49,6 +49,7 @@ var rules = []func(*analysis, *assessed){
 	ruleScraperAccess,
 	ruleCertificate,
 	ruleClientCA,
+	ruleTokenAudiences,
 }
 
 // Check runs every rule and returns the report, sorted, with its summary.

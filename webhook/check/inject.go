@@ -112,7 +112,7 @@ func (a *analysis) assess(w *workload) *assessed {
 }
 
 // runningProxyCodes are the rules about a running proxy, which apply to protected workloads.
-var runningProxyCodes = []Code{CodePlainHTTPScrape, CodeServiceTargetsAppPort, CodeProxyCannotReview, CodeScraperForbidden, CodeCertificateNotReady, CodeClientCATrustsServingCA}
+var runningProxyCodes = []Code{CodePlainHTTPScrape, CodeServiceTargetsAppPort, CodeProxyCannotReview, CodeScraperForbidden, CodeCertificateNotReady, CodeClientCATrustsServingCA, CodeForeignTokenAudience}
 
 // protected reports whether Pods of the workload run the proxy, with the policy its template
 // gives them: the rules about a running proxy (its rights, its scrapes, its certificates)
