@@ -32,7 +32,7 @@ func Codes() []CodeInfo {
 	return []CodeInfo{
 		{CodeNotInjected, SeverityError, "a Pod that asks for the proxy (its own label or annotation, or its namespace's label) runs without it: it was created while the webhook was down or before the namespace was labelled, and its port is open to anyone"},
 		{CodeInvalidPolicy, SeverityError, "a workload asks for the proxy with annotations the webhook refuses, so the API server denies its new Pods"},
-		{CodeStaleProxy, SeverityWarning, "a Pod runs the proxy from another image than the injector injects now (an upgrade since it started); the certificate controller no longer ensures its Certificate"},
+		{CodeStaleProxy, SeverityError, "a Pod runs the proxy from another image than the injector injects now (an upgrade since it started, or a container that only looks like the proxy): the certificate controller no longer ensures its Certificate, and what that image does is not what the injector vouches for"},
 		{CodeUnprotectedExporter, SeverityError, "a Pod runs a known GPU or node exporter (the injector's presets' images) with no proxy in front, in a namespace or Pod that never asked for one"},
 		{CodeUnprotectedMetricsPort, SeverityWarning, "a Pod has a port named metrics and no proxy in front of it"},
 		{CodePlainHTTPScrape, SeverityError, "a ServiceMonitor or PodMonitor scrapes a protected port without https, the scrapers' CA, or credentials: every scrape fails"},

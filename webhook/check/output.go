@@ -75,7 +75,7 @@ func WriteTable(w io.Writer, r *Report) error {
 			row(string(u.Check), dash(u.Namespace), u.Reason)
 		}
 	}
-	fmt.Fprintf(tw, "\n%d errors, %d warnings, %d not checked\n", r.Summary.Errors, r.Summary.Warnings, r.Summary.Unchecked)
+	fmt.Fprintf(tw, "\n%s, %s, %d not checked\n", plural(r.Summary.Errors, "error"), plural(r.Summary.Warnings, "warning"), r.Summary.Unchecked)
 	return tw.Flush()
 }
 
@@ -98,4 +98,12 @@ func objectName(o ObjectRef) string {
 		return o.Kind + "/" + o.Name
 	}
 	return o.Namespace + "/" + o.Kind + "/" + o.Name
+}
+
+// plural is "1 error", "2 errors".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -89,7 +89,7 @@ func TestTable(t *testing.T) {
 			t.Errorf("no %s in\n%s", want, out)
 		}
 	}
-	if !strings.HasSuffix(out, "\n1 errors, 0 warnings, 1 not checked\n") {
+	if !strings.HasSuffix(out, "\n1 error, 0 warnings, 1 not checked\n") {
 		t.Errorf("last line is not the counts:\n%s", out)
 	}
 }

@@ -65,7 +65,13 @@ func TestCheckFindsEachFailureMode(t *testing.T) {
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	summary := fmt.Sprintf("%d errors, %d warnings, %d not checked", rep.Summary.Errors, rep.Summary.Warnings, rep.Summary.Unchecked)
+	count := func(n int, noun string) string {
+		if n == 1 {
+			return "1 " + noun
+		}
+		return fmt.Sprintf("%d %ss", n, noun)
+	}
+	summary := fmt.Sprintf("%s, %s, %d not checked", count(rep.Summary.Errors, "error"), count(rep.Summary.Warnings, "warning"), rep.Summary.Unchecked)
 	if last := lines[len(lines)-1]; strings.TrimSpace(last) != summary {
 		t.Errorf("the table's last line is %q, want %q", last, summary)
 	}
