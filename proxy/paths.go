@@ -35,20 +35,6 @@ func cleanRequestPath(p string) (cleaned string, ok bool) {
 	return c, true
 }
 
-// pathMatcher holds path.Match patterns.
-type pathMatcher []string
-
-// match reports whether p matches any pattern. Patterns were validated, so
-// path.Match cannot fail.
-func (m pathMatcher) match(p string) bool {
-	for _, pattern := range m {
-		if ok, _ := path.Match(pattern, p); ok {
-			return true
-		}
-	}
-	return false
-}
-
 // pathDecision is what the path policy says about a request.
 type pathDecision int
 
@@ -60,10 +46,10 @@ const (
 
 // decidePath applies the policy to a cleaned path.
 func decidePath(p config.PathPolicy, cleaned string) pathDecision {
-	if len(p.Allow) > 0 && !pathMatcher(p.Allow).match(cleaned) {
+	switch {
+	case !p.Serves(cleaned):
 		return pathNotFound
-	}
-	if len(p.Ignore) > 0 && pathMatcher(p.Ignore).match(cleaned) {
+	case p.Ignores(cleaned):
 		return pathIgnored
 	}
 	return pathChecked

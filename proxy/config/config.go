@@ -3,6 +3,7 @@ package config
 
 import (
 	"net/url"
+	"path"
 	"time"
 )
 
@@ -107,6 +108,29 @@ type UpstreamConfig struct {
 type PathPolicy struct {
 	Allow  []string
 	Ignore []string
+}
+
+// Serves reports whether a request for the cleaned path is served at all (else 404).
+func (p PathPolicy) Serves(cleaned string) bool {
+	return len(p.Allow) == 0 || matchAny(p.Allow, cleaned)
+}
+
+// Ignores reports whether the cleaned path is served without authentication or
+// authorization. The proxy decides each request by it, and the injector's check by it
+// whether a proxy leaves its metrics open.
+func (p PathPolicy) Ignores(cleaned string) bool {
+	return p.Serves(cleaned) && len(p.Ignore) > 0 && matchAny(p.Ignore, cleaned)
+}
+
+// matchAny reports whether p matches any of the patterns, which were validated, so
+// path.Match cannot fail.
+func matchAny(patterns []string, p string) bool {
+	for _, pattern := range patterns {
+		if ok, _ := path.Match(pattern, p); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // AuthenticationConfig says how callers are identified and how that identity

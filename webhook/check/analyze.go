@@ -50,6 +50,7 @@ var rules = []func(*analysis, *assessed){
 	ruleCertificate,
 	ruleClientCA,
 	ruleTokenAudiences,
+	rulePaths,
 }
 
 // Check runs every rule and returns the report, sorted, with its summary.

@@ -17,6 +17,7 @@ const (
 	CodeCertificateNotReady     Code = "CertificateNotReady"
 	CodeClientCATrustsServingCA Code = "ClientCATrustsServingCA"
 	CodeForeignTokenAudience    Code = "ForeignTokenAudience"
+	CodeUnauthenticatedPath     Code = "UnauthenticatedPath"
 )
 
 // CodeInfo is what the docs say of a code.
@@ -41,6 +42,7 @@ func Codes() []CodeInfo {
 		{CodeScraperForbidden, SeverityError, "a scraper named by --scraper may not do what the proxy asks of it (get on the path or the resource attributes), so its scrapes get 403"},
 		{CodeCertificateNotReady, SeverityError, "the cert-manager Certificate of a protected workload is missing or not Ready, so its proxy does not start or serves an expired certificate"},
 		{CodeClientCATrustsServingCA, SeverityError, "a proxy's client CA is also the CA of serving certificates, which anyone allowed a Certificate from that issuer can get: they could pose as a scraper"},
+		{CodeUnauthenticatedPath, SeverityError, "a protected workload's proxy serves the path Prometheus scrapes without authentication or authorization (rbac-proxy.io/ignore-paths matches it): its metrics are open to anyone who reaches the port"},
 		{CodeForeignTokenAudience, SeverityError, "a protected workload's proxy takes tokens of an audience that is not its own (another namespace's rbac-proxy:NAMESPACE, or a URL such as the API server's): a scraper that mints its token for that audience hands the workload's owner a token that works elsewhere"},
 	}
 }

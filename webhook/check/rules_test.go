@@ -142,6 +142,16 @@ func TestRules(t *testing.T) {
 		extra:    func() []any { return []any{service("dcgm", intstr.FromString("metrics"))} },
 		findings: []string{},
 	}, {
+		name:        "ignore-paths covers /metrics",
+		annotations: map[string]string{inject.AnnotationIgnorePaths: "/health,/metr*"},
+		findings:    []string{"UnauthenticatedPath Deployment/dcgm"},
+		message:     `serves /metrics to anyone, without authentication or authorization: rbac-proxy.io/ignore-paths is "/health,/metr*"`,
+		fix:         "remove the patterns that match /metrics from rbac-proxy.io/ignore-paths in spec.template.metadata.annotations (it is for paths such as /health)",
+	}, {
+		name:        "ignore-paths of other paths only",
+		annotations: map[string]string{inject.AnnotationIgnorePaths: "/health,/metrics/*"},
+		findings:    []string{},
+	}, {
 		name:        "Service by number in takeover mode reaches the proxy",
 		annotations: map[string]string{inject.AnnotationPortMode: "takeover", inject.AnnotationUpstreamListen: "env:LISTEN={host}:{port}"},
 		extra:       func() []any { return []any{service("dcgm", intstr.FromInt32(9400))} },
