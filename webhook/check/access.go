@@ -105,7 +105,7 @@ func ruleScraperAccess(a *analysis, x *assessed) {
 			spec.ResourceAttributes = &authorizationv1.ResourceAttributes{Namespace: ra.Namespace, Verb: "get", Group: ra.APIGroup, Version: ra.APIVersion, Resource: ra.Resource, Subresource: ra.Subresource, Name: ra.Name}
 			g = resourceGrant(ra, x, s)
 		} else {
-			path := scrapePath(p.AllowPaths)
+			path := scrapePath(p)
 			spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: path, Verb: "get"}
 			g = pathGrant(path, x, s)
 		}

@@ -176,6 +176,9 @@ func TestScraperGrant(t *testing.T) {
 		name: "the default path", key: inject.AnnotationAllowPaths, value: "/metrics",
 		fix: "kubectl create clusterrole rbac-proxy-metrics-reader --verb=get --non-resource-url=/metrics && kubectl create clusterrolebinding rbac-proxy-metrics-reader-monitoring-prometheus --clusterrole=rbac-proxy-metrics-reader --serviceaccount=monitoring:prometheus",
 	}, {
+		name: "the path scrape-config scrapes: /metrics when allowed, not the first entry", key: inject.AnnotationAllowPaths, value: "/gpu,/metrics",
+		fix: "kubectl create clusterrole rbac-proxy-metrics-reader --verb=get --non-resource-url=/metrics && kubectl create clusterrolebinding rbac-proxy-metrics-reader-monitoring-prometheus --clusterrole=rbac-proxy-metrics-reader --serviceaccount=monitoring:prometheus",
+	}, {
 		name: "a path with a command in it", key: inject.AnnotationAllowPaths, value: "/metrics;$(id)",
 		fix: "kubectl create clusterrole rbac-proxy-metrics-reader --verb=get '--non-resource-url=/metrics;$(id)' && kubectl create clusterrolebinding",
 	}, {

@@ -105,11 +105,13 @@ func bindingSuffix(s Scraper) string {
 	return strings.NewReplacer(":", "-", "@", "-", "/", "-").Replace(s.User)
 }
 
-// scrapePath is the path a scraper asks: the first allowed path when it is a literal, else
-// /metrics.
-func scrapePath(allow []string) string {
-	if len(allow) > 0 && !strings.ContainsAny(allow[0], "*?[\\") {
-		return allow[0]
+// scrapePath is the path a scraper of the policy's proxy asks for, as scrape-config prints it;
+// /metrics when the allowed paths are patterns only (then no scrape of it works, and the rules
+// judge the default).
+func scrapePath(p *inject.Policy) string {
+	path, err := p.ScrapePath()
+	if err != nil {
+		return inject.DefaultScrapePath
 	}
-	return "/metrics"
+	return path
 }

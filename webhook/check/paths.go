@@ -16,7 +16,7 @@ func rulePaths(a *analysis, x *assessed) {
 	if !x.protected() || len(x.policy.IgnorePaths) == 0 {
 		return
 	}
-	scraped := scrapePath(x.policy.AllowPaths)
+	scraped := scrapePath(x.policy)
 	if !(config.PathPolicy{Allow: x.policy.AllowPaths, Ignore: x.policy.IgnorePaths}).Ignores(scraped) {
 		return
 	}

@@ -2,7 +2,6 @@ package scrapeconfig
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -28,9 +27,6 @@ const (
 
 // Auths are the values of --auth.
 func Auths() []Auth { return []Auth{AuthToken, AuthCert} }
-
-// defaultPath is what Prometheus scrapes unless the proxy allows other paths only.
-const defaultPath = "/metrics"
 
 // Scrape is how Prometheus scrapes one protected workload: every output is derived from it.
 type Scrape struct {
@@ -121,7 +117,7 @@ func Describe(in *Input) (*Scrape, error) {
 		return nil, fmt.Errorf("the Pod template of %s has no labels to select its Pods by", what)
 	}
 	var err error
-	if s.Path, err = scrapePath(p.AllowPaths); err != nil {
+	if s.Path, err = p.ScrapePath(); err != nil {
 		return nil, err
 	}
 	s.Service = selectingService(in.Services, s.PodLabels, ports)
@@ -152,25 +148,6 @@ func Describe(in *Input) (*Scrape, error) {
 	}
 	s.Targets = targets(in.Pods)
 	return s, nil
-}
-
-// scrapePath is /metrics unless the proxy's allow-paths leave it out: then the first of them
-// that is a path rather than a pattern.
-func scrapePath(allow []string) (string, error) {
-	if len(allow) == 0 {
-		return defaultPath, nil
-	}
-	for _, pattern := range allow {
-		if ok, _ := path.Match(pattern, defaultPath); ok {
-			return defaultPath, nil
-		}
-	}
-	for _, p := range allow {
-		if !strings.ContainsAny(p, `*?[\`) {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s %s allows no %s and names only patterns, no path to scrape", inject.AnnotationAllowPaths, strings.Join(allow, ","), defaultPath)
 }
 
 // selectingService finds, by name, the first Service whose selector matches the Pods' labels
