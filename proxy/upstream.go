@@ -162,9 +162,7 @@ func (ex *exchange) respond(resp *http.Response) error {
 	if ex.filter != nil {
 		// Before anything else: a tenant gets what the filter reads, a
 		// switch of protocols included (refused: it is not a 200).
-		if ex.deadline != nil && resp.Body != http.NoBody {
-			resp.Body = &boundedBody{ReadCloser: resp.Body, ctx: ex.ctx}
-		}
+		ex.bound(resp)
 		ex.filter(resp)
 		return errAnswered
 	}
@@ -179,14 +177,20 @@ func (ex *exchange) respond(resp *http.Response) error {
 		}
 		return nil
 	}
-	if ex.deadline != nil && resp.Body != http.NoBody {
-		resp.Body = &boundedBody{ReadCloser: resp.Body, ctx: ex.ctx}
-	}
+	ex.bound(resp)
 	whole, err := prefetch(resp)
 	if whole {
 		ex.gather()
 	}
 	return err
+}
+
+// bound reads resp's body under the exchange's deadline (see boundedBody). Never on
+// a protocol switch's body, which must stay the tunnel it is.
+func (ex *exchange) bound(resp *http.Response) {
+	if ex.deadline != nil && resp.Body != http.NoBody {
+		resp.Body = &boundedBody{ReadCloser: resp.Body, ctx: ex.ctx}
+	}
 }
 
 // gather corks the connection of an answer that is whole in memory: its TLS

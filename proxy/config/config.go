@@ -119,7 +119,7 @@ func (p PathPolicy) Serves(cleaned string) bool {
 // authorization. The proxy decides each request by it, and the injector's check by it
 // whether a proxy leaves its metrics open.
 func (p PathPolicy) Ignores(cleaned string) bool {
-	return p.Serves(cleaned) && len(p.Ignore) > 0 && matchAny(p.Ignore, cleaned)
+	return len(p.Ignore) > 0 && matchAny(p.Ignore, cleaned) && p.Serves(cleaned)
 }
 
 // matchAny reports whether p matches any of the patterns, which were validated, so

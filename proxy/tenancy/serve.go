@@ -12,14 +12,16 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/rbac-proxy/rbac-proxy/proxy/config"
 )
 
 // Allow reports whether the caller may read namespace ns; an error aborts the filter (fail closed).
 type Allow func(ctx context.Context, namespace string) (bool, error)
 
 // DefaultNamespaceLabels are the labels that name a series' namespace: the exporter's own, and what
-// Prometheus renames it to when the target has one too (honor_labels: false).
-var DefaultNamespaceLabels = []string{"namespace", "exported_namespace"}
+// Prometheus renames it to when the target has one too (honor_labels: false); the flag's default.
+var DefaultNamespaceLabels = config.DefaultTenancyNamespaceLabels
 
 // ErrNothingVisible: no series of the exposition is visible to the caller; nothing was written (→ 403).
 var ErrNothingVisible = errors.New("no series of the exposition is visible to the caller")
