@@ -25,10 +25,7 @@ func ruleTokenAudiences(a *analysis, x *assessed) {
 	if len(foreign) == 0 {
 		return
 	}
-	where := "metadata.annotations"
-	if x.templatePath != "" {
-		where = x.templatePath + "." + where
-	}
+	where := x.templateField("metadata.annotations")
 	a.find(CodeForeignTokenAudience, x.ref, x,
 		fmt.Sprintf("the proxy of %s %s takes tokens of audience %s: a scraper that mints its token for it hands the workload's owner a token valid there", x.ref.Kind, x.ref.Name, strings.Join(foreign, ", ")),
 		fmt.Sprintf("set %s: %s in %s (or an audience no other service takes)", inject.AnnotationTokenAudiences, own, where))

@@ -40,10 +40,7 @@ func ruleClientCA(a *analysis, x *assessed) {
 				if !bytes.Equal(t.Raw, servingCA.Raw) {
 					continue
 				}
-				where := "metadata.annotations"
-				if x.templatePath != "" {
-					where = x.templatePath + "." + where
-				}
+				where := x.templateField("metadata.annotations")
 				a.find(CodeClientCATrustsServingCA, x.ref, x,
 					fmt.Sprintf("the client CA of %s %s (%s %s key %s, from %s=%s) holds %q, the CA of serving Secret %s: anyone allowed a certificate from its issuer could pose as a scraper", x.ref.Kind, x.ref.Name, source, ca.Name, ca.Key, inject.AnnotationClientCA, x.subject.Annotations[inject.AnnotationClientCA], t.Subject.String(), s.Secret),
 					fmt.Sprintf("set %s: %s in %s (a CA that signs scrapers only)", inject.AnnotationClientCA, inject.ClientCAScrapers, where))

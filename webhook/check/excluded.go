@@ -1,8 +1,6 @@
 package check
 
 import (
-	"strings"
-
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -20,27 +18,23 @@ const namespaceNameLabel = "kubernetes.io/metadata.name"
 // webhook never sees their Pods. Without any webhook of the injector, none is excluded.
 func excludedNamespaces(configs []admissionregistrationv1.MutatingWebhookConfiguration, namespaces []string) []string {
 	var byName []labels.Requirements
-	for _, c := range configs {
-		for _, w := range c.Webhooks {
-			if !strings.HasSuffix(w.Name, webhookNameSuffix) {
-				continue
+	hooks, _ := injectorWebhooks(configs)
+	for _, w := range hooks {
+		var reqs labels.Requirements
+		if w.NamespaceSelector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
+			if err != nil {
+				// A selector the API server would not have stored: assume it serves all.
+				return nil
 			}
-			var reqs labels.Requirements
-			if w.NamespaceSelector != nil {
-				sel, err := metav1.LabelSelectorAsSelector(w.NamespaceSelector)
-				if err != nil {
-					// A selector the API server would not have stored: assume it serves all.
-					return nil
-				}
-				all, _ := sel.Requirements()
-				for _, r := range all {
-					if r.Key() == namespaceNameLabel {
-						reqs = append(reqs, r)
-					}
+			all, _ := sel.Requirements()
+			for _, r := range all {
+				if r.Key() == namespaceNameLabel {
+					reqs = append(reqs, r)
 				}
 			}
-			byName = append(byName, reqs)
 		}
+		byName = append(byName, reqs)
 	}
 	if len(byName) == 0 {
 		return nil

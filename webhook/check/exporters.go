@@ -93,9 +93,6 @@ func (x *assessed) optInFix(pods []string) string {
 	if x.excluded {
 		return "run it in a namespace the injector's webhook serves: it leaves " + x.ref.Namespace + " out"
 	}
-	where := "metadata.annotations"
-	if x.templatePath != "" {
-		where = x.templatePath + "." + where
-	}
+	where := x.templateField("metadata.annotations")
 	return fmt.Sprintf("%s, or set %s: \"true\" in %s; then %s", command("kubectl", "label", "namespace", x.ref.Namespace, inject.LabelInject+"="+inject.NamespaceInjectEnabled), inject.AnnotationInject, where, x.restartFix(pods))
 }

@@ -202,6 +202,15 @@ func marksNote(pods []*corev1.Pod) string {
 	return "; " + shortList(notes)
 }
 
+// templateField is the path of a Pod template field in the workload object (spec.template.f);
+// f itself for a bare Pod.
+func (x *assessed) templateField(f string) string {
+	if x.templatePath != "" {
+		return x.templatePath + "." + f
+	}
+	return f
+}
+
 // policyFix names the first annotation to change and what it allows.
 func (x *assessed) policyFix(err error) string {
 	var pe *inject.PolicyError
@@ -209,10 +218,7 @@ func (x *assessed) policyFix(err error) string {
 		return "fix the " + inject.Prefix + " annotations of the Pod template"
 	}
 	fe := pe.Errors[0]
-	path := fe.Field
-	if x.templatePath != "" {
-		path = x.templatePath + "." + path
-	}
+	path := x.templateField(fe.Field)
 	_, allowed, ok := strings.Cut(fe.Detail, "; allowed: ")
 	if !ok {
 		return "change " + path

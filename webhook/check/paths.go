@@ -20,10 +20,7 @@ func rulePaths(a *analysis, x *assessed) {
 	if !(config.PathPolicy{Allow: x.policy.AllowPaths, Ignore: x.policy.IgnorePaths}).Ignores(scraped) {
 		return
 	}
-	where := "metadata.annotations"
-	if x.templatePath != "" {
-		where = x.templatePath + "." + where
-	}
+	where := x.templateField("metadata.annotations")
 	a.find(CodeUnauthenticatedPath, x.ref, x,
 		fmt.Sprintf("the proxy of %s %s serves %s to anyone, without authentication or authorization: %s is %q", x.ref.Kind, x.ref.Name, scraped, inject.AnnotationIgnorePaths, strings.Join(x.policy.IgnorePaths, ",")),
 		fmt.Sprintf("remove the patterns that match %s from %s in %s (it is for paths such as /health)", scraped, inject.AnnotationIgnorePaths, where))

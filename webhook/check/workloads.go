@@ -80,7 +80,8 @@ var intermediate = map[string]string{"ReplicaSet": "Deployment", "Job": "CronJob
 func workloads(s *Snapshot) []*workload {
 	type key struct{ namespace, kind, name string }
 	objects := map[key]templated{}
-	for _, t := range templates(s) {
+	all := templates(s)
+	for _, t := range all {
 		objects[key{t.namespace, t.kind, t.name}] = t
 	}
 	byKey := map[key]*workload{}
@@ -134,7 +135,7 @@ func workloads(s *Snapshot) []*workload {
 	}
 	// Workloads without Pods: a Deployment scaled to zero or whose Pods are all denied, a
 	// CronJob between runs. A Deployment's ReplicaSets and a CronJob's Jobs are not workloads.
-	for _, t := range templates(s) {
+	for _, t := range all {
 		k := key{t.namespace, t.kind, t.name}
 		if byKey[k] != nil {
 			continue
