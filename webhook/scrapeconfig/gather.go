@@ -37,7 +37,7 @@ func Gather(ctx context.Context, api client.Reader, d *inject.Defaults, namespac
 	if err != nil {
 		return nil, nil, err
 	}
-	what := strings.ToLower(sw.Kind) + "/" + sw.Name
+	what := what(sw.Workload)
 	ns := &corev1.Namespace{}
 	if err := api.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
 		return nil, nil, fmt.Errorf("reading Namespace %s, whose label may ask for the proxy: %w", namespace, err)

@@ -21,7 +21,10 @@ const followRedirects = false
 // tokenExpirationSeconds is the projected token's lifetime; the kubelet renews it at 80%.
 const tokenExpirationSeconds = 3600
 
-func (s *Scrape) what() string { return strings.ToLower(s.Workload.Kind) + "/" + s.Workload.Name }
+func (s *Scrape) what() string { return what(s.Workload) }
+
+// what names a workload as kubectl does: kind/name.
+func what(w inject.Workload) string { return strings.ToLower(w.Kind) + "/" + w.Name }
 
 func (s *Scrape) objectMeta() metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: s.Workload.Name, Namespace: s.Namespace}

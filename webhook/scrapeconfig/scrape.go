@@ -105,7 +105,7 @@ func Describe(in *Input) (*Scrape, error) {
 		CASecret:  p.TLS.SecretName,
 		Auth:      in.Auth,
 	}
-	what := strings.ToLower(w.Kind) + "/" + w.Name
+	what := what(w.Workload)
 	// Redirect mode leaves the app its port and sends the connections to it to the proxy: the
 	// port a Service or monitor of the app already names, when an app container declares it.
 	ports := []PodPort{s.Port}

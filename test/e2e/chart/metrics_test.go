@@ -2,11 +2,11 @@ package chart
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
@@ -25,8 +25,7 @@ func TestTemplateMetrics(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.sets...)
-			dep := convert[appsv1.Deployment](t, objs["Deployment/"+fullname])
-			if args := dep.Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--metrics-secure="+map[bool]string{true: "true", false: "false"}[tc.secure]) {
+			if args := serveArgs(t, objs); !slices.Contains(args, "--metrics-secure="+strconv.FormatBool(tc.secure)) {
 				t.Errorf("webhook args %q", args)
 			}
 			reader := objs["ClusterRole/"+fullname+"-metrics-reader"]

@@ -125,10 +125,7 @@ func (e *env) targetOf(workload string) target {
 // as an operator would run it: the cluster admin's kubeconfig and the injector's own settings,
 // the chart's arguments of the webhook that scrape-config knows.
 func (e *env) scrapeConfigCommand(t *testing.T) func(*testing.T, ...string) string {
-	bin, err := framework.Build(t.Context(), "./cmd/webhook")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := e.injectorBin
 	help, err := exec.CommandContext(t.Context(), bin, "scrape-config", "--help").Output()
 	if err != nil {
 		t.Fatalf("scrape-config --help: %v", err)

@@ -26,6 +26,8 @@ type env struct {
 	// ns holds the exporters.
 	ns       string
 	injector *framework.Injector
+	// injectorBin is the rbac-proxy-injector the chart's webhook runs, and scrape-config.
+	injectorBin string
 	// pods are the exporters' Pods by workload name, as they were once Ready.
 	pods    map[string]*corev1.Pod
 	targets []target
@@ -77,6 +79,7 @@ func (e *env) installChart(t *testing.T) {
 	}
 	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: monitoringNS}})
 	i := strings.LastIndex(images.proxy, ":")
+	e.injectorBin = bin
 	e.injector, err = cp.InstallChart(ctx, bin,
 		"image.repository="+images.proxy[:i], "image.tag="+images.proxy[i+1:],
 		"proxy.image.pullPolicy=Never",
